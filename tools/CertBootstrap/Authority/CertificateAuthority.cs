@@ -1,0 +1,776 @@
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.CertBootstrap.Ledger;
+using MtlsAspire.CertBootstrap.Revocation;
+using MtlsAspire.CertBootstrap.Storage;
+
+namespace MtlsAspire.CertBootstrap.Authority;
+
+/// <summary>
+/// The project's private CA: a root (key encrypted at rest, used only to sign intermediates and its CRL) → an
+/// intermediate (pathlen 0, signs every leaf) → short-lived SPIFFE leaves, each with a fresh key, recorded in the
+/// ledger and published as atomic cert-manager-style file sets. Every clock read goes through the given
+/// <see cref="TimeProvider"/>.
+/// </summary>
+public sealed class CertificateAuthority
+{
+    private const int MaxSerialAttempts = 5;
+    private readonly PassphraseSource _passphrase;
+    private readonly TimeProvider _time;
+    private readonly Lock _intermediateLock = new();
+    private LoadedCa? _intermediate;
+
+    private CertificateAuthority(PkiLayout layout, PkiSettings settings, CertificateLedger ledger, PassphraseSource passphrase, TimeProvider time)
+    {
+        Layout = layout;
+        Settings = settings;
+        Ledger = ledger;
+        _passphrase = passphrase;
+        _time = time;
+    }
+
+    /// <summary>The directory layout.</summary>
+    public PkiLayout Layout { get; }
+
+    /// <summary>The settings from pki.json.</summary>
+    public PkiSettings Settings { get; }
+
+    /// <summary>The ledger.</summary>
+    public CertificateLedger Ledger { get; }
+
+    private sealed record LoadedCa(LedgerEntry Entry, X509Certificate2 Certificate);
+
+    /// <summary>
+    /// Creates a PKI in <paramref name="directory"/>: settings, ledger, root, intermediate, CRLs and trust bundle.
+    /// Refuses a directory that already holds anything unless <paramref name="force"/>, which moves it aside
+    /// (never deletes it).
+    /// </summary>
+    public static (CertificateAuthority Authority, InitializedPki Result) Initialize(string directory, PkiSettings settings,
+        PassphraseSource passphrase, TimeProvider time, bool force = false)
+    {
+        settings.Validate();
+        var layout = new PkiLayout(Path.GetFullPath(directory));
+        string? replaced = null;
+        if (Directory.Exists(layout.Root) && Directory.EnumerateFileSystemEntries(layout.Root).Any())
+        {
+            var what = File.Exists(layout.SettingsFile) ? "already holds a PKI (pki.json)" : "is not empty";
+            if (!force)
+            {
+                throw new PkiException($"{layout.Root} {what}; refusing to overwrite it. Pass --force to move it aside and start a new PKI.");
+            }
+
+            replaced = $"{layout.Root.TrimEnd(Path.DirectorySeparatorChar)}.replaced-{time.GetUtcNow():yyyyMMdd'T'HHmmss'Z'}";
+            Directory.Move(layout.Root, replaced);
+        }
+
+        var created = !Directory.Exists(layout.Root);
+        try
+        {
+            WithIo(layout.Root, () => SecureFiles.CreatePrivateDirectory(layout.Root));
+            SecureFiles.ReplaceAtomically(layout.SettingsFile, settings.ToJson(), SecureFiles.Public);
+            var authority = new CertificateAuthority(layout, settings, new CertificateLedger(layout.LedgerFile), passphrase, time);
+            var result = authority.CreateHierarchy(replaced);
+            return (authority, result);
+        }
+        catch (Exception e) when (created && e is not OutOfMemoryException)
+        {
+            SqliteCleanup();
+            Directory.Delete(layout.Root, recursive: true);
+            throw;
+        }
+    }
+
+    /// <summary>Opens an existing PKI. Throws <see cref="PkiException"/> when <paramref name="directory"/> holds none.</summary>
+    public static CertificateAuthority Open(string directory, PassphraseSource passphrase, TimeProvider time)
+    {
+        var layout = new PkiLayout(Path.GetFullPath(directory));
+        if (!File.Exists(layout.SettingsFile))
+        {
+            throw new PkiException($"{layout.Root} holds no PKI (no pki.json): run 'init --pki {directory}' first.");
+        }
+
+        var settings = PkiSettings.Load(layout.SettingsFile);
+        settings.Validate();
+        return new CertificateAuthority(layout, settings, new CertificateLedger(layout.LedgerFile), passphrase, time);
+    }
+
+    private InitializedPki CreateHierarchy(string? replaced)
+    {
+        var now = _time.GetUtcNow();
+        var serial = NewSerial();
+        var serialHex = Convert.ToHexString(serial);
+        var rootDirectory = Layout.RootDirectory(serialHex);
+        SecureFiles.CreatePrivateDirectory(rootDirectory);
+        string? generatedFile = null;
+        if (!_passphrase.IsSupplied)
+        {
+            PassphraseSource.GenerateLocal(rootDirectory);
+            generatedFile = PkiLayout.PassphraseIn(rootDirectory);
+        }
+
+        var (passphrase, _) = _passphrase.Resolve(rootDirectory);
+        using var key = KeyPair.Generate(Settings.KeyType);
+        var subject = CaName("Root", serialHex);
+        var request = key.CreateRequest(subject);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        var ski = new X509SubjectKeyIdentifierExtension(request.PublicKey, false);
+        request.CertificateExtensions.Add(ski);
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromSubjectKeyIdentifier(ski));
+        using var publicRoot = request.Create(subject, key.CreateSignatureGenerator(), now - Settings.ClockSkewAllowance, now + Settings.RootLifetime, serial);
+
+        SecureFiles.WriteNew(PkiLayout.CertificateIn(rootDirectory), Pem.Certificates([publicRoot]), SecureFiles.Public);
+        SecureFiles.WriteNew(PkiLayout.KeyIn(rootDirectory), key.ExportEncryptedPkcs8Pem(passphrase) + "\n", SecureFiles.Secret);
+        var rootEntry = EntryFor(publicRoot, CertificateKind.Root, issuerSerial: null, now);
+        Record(rootEntry, new LedgerEvent(now, "initialized", rootEntry.Serial, null,
+            $"PKI created for trust domain {Settings.TrustDomain}, environment {Settings.Environment}; root CA {publicRoot.Subject}"));
+        WriteTrustBundle();
+
+        var root = new LoadedCa(rootEntry, key.AttachTo(publicRoot));
+        var intermediate = IssueIntermediate(root);
+        PublishCrl(root, Settings.RootCrlValidity);
+        return new InitializedPki(rootEntry, intermediate.Entry, generatedFile, replaced);
+    }
+
+    /// <summary>Issues a new intermediate under the active root and makes it the one that signs leaves.</summary>
+    /// <param name="renewLeaves">Also renews every service's active leaf under the new intermediate.</param>
+    public (LedgerEntry Intermediate, IReadOnlyList<IssuedLeaf> Renewed) RotateIntermediate(bool renewLeaves = false)
+    {
+        var root = LoadActiveRoot();
+        var intermediate = IssueIntermediate(root);
+        PublishCrl(root, Settings.RootCrlValidity);
+        RefreshServiceDirectories();
+        var renewed = new List<IssuedLeaf>();
+        if (renewLeaves)
+        {
+            foreach (var leaf in Ledger.Find(CertificateKind.Leaf, CertificateStatus.Active))
+            {
+                renewed.Add(Renew(leaf.Service!));
+            }
+        }
+
+        return (intermediate.Entry, renewed);
+    }
+
+    private LoadedCa IssueIntermediate(LoadedCa root)
+    {
+        var now = _time.GetUtcNow();
+        var notAfter = Min(now + Settings.IntermediateLifetime, root.Certificate.NotAfter);
+        var key = KeyPair.Generate(Settings.KeyType);
+        for (var attempt = 1; ; attempt++)
+        {
+            var serial = NewSerial();
+            var serialHex = Convert.ToHexString(serial);
+            var subject = CaName("Intermediate", serialHex);
+            var request = key.CreateRequest(subject);
+            request.CertificateExtensions.Add(X509BasicConstraintsExtension.CreateForCertificateAuthority(0));
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+            request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(root.Certificate, true, false));
+            using var certificate = request.Create(root.Certificate.SubjectName, CreateGenerator(root.Certificate), now - Settings.ClockSkewAllowance, notAfter, serial);
+
+            var directory = Layout.IntermediateDirectory(serialHex);
+            SecureFiles.CreatePrivateDirectory(directory);
+            SecureFiles.WriteNew(PkiLayout.CertificateIn(directory), Pem.Certificates([certificate]), SecureFiles.Public);
+            SecureFiles.WriteNew(PkiLayout.KeyIn(directory), key.ExportPkcs8Pem() + "\n", SecureFiles.Secret);
+
+            var entry = EntryFor(certificate, CertificateKind.Intermediate, root.Entry.Serial, now);
+            var recorded = Ledger.TryRecordIssued(entry, new LedgerEvent(now, "intermediate-issued", entry.Serial, null,
+                $"Intermediate CA {certificate.Subject} now signs new leaves (valid until {notAfter:u})"));
+            if (!recorded)
+            {
+                Directory.Delete(directory, recursive: true);
+                if (attempt < MaxSerialAttempts)
+                {
+                    continue;
+                }
+
+                throw new PkiException("Could not record the intermediate CA: its serial was taken (ledger conflict).");
+            }
+
+            var loaded = new LoadedCa(entry, key.AttachTo(certificate));
+            lock (_intermediateLock)
+            {
+                _intermediate = loaded;
+            }
+
+            PublishCrl(loaded, Settings.IntermediateCrlValidity);
+            return loaded;
+        }
+    }
+
+    /// <summary>
+    /// Issues a leaf for <paramref name="request"/>: a fresh key pair, the SPIFFE ID as the only URI SAN, serverAuth and
+    /// clientAuth, signed by the active intermediate, recorded in the ledger and published atomically (the service's
+    /// previous leaf is superseded).
+    /// </summary>
+    public IssuedLeaf Issue(LeafRequest request)
+    {
+        if (!NameRules.IsValid(request.Service))
+        {
+            throw new PkiException($"Invalid service name '{request.Service}': use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit.");
+        }
+
+        foreach (var name in request.DnsNames)
+        {
+            if (Uri.CheckHostName(name) != UriHostNameType.Dns)
+            {
+                throw new PkiException($"Invalid DNS name '{name}' for service {request.Service}.");
+            }
+        }
+
+        var spiffeId = SpiffeId.ForWorkload(Settings.TrustDomain, Settings.Environment, request.Service);
+        var lifetime = request.Lifetime ?? Settings.LeafLifetime;
+        if (lifetime <= Settings.ClockSkewAllowance)
+        {
+            throw new PkiException($"Lifetime {Durations.Describe(lifetime)} is too short: it must exceed the clock-skew allowance of {Durations.Describe(Settings.ClockSkewAllowance)}.");
+        }
+
+        var outputDirectory = Path.GetFullPath(request.OutputDirectory ?? Layout.ServiceDirectory(request.Service));
+        var (dnsNames, ipAddresses) = request.DnsNames.Count == 0 && request.IPAddresses.Count == 0
+            ? ((IReadOnlyList<string>)["localhost"], (IReadOnlyList<IPAddress>)[IPAddress.Loopback])
+            : (request.DnsNames, request.IPAddresses);
+
+        var intermediate = ActiveIntermediate();
+        var now = _time.GetUtcNow();
+        var wanted = now + lifetime;
+        var notAfter = Min(wanted, intermediate.Certificate.NotAfter);
+        if (notAfter <= now)
+        {
+            throw new PkiException($"The intermediate CA {intermediate.Entry.Subject} expired on {intermediate.Entry.NotAfter:u}: run rotate-intermediate.");
+        }
+
+        var crlPem = CurrentCrlPem(intermediate);
+        var bundlePem = ReadText(Layout.BundleFile);
+        using var key = KeyPair.Generate(request.KeyType ?? Settings.KeyType);
+        var keyPem = key.ExportPkcs8Pem() + "\n";
+        var subject = new X500DistinguishedNameBuilder();
+        // The builder encodes in reverse order of addition: this encodes O, OU, CN (most general first), as is customary.
+        subject.AddCommonName(request.Service);
+        subject.AddOrganizationalUnitName(Settings.Environment);
+        subject.AddOrganizationName("MtlsAspire");
+        var certificateRequest = key.CreateRequest(subject.Build());
+        certificateRequest.CertificateExtensions.Add(X509BasicConstraintsExtension.CreateForEndEntity(critical: true));
+        certificateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        certificateRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
+            [new Oid(CertificateFacts.ServerAuthOid), new Oid(CertificateFacts.ClientAuthOid)], false));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(spiffeId.ToUri());
+        foreach (var name in dnsNames)
+        {
+            san.AddDnsName(name);
+        }
+
+        foreach (var address in ipAddresses)
+        {
+            san.AddIpAddress(address);
+        }
+
+        certificateRequest.CertificateExtensions.Add(san.Build());
+        certificateRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(certificateRequest.PublicKey, false));
+        certificateRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(intermediate.Certificate, true, false));
+        var generator = CreateGenerator(intermediate.Certificate);
+        var intermediatePem = intermediate.Certificate.ExportCertificatePem();
+        var credentials = new CredentialDirectory(outputDirectory);
+
+        for (var attempt = 1; ; attempt++)
+        {
+            using var certificate = certificateRequest.Create(intermediate.Certificate.SubjectName, generator, now - Settings.ClockSkewAllowance, notAfter, NewSerial());
+            var files = new CredentialFiles(Pem.Join([certificate.ExportCertificatePem(), intermediatePem]), keyPem, bundlePem, crlPem);
+            using var staged = WithIo(outputDirectory, () => credentials.Stage(files, now));
+            var entry = EntryFor(certificate, CertificateKind.Leaf, intermediate.Entry.Serial, now) with
+            {
+                SpiffeId = spiffeId.ToString(),
+                Service = request.Service,
+                DnsNames = dnsNames,
+                IPAddresses = ipAddresses.Select(a => a.ToString()).ToList(),
+                Lifetime = lifetime,
+                OutputDirectory = outputDirectory,
+            };
+
+            if (Ledger.TryRecordIssued(entry, new LedgerEvent(now, "issued", entry.Serial, request.Service,
+                    $"Issued {spiffeId} (serial {entry.Serial}, {entry.KeyType}) valid until {notAfter:u}")))
+            {
+                WithIo(outputDirectory, staged.Commit);
+                return new IssuedLeaf(entry, spiffeId, outputDirectory, notAfter < wanted);
+            }
+
+            if (attempt == MaxSerialAttempts)
+            {
+                throw new PkiException("Could not record the leaf: its serial was taken (ledger conflict).");
+            }
+        }
+    }
+
+    /// <summary>Re-issues the service's leaf with a new key, keeping its names, lifetime, key type and directory.</summary>
+    public IssuedLeaf Renew(string service)
+    {
+        var current = Ledger.ActiveLeaf(service)
+            ?? Ledger.All().LastOrDefault(e => e.Kind == CertificateKind.Leaf && e.Service == service)
+            ?? throw new PkiException($"No leaf was ever issued for service '{service}': use 'issue --service {service}' first.");
+
+        return Issue(new LeafRequest(service)
+        {
+            DnsNames = current.DnsNames,
+            IPAddresses = current.IPAddresses.Select(IPAddress.Parse).ToList(),
+            Lifetime = current.Lifetime,
+            KeyType = KeyTypeNames.Parse(current.KeyType),
+            OutputDirectory = current.OutputDirectory,
+        });
+    }
+
+    /// <summary>
+    /// Revokes a certificate by serial (a leaf or an intermediate; a root is distrusted by leaving the bundle, not
+    /// revoked), publishes its issuer's CRL and republishes crl.pem to every service directory.
+    /// </summary>
+    public LedgerEntry Revoke(string serial, X509RevocationReason reason = X509RevocationReason.Unspecified)
+    {
+        var normalized = NormalizeSerial(serial);
+        var entry = Ledger.Find(normalized)
+            ?? throw new PkiException($"No certificate with serial {serial} was issued by this PKI (see 'list --pki {Layout.Root}').");
+        if (entry.Kind == CertificateKind.Root)
+        {
+            throw new PkiException($"Serial {normalized} is a root CA: a root is not revoked but removed from the trust bundle (root rotation).");
+        }
+
+        var now = _time.GetUtcNow();
+        LedgerEntry revoked;
+        try
+        {
+            revoked = Ledger.Revoke(normalized, reason, now, new LedgerEvent(now, "revoked", normalized, entry.Service,
+                $"Revoked {entry.SpiffeId ?? entry.Subject} (serial {normalized}), reason {ChainCheck.ReasonName(reason)}"));
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new PkiException(e.Message, e);
+        }
+
+        var issuer = entry.Kind == CertificateKind.Leaf ? LoadIntermediate(entry.IssuerSerial!) : LoadActiveRoot();
+        PublishCrl(issuer, entry.Kind == CertificateKind.Leaf ? Settings.IntermediateCrlValidity : Settings.RootCrlValidity);
+        RefreshServiceDirectories();
+        return revoked;
+    }
+
+    /// <summary>Revokes the service's active leaf.</summary>
+    public LedgerEntry RevokeService(string service, X509RevocationReason reason = X509RevocationReason.Unspecified)
+    {
+        var active = Ledger.ActiveLeaf(service) ?? throw new PkiException($"Service '{service}' has no active leaf to revoke (see 'list').");
+        return Revoke(active.Serial, reason);
+    }
+
+    /// <summary>
+    /// Re-signs the CRL of every current intermediate (and, with <paramref name="includeRoots"/>, of every trusted root,
+    /// which needs the root passphrase) and republishes crl.pem to every service directory.
+    /// </summary>
+    public IReadOnlyList<RevocationList> PublishCrls(bool includeRoots = true)
+    {
+        var published = new List<RevocationList>();
+        foreach (var entry in CurrentIntermediates())
+        {
+            published.Add(PublishCrl(LoadIntermediate(entry.Serial), Settings.IntermediateCrlValidity));
+        }
+
+        if (includeRoots)
+        {
+            foreach (var entry in TrustedRootEntries())
+            {
+                published.Add(PublishCrl(LoadRoot(entry), Settings.RootCrlValidity));
+            }
+        }
+
+        RefreshServiceDirectories();
+        return published;
+    }
+
+    /// <summary>The trusted roots (the bundle).</summary>
+    public X509Certificate2Collection TrustedRoots() =>
+        new(TrustedRootEntries().Select(e => LoadCertificate(PkiLayout.CertificateIn(Layout.RootDirectory(e.Serial)))).ToArray());
+
+    /// <summary>
+    /// Writes a new generation to every directory a leaf was published to, with the same tls.crt and tls.key and the
+    /// current ca.crt and crl.pem. A directory that was removed is skipped.
+    /// </summary>
+    public IReadOnlyList<string> RefreshServiceDirectories()
+    {
+        var bundle = ReadText(Layout.BundleFile);
+        var crls = CrlPemOfCurrentCas();
+        var refreshed = new List<string>();
+        foreach (var path in Ledger.OutputDirectories())
+        {
+            var directory = new CredentialDirectory(path);
+            if (!directory.Exists)
+            {
+                continue;
+            }
+
+            var files = directory.Read();
+            WithIo(path, () => directory.Publish(files with { BundlePem = bundle, CrlPem = crls }, _time.GetUtcNow()));
+            refreshed.Add(path);
+        }
+
+        return refreshed;
+    }
+
+    private RevocationList PublishCrl(LoadedCa issuer, TimeSpan validity)
+    {
+        var (number, revoked) = Ledger.NextCrl(issuer.Entry.Serial);
+        var builder = new CertificateRevocationListBuilder();
+        foreach (var entry in revoked)
+        {
+            builder.AddEntry(Convert.FromHexString(entry.Serial), entry.RevokedAt!.Value, entry.RevocationReason);
+        }
+
+        var now = _time.GetUtcNow();
+        var padding = issuer.Certificate.GetRSAPublicKey() is null ? null : RSASignaturePadding.Pkcs1;
+        var der = builder.Build(issuer.Certificate, number, now + validity, HashAlgorithmName.SHA256, padding, now);
+        var crl = RevocationList.Load(der, issuer.Certificate);
+
+        var path = Layout.CrlFile(issuer.Entry.Serial);
+        SecureFiles.CreatePrivateDirectory(Path.GetDirectoryName(path)!);
+        using (SecureFiles.AcquireLock(Path.Combine(Path.GetDirectoryName(path)!, ".lock")))
+        {
+            // Two processes may publish at once: the file only ever moves to a higher CRL number.
+            var existing = TryReadCrl(path, issuer.Certificate);
+            if (existing?.Number is not { } existingNumber || existingNumber < number)
+            {
+                SecureFiles.ReplaceAtomically(path, PemEncoding.WriteString("X509 CRL", der) + "\n", SecureFiles.Public);
+            }
+        }
+
+        return crl;
+    }
+
+    private string CurrentCrlPem(LoadedCa intermediate)
+    {
+        var crl = TryReadCrl(Layout.CrlFile(intermediate.Entry.Serial), intermediate.Certificate);
+        var now = _time.GetUtcNow();
+        if (crl is null || crl.NextUpdate is not { } next || now >= next - (Settings.IntermediateCrlValidity / 2))
+        {
+            PublishCrl(intermediate, Settings.IntermediateCrlValidity);
+        }
+
+        return CrlPemOfCurrentCas();
+    }
+
+    private string CrlPemOfCurrentCas()
+    {
+        var blocks = new List<string>();
+        foreach (var entry in TrustedRootEntries().Concat(CurrentIntermediates()))
+        {
+            var path = Layout.CrlFile(entry.Serial);
+            if (File.Exists(path))
+            {
+                blocks.Add(File.ReadAllText(path));
+            }
+        }
+
+        return Pem.Join(blocks);
+    }
+
+    private static RevocationList? TryReadCrl(string path, X509Certificate2 issuer)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return Pem.ReadBlocks(File.ReadAllText(path), "X509 CRL") is [var der] ? RevocationList.Load(der, issuer) : null;
+        }
+        catch (Exception e) when (e is CryptographicException or FormatException)
+        {
+            return null; // a damaged CRL file is simply re-signed
+        }
+    }
+
+    private IEnumerable<LedgerEntry> TrustedRootEntries()
+    {
+        var now = _time.GetUtcNow();
+        return Ledger.Find(CertificateKind.Root, CertificateStatus.Active)
+            .Concat(Ledger.Find(CertificateKind.Root, CertificateStatus.Retired))
+            .Where(e => !e.IsExpired(now));
+    }
+
+    private IEnumerable<LedgerEntry> CurrentIntermediates()
+    {
+        var now = _time.GetUtcNow();
+        return Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active)
+            .Concat(Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Retired))
+            .Where(e => !e.IsExpired(now));
+    }
+
+    private void WriteTrustBundle()
+    {
+        var roots = TrustedRootEntries().Select(e => ReadText(PkiLayout.CertificateIn(Layout.RootDirectory(e.Serial))));
+        SecureFiles.ReplaceAtomically(Layout.BundleFile, Pem.Join(roots), SecureFiles.Public);
+    }
+
+    private LoadedCa ActiveIntermediate()
+    {
+        var active = Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var lastActive] ? lastActive : null;
+        if (active is null)
+        {
+            var revoked = Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Revoked) is [.., var lastRevoked] ? lastRevoked : null;
+            throw new PkiException(revoked is null
+                ? $"{Layout.Root} has no active intermediate CA: run rotate-intermediate."
+                : $"The intermediate CA {revoked.Subject} was revoked: run rotate-intermediate before issuing.");
+        }
+
+        lock (_intermediateLock)
+        {
+            if (_intermediate?.Entry.Serial == active.Serial)
+            {
+                return _intermediate;
+            }
+        }
+
+        var loaded = LoadIntermediate(active.Serial);
+        lock (_intermediateLock)
+        {
+            _intermediate = loaded;
+        }
+
+        return loaded;
+    }
+
+    private LoadedCa LoadIntermediate(string serial)
+    {
+        lock (_intermediateLock)
+        {
+            if (_intermediate?.Entry.Serial == serial)
+            {
+                return _intermediate;
+            }
+        }
+
+        var entry = Ledger.Find(serial) ?? throw new PkiException($"The ledger has no intermediate CA {serial}.");
+        var directory = Layout.IntermediateDirectory(serial);
+        var certificatePath = PkiLayout.CertificateIn(directory);
+        var keyPath = PkiLayout.KeyIn(directory);
+        var certificate = LoadCertificate(certificatePath);
+        try
+        {
+            using var key = ImportKey(File.ReadAllText(keyPath), null, keyPath);
+            if (!certificate.PublicKeyMatches(key))
+            {
+                throw new PkiException($"{keyPath} does not match the certificate {certificatePath}.");
+            }
+
+            return new LoadedCa(entry, AttachKey(certificate, key));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PkiException($"Cannot read {keyPath}: {e.Message}", e);
+        }
+    }
+
+    private LoadedCa LoadActiveRoot()
+    {
+        var active = (Ledger.Find(CertificateKind.Root, CertificateStatus.Active) is [.., var last] ? last : null)
+            ?? throw new PkiException($"{Layout.Root} has no active root CA.");
+        return LoadRoot(active);
+    }
+
+    private LoadedCa LoadRoot(LedgerEntry entry)
+    {
+        var directory = Layout.RootDirectory(entry.Serial);
+        var certificatePath = PkiLayout.CertificateIn(directory);
+        var keyPath = PkiLayout.KeyIn(directory);
+        var certificate = LoadCertificate(certificatePath);
+        var (passphrase, origin) = _passphrase.Resolve(directory);
+        string keyPem;
+        try
+        {
+            keyPem = File.ReadAllText(keyPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PkiException($"Cannot read the root key {keyPath}: {e.Message}", e);
+        }
+
+        using var key = ImportKey(keyPem, passphrase, keyPath, origin);
+        if (!certificate.PublicKeyMatches(key))
+        {
+            throw new PkiException($"{keyPath} does not match the root certificate {certificatePath}.");
+        }
+
+        return new LoadedCa(entry, AttachKey(certificate, key));
+    }
+
+    private static AsymmetricAlgorithm ImportKey(string pem, string? passphrase, string path, string? origin = null)
+    {
+        var label = PemEncoding.TryFind(pem, out var fields) ? pem[fields.Label] : null;
+        if (label is null)
+        {
+            throw new PkiException($"{path} holds no PEM private key (the file is empty, truncated or damaged).");
+        }
+
+        if (passphrase is not null && label != "ENCRYPTED PRIVATE KEY")
+        {
+            throw new PkiException($"{path} is not an encrypted PKCS#8 key (found '{label}'): the root key must be encrypted at rest.");
+        }
+
+        foreach (var create in new Func<AsymmetricAlgorithm>[] { ECDsa.Create, RSA.Create })
+        {
+            var key = create();
+            try
+            {
+                if (passphrase is null)
+                {
+                    key.ImportFromPem(pem);
+                }
+                else
+                {
+                    key.ImportFromEncryptedPem(pem, passphrase);
+                }
+
+                return key;
+            }
+            catch (CryptographicException) when (passphrase is not null && key is ECDsa)
+            {
+                key.Dispose();
+                // Either the passphrase is wrong or the key is RSA: try RSA before concluding.
+            }
+            catch (Exception e) when (e is CryptographicException or ArgumentException)
+            {
+                key.Dispose();
+                if (key is RSA)
+                {
+                    throw new PkiException(passphrase is null
+                        ? $"{path} is damaged or not a PKCS#8 private key."
+                        : $"{path} could not be decrypted with the passphrase from {origin}: wrong passphrase, or the key file is damaged.", e);
+                }
+            }
+        }
+
+        throw new PkiException($"{path} could not be decrypted with the passphrase from {origin}: wrong passphrase, or the key file is damaged.");
+    }
+
+    private static X509Certificate2 AttachKey(X509Certificate2 certificate, AsymmetricAlgorithm key) => key switch
+    {
+        ECDsa ecdsa => certificate.CopyWithPrivateKey(ecdsa),
+        RSA rsa => certificate.CopyWithPrivateKey(rsa),
+        _ => throw new PkiException("Unsupported key type."),
+    };
+
+    private static X509Certificate2 LoadCertificate(string path)
+    {
+        try
+        {
+            return Pem.ReadCertificates(File.ReadAllText(path), path)[0];
+        }
+        catch (InvalidDataException e)
+        {
+            throw new PkiException(e.Message, e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PkiException($"Cannot read {path}: {e.Message}", e);
+        }
+    }
+
+    private static string ReadText(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PkiException($"Cannot read {path}: {e.Message}", e);
+        }
+    }
+
+    private static X509SignatureGenerator CreateGenerator(X509Certificate2 issuer) =>
+        issuer.GetECDsaPrivateKey() is { } ecdsa
+            ? X509SignatureGenerator.CreateForECDsa(ecdsa)
+            : X509SignatureGenerator.CreateForRSA(issuer.GetRSAPrivateKey()!, RSASignaturePadding.Pkcs1);
+
+    private void Record(LedgerEntry entry, LedgerEvent @event)
+    {
+        if (!Ledger.TryRecordIssued(entry, @event))
+        {
+            throw new PkiException($"Serial {entry.Serial} is already in the ledger.");
+        }
+    }
+
+    private LedgerEntry EntryFor(X509Certificate2 certificate, CertificateKind kind, string? issuerSerial, DateTimeOffset now) => new()
+    {
+        Serial = certificate.SerialNumber,
+        Kind = kind,
+        Subject = certificate.Subject,
+        IssuerSerial = issuerSerial,
+        KeyType = (certificate.GetKeyType() ?? Settings.KeyType).ToName(),
+        NotBefore = certificate.NotBefore.ToUniversalTime(),
+        NotAfter = certificate.NotAfter.ToUniversalTime(),
+        IssuedAt = now,
+        Status = CertificateStatus.Active,
+    };
+
+    private X500DistinguishedName CaName(string role, string serialHex)
+    {
+        var name = new X500DistinguishedNameBuilder();
+        name.AddCommonName(string.Create(CultureInfo.InvariantCulture, $"MtlsAspire {role} CA {serialHex[..8]}"));
+        name.AddOrganizationalUnitName(Settings.TrustDomain);
+        name.AddOrganizationName("MtlsAspire");
+        return name.Build();
+    }
+
+    /// <summary>A random positive serial of 128 bits (at least 120 of them random), never starting with a zero byte.</summary>
+    internal static byte[] NewSerial()
+    {
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7F;
+        if (serial[0] == 0)
+        {
+            serial[0] = 0x01;
+        }
+
+        return serial;
+    }
+
+    /// <summary>Normalizes a serial typed by a person: strips ':' and spaces and a 0x prefix, uppercases, pads to whole bytes.</summary>
+    public static string NormalizeSerial(string serial)
+    {
+        var hex = serial.Trim().Replace(":", "", StringComparison.Ordinal).Replace(" ", "", StringComparison.Ordinal);
+        if (hex.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+        {
+            hex = hex[2..];
+        }
+
+        if (hex.Length == 0 || !hex.All(char.IsAsciiHexDigit))
+        {
+            throw new PkiException($"'{serial}' is not a hexadecimal serial number.");
+        }
+
+        hex = hex.ToUpperInvariant();
+        return hex.Length % 2 == 1 ? "0" + hex : hex;
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTime b) => a.UtcDateTime <= b.ToUniversalTime() ? a : new DateTimeOffset(b.ToUniversalTime());
+
+    private static T WithIo<T>(string path, Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PkiException($"Cannot write to {path}: {e.Message}", e);
+        }
+    }
+
+    private static void WithIo(string path, Action action) => WithIo(path, () =>
+    {
+        action();
+        return true;
+    });
+
+    private static void SqliteCleanup() => Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+}

@@ -1,0 +1,64 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace MtlsAspire.CertBootstrap;
+
+/// <summary>Durations as people write and read them: "24h", "90d", "1d12h", "15m", "30s".</summary>
+public static partial class Durations
+{
+    [GeneratedRegex(@"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$", RegexOptions.CultureInvariant)]
+    private static partial Regex Pattern();
+
+    /// <summary>Parses "1d12h30m", throwing <see cref="FormatException"/> naming the value when it is not one or is zero.</summary>
+    public static TimeSpan Parse(string text)
+    {
+        var match = Pattern().Match(text.Trim());
+        if (text.Length == 0 || !match.Success)
+        {
+            throw new FormatException($"'{text}' is not a duration: write e.g. 24h, 90d, 1d12h, 15m or 30s.");
+        }
+
+        static int Part(Group g) => g.Success ? int.Parse(g.Value, CultureInfo.InvariantCulture) : 0;
+        var value = new TimeSpan(Part(match.Groups[1]), Part(match.Groups[2]), Part(match.Groups[3]), Part(match.Groups[4]));
+        return value > TimeSpan.Zero ? value : throw new FormatException($"'{text}' is not a positive duration.");
+    }
+
+    /// <summary>A short readable form with the two largest units: "3d 4h", "23h 59m", "12m 5s", "40s".</summary>
+    public static string Describe(TimeSpan span)
+    {
+        span = span.Duration();
+        var text = new StringBuilder();
+        void Add(int value, string unit)
+        {
+            if (text.Length > 0)
+            {
+                text.Append(' ');
+            }
+
+            text.Append(CultureInfo.InvariantCulture, $"{value}{unit}");
+        }
+
+        if (span.TotalDays >= 1)
+        {
+            Add((int)span.TotalDays, "d");
+            Add(span.Hours, "h");
+        }
+        else if (span.TotalHours >= 1)
+        {
+            Add(span.Hours, "h");
+            Add(span.Minutes, "m");
+        }
+        else if (span.TotalMinutes >= 1)
+        {
+            Add(span.Minutes, "m");
+            Add(span.Seconds, "s");
+        }
+        else
+        {
+            Add(span.Seconds, "s");
+        }
+
+        return text.ToString();
+    }
+}

@@ -1,0 +1,256 @@
+using System.Formats.Asn1;
+using System.Numerics;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MtlsAspire.CertBootstrap.Certificates;
+
+namespace MtlsAspire.CertBootstrap.Revocation;
+
+/// <summary>One revoked certificate in a CRL.</summary>
+/// <param name="Serial">The revoked serial number (unsigned).</param>
+/// <param name="RevokedAt">When it was revoked.</param>
+/// <param name="Reason">The CRL reason code, when the entry has one.</param>
+public sealed record RevokedCertificate(BigInteger Serial, DateTimeOffset RevokedAt, X509RevocationReason? Reason);
+
+/// <summary>
+/// A parsed X.509 CRL (RFC 5280 §5) whose signature has been verified against its issuer. .NET's
+/// <see cref="CertificateRevocationListBuilder"/> builds CRLs but neither verifies one nor answers membership: this does.
+/// </summary>
+public sealed class RevocationList
+{
+    private const string CrlNumberOid = "2.5.29.20";
+    private const string ReasonCodeOid = "2.5.29.21";
+    private const string AuthorityKeyIdentifierOid = "2.5.29.35";
+
+    private readonly Dictionary<BigInteger, RevokedCertificate> _revoked;
+
+    private RevocationList(X500DistinguishedName issuer, DateTimeOffset thisUpdate, DateTimeOffset? nextUpdate,
+        BigInteger? number, byte[]? authorityKeyId, Dictionary<BigInteger, RevokedCertificate> revoked, X509Certificate2 verifiedIssuer)
+    {
+        Issuer = issuer;
+        ThisUpdate = thisUpdate;
+        NextUpdate = nextUpdate;
+        Number = number;
+        AuthorityKeyIdentifier = authorityKeyId;
+        _revoked = revoked;
+        VerifiedIssuer = verifiedIssuer;
+    }
+
+    /// <summary>The CRL issuer's name.</summary>
+    public X500DistinguishedName Issuer { get; }
+
+    /// <summary>The certificate whose key verified this CRL's signature.</summary>
+    public X509Certificate2 VerifiedIssuer { get; }
+
+    /// <summary>When the CRL was issued.</summary>
+    public DateTimeOffset ThisUpdate { get; }
+
+    /// <summary>When the next CRL is due; after this the CRL is stale.</summary>
+    public DateTimeOffset? NextUpdate { get; }
+
+    /// <summary>The CRL number extension, increasing with each CRL from the same issuer.</summary>
+    public BigInteger? Number { get; }
+
+    /// <summary>The authority key identifier, matching the issuer's subject key identifier.</summary>
+    public byte[]? AuthorityKeyIdentifier { get; }
+
+    /// <summary>Every revoked entry.</summary>
+    public IReadOnlyCollection<RevokedCertificate> Entries => _revoked.Values;
+
+    /// <summary>The entry for <paramref name="serial"/>, or null when it is not revoked by this CRL.</summary>
+    public RevokedCertificate? Find(BigInteger serial) => _revoked.GetValueOrDefault(serial);
+
+    /// <summary>The entry for <paramref name="certificate"/>'s serial, or null when it is not revoked by this CRL.</summary>
+    public RevokedCertificate? Find(X509Certificate2 certificate) => Find(certificate.GetSerial());
+
+    /// <summary>True when <paramref name="now"/> is past <see cref="NextUpdate"/>.</summary>
+    public bool IsStale(DateTimeOffset now) => NextUpdate is { } next && now > next;
+
+    /// <summary>True when this CRL speaks for certificates issued by <paramref name="issuer"/>.</summary>
+    public bool IsFor(X509Certificate2 issuer) =>
+        Issuer.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData) &&
+        (AuthorityKeyIdentifier is null || issuer.GetSubjectKeyIdentifier() is not { } ski || AuthorityKeyIdentifier.AsSpan().SequenceEqual(ski));
+
+    /// <summary>
+    /// Parses a DER CRL and verifies its signature with <paramref name="issuer"/>'s public key. Throws
+    /// <see cref="CryptographicException"/> with the reason when the CRL is malformed, names another issuer or its
+    /// signature does not verify.
+    /// </summary>
+    public static RevocationList Load(ReadOnlyMemory<byte> der, X509Certificate2 issuer)
+    {
+        ParsedCrl parsed;
+        try
+        {
+            parsed = Parse(der);
+        }
+        catch (Exception e) when (e is AsnContentException or ArgumentException or FormatException)
+        {
+            throw new CryptographicException($"The CRL is malformed: {e.Message}", e);
+        }
+
+        if (!parsed.Issuer.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData))
+        {
+            throw new CryptographicException($"The CRL was issued by '{parsed.Issuer.Name}', not by '{issuer.Subject}'.");
+        }
+
+        if (!VerifySignature(parsed, issuer))
+        {
+            throw new CryptographicException($"The CRL's signature does not verify with the key of '{issuer.Subject}': it was altered or signed by another key.");
+        }
+
+        return new RevocationList(parsed.Issuer, parsed.ThisUpdate, parsed.NextUpdate, parsed.Number, parsed.AuthorityKeyId, parsed.Revoked, issuer);
+    }
+
+    /// <summary>Reads the issuer name of a DER CRL without verifying it, to pick the certificate to verify it with.</summary>
+    public static X500DistinguishedName ReadIssuer(ReadOnlyMemory<byte> der)
+    {
+        try
+        {
+            return Parse(der).Issuer;
+        }
+        catch (Exception e) when (e is AsnContentException or ArgumentException or FormatException)
+        {
+            throw new CryptographicException($"The CRL is malformed: {e.Message}", e);
+        }
+    }
+
+    private static bool VerifySignature(ParsedCrl crl, X509Certificate2 issuer)
+    {
+        var hash = crl.SignatureAlgorithm switch
+        {
+            "1.2.840.10045.4.3.2" or "1.2.840.113549.1.1.11" => HashAlgorithmName.SHA256,
+            "1.2.840.10045.4.3.3" or "1.2.840.113549.1.1.12" => HashAlgorithmName.SHA384,
+            "1.2.840.10045.4.3.4" or "1.2.840.113549.1.1.13" => HashAlgorithmName.SHA512,
+            var other => throw new CryptographicException($"The CRL is signed with an unsupported algorithm ({other})."),
+        };
+
+        var tbs = crl.TbsCertList.Span;
+        using var ecdsa = issuer.GetECDsaPublicKey();
+        if (ecdsa is not null)
+        {
+            return crl.SignatureAlgorithm.StartsWith("1.2.840.10045", StringComparison.Ordinal) &&
+                ecdsa.VerifyData(tbs, crl.Signature, hash, DSASignatureFormat.Rfc3279DerSequence);
+        }
+
+        using var rsa = issuer.GetRSAPublicKey();
+        return rsa is not null && crl.SignatureAlgorithm.StartsWith("1.2.840.113549", StringComparison.Ordinal) &&
+            rsa.VerifyData(tbs, crl.Signature, hash, RSASignaturePadding.Pkcs1);
+    }
+
+    private sealed record ParsedCrl(
+        ReadOnlyMemory<byte> TbsCertList,
+        string SignatureAlgorithm,
+        byte[] Signature,
+        X500DistinguishedName Issuer,
+        DateTimeOffset ThisUpdate,
+        DateTimeOffset? NextUpdate,
+        BigInteger? Number,
+        byte[]? AuthorityKeyId,
+        Dictionary<BigInteger, RevokedCertificate> Revoked);
+
+    // CertificateList ::= SEQUENCE { tbsCertList TBSCertList, signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING }
+    private static ParsedCrl Parse(ReadOnlyMemory<byte> der)
+    {
+        var outer = new AsnReader(der, AsnEncodingRules.DER);
+        var certificateList = outer.ReadSequence();
+        outer.ThrowIfNotEmpty();
+
+        var tbsBytes = certificateList.ReadEncodedValue();
+        var signatureAlgorithm = certificateList.ReadSequence().ReadObjectIdentifier();
+        var signature = certificateList.ReadBitString(out _);
+        certificateList.ThrowIfNotEmpty();
+
+        var tbs = new AsnReader(tbsBytes, AsnEncodingRules.DER).ReadSequence();
+        if (tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Integer))
+        {
+            tbs.ReadInteger(); // version v2
+        }
+
+        var innerAlgorithm = tbs.ReadSequence().ReadObjectIdentifier();
+        if (innerAlgorithm != signatureAlgorithm)
+        {
+            throw new FormatException("the inner and outer signature algorithms differ");
+        }
+
+        var issuer = new X500DistinguishedName(tbs.ReadEncodedValue().Span);
+        var thisUpdate = ReadTime(tbs);
+        DateTimeOffset? nextUpdate = tbs.HasData && IsTime(tbs.PeekTag()) ? ReadTime(tbs) : null;
+
+        var revoked = new Dictionary<BigInteger, RevokedCertificate>();
+        if (tbs.HasData && tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Sequence))
+        {
+            var entries = tbs.ReadSequence();
+            while (entries.HasData)
+            {
+                var entry = entries.ReadSequence();
+                var serial = new BigInteger(entry.ReadIntegerBytes().Span, isUnsigned: true, isBigEndian: true);
+                var revokedAt = ReadTime(entry);
+                X509RevocationReason? reason = null;
+                if (entry.HasData)
+                {
+                    foreach (var (oid, value) in ReadExtensions(entry.ReadSequence()))
+                    {
+                        if (oid == ReasonCodeOid)
+                        {
+                            reason = new AsnReader(value, AsnEncodingRules.DER).ReadEnumeratedValue<X509RevocationReason>();
+                        }
+                    }
+                }
+
+                revoked[serial] = new RevokedCertificate(serial, revokedAt, reason);
+            }
+        }
+
+        BigInteger? number = null;
+        byte[]? akid = null;
+        if (tbs.HasData)
+        {
+            var extensions = tbs.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence();
+            foreach (var (oid, value) in ReadExtensions(extensions))
+            {
+                if (oid == CrlNumberOid)
+                {
+                    number = new AsnReader(value, AsnEncodingRules.DER).ReadInteger();
+                }
+                else if (oid == AuthorityKeyIdentifierOid)
+                {
+                    var aki = new AsnReader(value, AsnEncodingRules.DER).ReadSequence();
+                    var keyIdTag = new Asn1Tag(TagClass.ContextSpecific, 0);
+                    if (aki.HasData && aki.PeekTag().HasSameClassAndValue(keyIdTag))
+                    {
+                        akid = aki.ReadOctetString(keyIdTag);
+                    }
+                }
+            }
+        }
+
+        tbs.ThrowIfNotEmpty();
+        return new ParsedCrl(tbsBytes, signatureAlgorithm, signature, issuer, thisUpdate, nextUpdate, number, akid, revoked);
+    }
+
+    private static List<(string Oid, byte[] Value)> ReadExtensions(AsnReader extensions)
+    {
+        var list = new List<(string, byte[])>();
+        while (extensions.HasData)
+        {
+            var extension = extensions.ReadSequence();
+            var oid = extension.ReadObjectIdentifier();
+            if (extension.PeekTag().HasSameClassAndValue(Asn1Tag.Boolean))
+            {
+                extension.ReadBoolean();
+            }
+
+            list.Add((oid, extension.ReadOctetString()));
+        }
+
+        return list;
+    }
+
+    private static bool IsTime(Asn1Tag tag) =>
+        tag.HasSameClassAndValue(new Asn1Tag(UniversalTagNumber.UtcTime)) || tag.HasSameClassAndValue(new Asn1Tag(UniversalTagNumber.GeneralizedTime));
+
+    private static DateTimeOffset ReadTime(AsnReader reader) =>
+        reader.PeekTag().HasSameClassAndValue(new Asn1Tag(UniversalTagNumber.UtcTime))
+            ? reader.ReadUtcTime()
+            : reader.ReadGeneralizedTime();
+}

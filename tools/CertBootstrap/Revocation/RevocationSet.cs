@@ -1,0 +1,168 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MtlsAspire.CertBootstrap.Certificates;
+
+namespace MtlsAspire.CertBootstrap.Revocation;
+
+/// <summary>What a <see cref="RevocationSet"/> says of one certificate.</summary>
+public enum RevocationStatus
+{
+    /// <summary>A current CRL from its issuer does not list it.</summary>
+    Good,
+
+    /// <summary>Its issuer's CRL lists it.</summary>
+    Revoked,
+
+    /// <summary>No CRL from its issuer is known (or none verifies with the issuer's key).</summary>
+    NoCrl,
+
+    /// <summary>Its issuer's CRL is past its nextUpdate.</summary>
+    StaleCrl,
+}
+
+/// <summary>The result of a revocation check, with the CRL consulted and the entry when revoked.</summary>
+public sealed record RevocationCheck(RevocationStatus Status, RevocationList? Crl, RevokedCertificate? Entry);
+
+/// <summary>
+/// The CRLs of a <c>crl.pem</c> (one per CA: intermediates and roots), answering "is this certificate revoked".
+/// A CRL is trusted only once its signature verifies with its issuer's key: CRLs of issuers given at load (the
+/// roots, the service's own intermediate) are verified then, and any other (another intermediate of the same
+/// root) the first time a validated chain presents that intermediate.
+/// </summary>
+public sealed class RevocationSet
+{
+    private readonly List<RevocationList> _verified;
+    private readonly List<(X500DistinguishedName Issuer, byte[] Der)> _pending;
+    private readonly ConcurrentDictionary<string, RevocationList?> _verifiedLater = new(StringComparer.Ordinal);
+
+    private RevocationSet(List<RevocationList> verified, List<(X500DistinguishedName, byte[])> pending)
+    {
+        _verified = verified;
+        _pending = pending;
+    }
+
+    /// <summary>The CRLs verified so far.</summary>
+    public IReadOnlyList<RevocationList> VerifiedLists => [.. _verified, .. _verifiedLater.Values.OfType<RevocationList>()];
+
+    /// <summary>How many CRLs the set holds in all.</summary>
+    public int Count => _verified.Count + _pending.Count;
+
+    /// <summary>An empty set (no CRL known).</summary>
+    public static RevocationSet Empty { get; } = new([], []);
+
+    /// <summary>
+    /// Reads every "X509 CRL" block of <paramref name="pemText"/>, verifying now each whose issuer is among
+    /// <paramref name="knownIssuers"/>. Throws <see cref="CryptographicException"/> naming <paramref name="source"/>
+    /// when a CRL is malformed or fails its signature check.
+    /// </summary>
+    public static RevocationSet Load(string pemText, IEnumerable<X509Certificate2> knownIssuers, string source)
+    {
+        List<byte[]> blocks;
+        try
+        {
+            blocks = Pem.ReadBlocks(pemText, "X509 CRL");
+        }
+        catch (FormatException e)
+        {
+            throw new CryptographicException($"{source}: a CRL block is not valid base64 (the file is damaged or truncated).", e);
+        }
+
+        if (blocks.Count == 0 && pemText.Trim().Length > 0)
+        {
+            throw new CryptographicException($"{source}: no PEM 'X509 CRL' block found (the file is damaged or not a CRL).");
+        }
+
+        var issuers = knownIssuers.ToList();
+        var verified = new List<RevocationList>();
+        var pending = new List<(X500DistinguishedName, byte[])>();
+        for (var i = 0; i < blocks.Count; i++)
+        {
+            X500DistinguishedName issuerName;
+            try
+            {
+                issuerName = RevocationList.ReadIssuer(blocks[i]);
+            }
+            catch (CryptographicException e)
+            {
+                throw new CryptographicException($"{source}: CRL #{i + 1}: {e.Message}", e);
+            }
+
+            var matching = issuers.Where(c => c.SubjectName.RawData.AsSpan().SequenceEqual(issuerName.RawData)).ToList();
+            if (matching.Count == 0)
+            {
+                pending.Add((issuerName, blocks[i]));
+                continue;
+            }
+
+            var list = TryVerify(blocks[i], matching, out var error)
+                ?? throw new CryptographicException($"{source}: CRL #{i + 1} from '{issuerName.Name}': {error}");
+            verified.Add(list);
+        }
+
+        return new RevocationSet(verified, pending);
+    }
+
+    private static RevocationList? TryVerify(byte[] der, IEnumerable<X509Certificate2> issuers, out string error)
+    {
+        error = "no issuer";
+        foreach (var issuer in issuers)
+        {
+            try
+            {
+                return RevocationList.Load(der, issuer);
+            }
+            catch (CryptographicException e)
+            {
+                error = e.Message;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Checks <paramref name="certificate"/>, issued by <paramref name="issuer"/> (taken from a chain that already
+    /// validated), against the newest CRL of that issuer.
+    /// </summary>
+    public RevocationCheck Check(X509Certificate2 certificate, X509Certificate2 issuer, DateTimeOffset now)
+    {
+        var crl = ListFor(issuer);
+        if (crl is null)
+        {
+            return new RevocationCheck(RevocationStatus.NoCrl, null, null);
+        }
+
+        if (crl.Find(certificate) is { } entry)
+        {
+            return new RevocationCheck(RevocationStatus.Revoked, crl, entry);
+        }
+
+        return new RevocationCheck(crl.IsStale(now) ? RevocationStatus.StaleCrl : RevocationStatus.Good, crl, null);
+    }
+
+    private RevocationList? ListFor(X509Certificate2 issuer)
+    {
+        var newest = _verified.Where(l => l.IsFor(issuer) && l.VerifiedIssuer.PublicKeyEquals(issuer)).MaxBy(Order);
+        if (_pending.Count == 0)
+        {
+            return newest;
+        }
+
+        var later = _verifiedLater.GetOrAdd(issuer.Thumbprint, _ => _pending
+            .Where(p => p.Issuer.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData))
+            .Select(p => TryVerify(p.Der, [issuer], out _))
+            .OfType<RevocationList>()
+            .MaxBy(Order));
+
+        return new[] { newest, later }.OfType<RevocationList>().MaxBy(Order);
+    }
+
+    private static System.Numerics.BigInteger Order(RevocationList list) => list.Number ?? list.ThisUpdate.ToUnixTimeSeconds();
+}
+
+internal static class PublicKeyComparison
+{
+    public static bool PublicKeyEquals(this X509Certificate2 a, X509Certificate2 b) =>
+        a.PublicKey.EncodedKeyValue.RawData.AsSpan().SequenceEqual(b.PublicKey.EncodedKeyValue.RawData);
+}

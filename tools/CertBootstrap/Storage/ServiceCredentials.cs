@@ -1,0 +1,106 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.CertBootstrap.Revocation;
+
+namespace MtlsAspire.CertBootstrap.Storage;
+
+/// <summary>
+/// A service's credentials parsed from its four files: the leaf with its private key, the intermediates it sends,
+/// the trusted roots and the CRLs. Parsing refuses a key that does not match the certificate.
+/// </summary>
+public sealed class ServiceCredentials : IDisposable
+{
+    private ServiceCredentials(X509Certificate2 leaf, X509Certificate2Collection intermediates, X509Certificate2Collection trustedRoots,
+        RevocationSet revocation, SpiffeId spiffeId)
+    {
+        Leaf = leaf;
+        Intermediates = intermediates;
+        TrustedRoots = trustedRoots;
+        Revocation = revocation;
+        SpiffeId = spiffeId;
+    }
+
+    /// <summary>The leaf certificate, with its private key.</summary>
+    public X509Certificate2 Leaf { get; }
+
+    /// <summary>The certificates after the leaf in tls.crt (its intermediate).</summary>
+    public X509Certificate2Collection Intermediates { get; }
+
+    /// <summary>The roots of ca.crt.</summary>
+    public X509Certificate2Collection TrustedRoots { get; }
+
+    /// <summary>The CRLs of crl.pem.</summary>
+    public RevocationSet Revocation { get; }
+
+    /// <summary>The leaf's SPIFFE ID.</summary>
+    public SpiffeId SpiffeId { get; }
+
+    /// <summary>Reads and parses the current generation of <paramref name="directory"/>.</summary>
+    public static ServiceCredentials Load(CredentialDirectory directory) => Parse(directory.Read(), directory.Path);
+
+    /// <summary>
+    /// Parses a set of files. Throws <see cref="InvalidDataException"/> naming the file and the problem when a file is
+    /// damaged, the key does not match the certificate, the leaf has no SPIFFE ID or a CRL does not verify.
+    /// </summary>
+    public static ServiceCredentials Parse(CredentialFiles files, string source)
+    {
+        var certificateSource = System.IO.Path.Combine(source, CredentialFiles.CertificateFileName);
+        var keySource = System.IO.Path.Combine(source, CredentialFiles.KeyFileName);
+        var chain = Pem.ReadCertificates(files.CertificatePem, certificateSource);
+        var roots = Pem.ReadCertificates(files.BundlePem, System.IO.Path.Combine(source, CredentialFiles.BundleFileName));
+
+        X509Certificate2 leaf;
+        try
+        {
+            leaf = X509Certificate2.CreateFromPem(files.CertificatePem, files.KeyPem);
+        }
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
+        {
+            // The exception text of a key parse never includes key material; still, say only what the reader needs.
+            var problem = e is ArgumentException || e.Message.Contains("match", StringComparison.OrdinalIgnoreCase)
+                ? "does not match the certificate in tls.crt"
+                : "is damaged, truncated or not a PKCS#8 PEM private key";
+            throw new InvalidDataException($"{keySource} {problem}.", e);
+        }
+
+        var spiffeId = leaf.GetSpiffeId(out var identityProblem);
+        if (spiffeId.IsEmpty)
+        {
+            leaf.Dispose();
+            throw new InvalidDataException($"{certificateSource}: the leaf has {identityProblem}.");
+        }
+
+        var intermediates = new X509Certificate2Collection(chain.Skip(1).ToArray());
+        RevocationSet revocation;
+        try
+        {
+            revocation = RevocationSet.Load(files.CrlPem, [.. roots, .. intermediates], System.IO.Path.Combine(source, CredentialFiles.CrlFileName));
+        }
+        catch (CryptographicException e)
+        {
+            leaf.Dispose();
+            throw new InvalidDataException(e.Message, e);
+        }
+
+        return new ServiceCredentials(leaf, intermediates, new X509Certificate2Collection(roots.ToArray()), revocation, spiffeId);
+    }
+
+    /// <summary>
+    /// Builds the leaf's chain to one of <see cref="TrustedRoots"/> (custom root trust only, no system store) at
+    /// <paramref name="at"/>, requiring <paramref name="requiredUsages"/> (EKU OIDs).
+    /// </summary>
+    public ChainCheck VerifyChain(DateTimeOffset at, params string[] requiredUsages) =>
+        ChainCheck.Verify(Leaf, Intermediates, TrustedRoots, Revocation, at, requiredUsages);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Leaf.Dispose();
+        foreach (var certificate in Intermediates.Concat(TrustedRoots))
+        {
+            certificate.Dispose();
+        }
+    }
+}
