@@ -64,6 +64,7 @@ public sealed class CertificateAuthority
             }
 
             replaced = $"{layout.Root.TrimEnd(Path.DirectorySeparatorChar)}.replaced-{time.GetUtcNow():yyyyMMdd'T'HHmmss'Z'}";
+            SqliteCleanup(); // pooled connections would follow the moved ledger file
             Directory.Move(layout.Root, replaced);
         }
 

@@ -1,0 +1,180 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Time.Testing;
+using MtlsAspire.CertBootstrap.Cli;
+
+namespace MtlsAspire.CertBootstrap.Tests;
+
+public sealed class CliTests : IDisposable
+{
+    private readonly string _directory = TempDirectory.Create();
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+
+    private string Pki => Path.Combine(_directory, "pki");
+
+    private string Order => Path.Combine(Pki, "services", "order");
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        TempDirectory.Delete(_directory);
+    }
+
+    private async Task<(int Exit, string Output, string Error)> Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var exit = await CertBootstrapCli.RunAsync(args, output, error, _time);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    private async Task InitAndIssueOrder()
+    {
+        Assert.Equal(0, (await Run("init", "--pki", Pki)).Exit);
+        Assert.Equal(0, (await Run("issue", "--pki", Pki, "--service", "order", "--dns", "localhost", "--ip", "127.0.0.1")).Exit);
+    }
+
+    [Fact]
+    public async Task Init_creates_the_hierarchy_and_says_where_the_generated_passphrase_is()
+    {
+        var (exit, output, error) = await Run("init", "--pki", Pki, "--trust-domain", "shop.example", "--environment", "staging", "--key-type", "rsa-2048");
+
+        Assert.Equal(0, exit);
+        Assert.Empty(error);
+        Assert.Contains("trust domain shop.example, environment staging, rsa-2048", output, StringComparison.Ordinal);
+        Assert.Contains("Generated a random root key passphrase in", output, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(Pki, "ca.crt")));
+
+        var issued = await Run("issue", "--pki", Pki, "--service", "order");
+        Assert.Contains("spiffe://shop.example/ns/staging/sa/order", issued.Output, StringComparison.Ordinal);
+        Assert.Contains("(rsa-2048)", issued.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Inspect_describes_a_valid_leaf_in_words()
+    {
+        await InitAndIssueOrder();
+
+        var (exit, output, _) = await Run("inspect", Path.Combine(Order, "tls.crt"));
+
+        Assert.Equal(0, exit);
+        Assert.Contains("SPIFFE ID       spiffe://mtls-aspire.local/ns/development/sa/order", output, StringComparison.Ordinal);
+        Assert.Contains("DNS names       localhost", output, StringComparison.Ordinal);
+        Assert.Contains("IP addresses    127.0.0.1", output, StringComparison.Ordinal);
+        Assert.Contains("Key             ECDSA P-256", output, StringComparison.Ordinal);
+        Assert.Contains("Extended usage  serverAuth, clientAuth", output, StringComparison.Ordinal);
+        Assert.Contains("(1d 0h left)", output, StringComparison.Ordinal);
+        Assert.Contains("builds to a trusted root", output, StringComparison.Ordinal);
+        Assert.Contains("not revoked (CRL #", output, StringComparison.Ordinal);
+        Assert.Contains("Verdict         OK", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Inspect_of_an_expired_leaf_gives_both_times_and_exit_code_3()
+    {
+        await InitAndIssueOrder();
+        _time.Advance(TimeSpan.FromHours(27));
+
+        var (exit, output, error) = await Run("inspect", Path.Combine(Order, "tls.crt"));
+
+        Assert.Equal(CertBootstrapCli.NotValid, exit);
+        Assert.Contains("EXPIRED 3h", output, StringComparison.Ordinal);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("expired: notAfter", line, StringComparison.Ordinal);
+        Assert.Contains(", now ", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Inspect_of_a_revoked_leaf_names_the_reason()
+    {
+        await InitAndIssueOrder();
+        Assert.Equal(0, (await Run("revoke", "--pki", Pki, "--service", "order", "--reason", "key-compromise")).Exit);
+
+        var (exit, output, error) = await Run("inspect", Path.Combine(Order, "tls.crt"));
+
+        Assert.Equal(CertBootstrapCli.NotValid, exit);
+        Assert.Contains("REVOKED since", output, StringComparison.Ordinal);
+        Assert.Contains("keyCompromise", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Inspect_against_another_pkis_bundle_reports_an_unknown_ca()
+    {
+        await InitAndIssueOrder();
+        var otherPki = Path.Combine(_directory, "other");
+        Assert.Equal(0, (await Run("init", "--pki", otherPki)).Exit);
+
+        var (exit, output, error) = await Run("inspect", Path.Combine(Order, "tls.crt"), "--bundle", Path.Combine(otherPki, "ca.crt"));
+
+        Assert.Equal(CertBootstrapCli.NotValid, exit);
+        Assert.Contains("NOT trusted by", output, StringComparison.Ordinal);
+        Assert.Contains("unknown CA", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Renew_revoke_rotate_crl_and_list_work_together()
+    {
+        await InitAndIssueOrder();
+
+        var renew = await Run("renew", "--pki", Pki, "--service", "order");
+        Assert.Equal(0, renew.Exit);
+        Assert.Contains("Renewed spiffe://mtls-aspire.local/ns/development/sa/order", renew.Output, StringComparison.Ordinal);
+
+        var rotate = await Run("rotate-intermediate", "--pki", Pki, "--renew-leaves");
+        Assert.Equal(0, rotate.Exit);
+        Assert.Contains("Rotated the intermediate CA", rotate.Output, StringComparison.Ordinal);
+
+        var crl = await Run("crl", "--pki", Pki);
+        Assert.Equal(0, crl.Exit);
+        Assert.Equal(3, crl.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // two intermediates and the root
+
+        var list = await Run("list", "--pki", Pki);
+        Assert.Equal(0, list.Exit);
+        Assert.Contains("superseded", list.Output, StringComparison.Ordinal);
+        Assert.Contains("retired", list.Output, StringComparison.Ordinal);
+        Assert.Equal(1, list.Output.Split('\n').Count(l => l.Contains("active", StringComparison.Ordinal) && l.Contains("sa/order", StringComparison.Ordinal)));
+
+        var events = await Run("list", "--pki", Pki, "--events");
+        Assert.Contains("intermediate-issued", events.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Failures_exit_1_with_one_line_naming_the_value()
+    {
+        await InitAndIssueOrder();
+
+        var unknown = await Run("revoke", "--pki", Pki, "--serial", "0A:BC:DE");
+        Assert.Equal(CertBootstrapCli.Failed, unknown.Exit);
+        Assert.Equal("error: No certificate with serial 0A:BC:DE was issued by this PKI (see 'list --pki " + Path.GetFullPath(Pki) + "').", unknown.Error.Trim());
+
+        var again = await Run("init", "--pki", Pki);
+        Assert.Equal(CertBootstrapCli.Failed, again.Exit);
+        Assert.Single(again.Error.Trim().Split('\n'));
+
+        var passphraseFile = Path.Combine(_directory, "wrong-passphrase");
+        await File.WriteAllTextAsync(passphraseFile, "nope\n");
+        var wrong = await Run("rotate-intermediate", "--pki", Pki, "--passphrase-file", passphraseFile);
+        Assert.Equal(CertBootstrapCli.Failed, wrong.Exit);
+        Assert.Contains($"the passphrase from {passphraseFile}: wrong passphrase", wrong.Error, StringComparison.Ordinal);
+
+        var badLifetime = await Run("issue", "--pki", Pki, "--service", "order", "--lifetime", "soon");
+        Assert.Equal(CertBootstrapCli.Failed, badLifetime.Exit);
+        Assert.Contains("'soon' is not a duration", badLifetime.Error, StringComparison.Ordinal);
+
+        var badIp = await Run("issue", "--pki", Pki, "--service", "order", "--ip", "localhost");
+        Assert.Contains("'localhost' is not an IP address", badIp.Error, StringComparison.Ordinal);
+
+        var noPki = await Run("list", "--pki", Path.Combine(_directory, "nothing-here"));
+        Assert.Contains("run 'init", noPki.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Command_line_mistakes_exit_2()
+    {
+        Assert.Equal(CertBootstrapCli.Usage, (await Run("issue", "--service", "order")).Exit);
+        Assert.Equal(CertBootstrapCli.Usage, (await Run("init", "--pki", Pki, "--key-type", "dsa")).Exit);
+        var both = await Run("revoke", "--pki", Pki, "--serial", "01", "--service", "order");
+        Assert.Equal(CertBootstrapCli.Usage, both.Exit);
+        Assert.Contains("exactly one of --serial or --service", both.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Pki));
+    }
+}

@@ -1,0 +1,192 @@
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.CertBootstrap.Ledger;
+using MtlsAspire.CertBootstrap.Revocation;
+using MtlsAspire.CertBootstrap.Storage;
+
+namespace MtlsAspire.CertBootstrap.Tests;
+
+public class RevocationTests
+{
+    private static X509Certificate2 IntermediateOf(TestPki pki, string serial) =>
+        Pem.ReadCertificates(File.ReadAllText(PkiLayout.CertificateIn(pki.Authority.Layout.IntermediateDirectory(serial))), "int").Single();
+
+    private static byte[] CrlDer(TestPki pki, string issuerSerial) =>
+        Pem.ReadBlocks(File.ReadAllText(pki.Authority.Layout.CrlFile(issuerSerial)), "X509 CRL").Single();
+
+    [Fact]
+    public void A_revoked_serial_is_listed_in_the_signature_verified_crl_with_its_reason_and_time()
+    {
+        using var pki = new TestPki();
+        var victim = pki.Authority.Issue(new LeafRequest("payment"));
+        var bystander = pki.Authority.Issue(new LeafRequest("inventory"));
+        pki.Time.Advance(TimeSpan.FromMinutes(3));
+
+        pki.Authority.Revoke(victim.Entry.Serial, X509RevocationReason.KeyCompromise);
+
+        var crl = RevocationList.Load(CrlDer(pki, pki.Init.Intermediate.Serial), IntermediateOf(pki, pki.Init.Intermediate.Serial));
+        var entry = Assert.Single(crl.Entries);
+        Assert.Equal(victim.Entry.Serial, Convert.ToHexString(entry.Serial.ToByteArray(isUnsigned: true, isBigEndian: true)));
+        Assert.Equal(X509RevocationReason.KeyCompromise, entry.Reason);
+        Assert.Equal(pki.Time.GetUtcNow(), entry.RevokedAt);
+        Assert.Null(crl.Find(System.Numerics.BigInteger.Parse("0" + bystander.Entry.Serial, System.Globalization.NumberStyles.HexNumber)));
+        Assert.Equal(pki.Time.GetUtcNow() + TimeSpan.FromHours(1), crl.NextUpdate);
+        Assert.Equal(CertificateStatus.Revoked, pki.Authority.Ledger.Find(victim.Entry.Serial)!.Status);
+    }
+
+    [Fact]
+    public void Every_service_directory_receives_the_new_crl_and_its_chain_check_reports_the_revocation()
+    {
+        using var pki = new TestPki();
+        var victim = pki.Authority.Issue(new LeafRequest("payment"));
+        var observer = pki.Authority.Issue(new LeafRequest("order"));
+
+        pki.Authority.RevokeService("payment", X509RevocationReason.KeyCompromise);
+
+        // The observer's crl.pem (another directory) now condemns the victim's certificate.
+        using var observerCredentials = ServiceCredentials.Load(new CredentialDirectory(observer.Directory));
+        using var victimCredentials = ServiceCredentials.Load(new CredentialDirectory(victim.Directory));
+        var check = ChainCheck.Verify(victimCredentials.Leaf, victimCredentials.Intermediates, observerCredentials.TrustedRoots,
+            observerCredentials.Revocation, pki.Time.GetUtcNow(), CertificateFacts.ClientAuthOid);
+
+        Assert.False(check.IsValid);
+        Assert.Equal(RevocationStatus.Revoked, check.Revocation[0].Status);
+        Assert.Contains(check.Problems, p => p.Contains("revoked", StringComparison.Ordinal) && p.Contains("keyCompromise", StringComparison.Ordinal));
+        Assert.True(observerCredentials.VerifyChain(pki.Time.GetUtcNow(), CertificateFacts.ClientAuthOid).IsValid);
+    }
+
+    [Fact]
+    public void Crl_numbers_increase_with_every_crl_of_an_issuer()
+    {
+        using var pki = new TestPki();
+        var intermediate = IntermediateOf(pki, pki.Init.Intermediate.Serial);
+        var numbers = new List<System.Numerics.BigInteger>();
+        for (var i = 0; i < 4; i++)
+        {
+            pki.Authority.PublishCrls(includeRoots: false);
+            numbers.Add(RevocationList.Load(CrlDer(pki, pki.Init.Intermediate.Serial), intermediate).Number!.Value);
+        }
+
+        Assert.Equal(numbers.Order().Distinct(), numbers);
+        Assert.Equal(4, numbers.Count);
+    }
+
+    [Fact]
+    public void A_tampered_crl_is_refused()
+    {
+        using var pki = new TestPki();
+        var victim = pki.Authority.Issue(new LeafRequest("payment"));
+        pki.Authority.Revoke(victim.Entry.Serial);
+        var der = CrlDer(pki, pki.Init.Intermediate.Serial);
+        var intermediate = IntermediateOf(pki, pki.Init.Intermediate.Serial);
+
+        // Flip one bit of the revoked serial inside the signed part: the structure stays valid, the signature does not.
+        var serialBytes = Convert.FromHexString(victim.Entry.Serial);
+        var at = der.AsSpan().IndexOf(serialBytes);
+        Assert.True(at > 0);
+        var tampered = der.ToArray();
+        tampered[at + serialBytes.Length - 1] ^= 0x01;
+
+        var error = Assert.Throws<CryptographicException>(() => RevocationList.Load(tampered, intermediate));
+        Assert.Contains("signature does not verify", error.Message, StringComparison.Ordinal);
+        Assert.NotNull(RevocationList.Load(der, intermediate));
+    }
+
+    [Fact]
+    public void A_crl_signed_by_another_ca_with_the_same_name_is_refused()
+    {
+        using var pki = new TestPki();
+        using var impostorKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var intermediate = IntermediateOf(pki, pki.Init.Intermediate.Serial);
+        var request = new CertificateRequest(intermediate.SubjectName, impostorKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(X509BasicConstraintsExtension.CreateForCertificateAuthority());
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.KeyCertSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        using var impostor = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var forged = new CertificateRevocationListBuilder().Build(impostor, 99, DateTimeOffset.UtcNow.AddHours(1), HashAlgorithmName.SHA256);
+
+        Assert.Throws<CryptographicException>(() => RevocationList.Load(forged, intermediate));
+        Assert.Throws<CryptographicException>(() => RevocationSet.Load(PemEncoding.WriteString("X509 CRL", forged), [intermediate], "crl.pem"));
+    }
+
+    [Fact]
+    public void A_malformed_crl_is_refused_with_a_reason_naming_the_file()
+    {
+        using var pki = new TestPki();
+        var intermediate = IntermediateOf(pki, pki.Init.Intermediate.Serial);
+        var der = CrlDer(pki, pki.Init.Intermediate.Serial);
+
+        var truncated = Assert.Throws<CryptographicException>(() => RevocationSet.Load(PemEncoding.WriteString("X509 CRL", der.AsSpan(0, der.Length / 2)), [intermediate], "/x/crl.pem"));
+        Assert.Contains("/x/crl.pem", truncated.Message, StringComparison.Ordinal);
+        Assert.Contains("malformed", truncated.Message, StringComparison.Ordinal);
+
+        var garbage = Assert.Throws<CryptographicException>(() => RevocationSet.Load("this is not a CRL", [intermediate], "/x/crl.pem"));
+        Assert.Contains("no PEM 'X509 CRL' block", garbage.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Revoking_an_intermediate_lists_it_in_the_root_crl()
+    {
+        using var pki = new TestPki();
+        var (replacement, _) = pki.Authority.RotateIntermediate();
+        pki.Authority.Revoke(pki.Init.Intermediate.Serial, X509RevocationReason.CACompromise);
+        var root = Pem.ReadCertificates(File.ReadAllText(pki.Authority.Layout.BundleFile), "ca.crt").Single();
+
+        var rootCrl = RevocationList.Load(CrlDer(pki, pki.Init.Root.Serial), root);
+
+        Assert.Equal(X509RevocationReason.CACompromise, Assert.Single(rootCrl.Entries).Reason);
+        Assert.NotNull(rootCrl.Find(IntermediateOf(pki, pki.Init.Intermediate.Serial)));
+        Assert.Null(rootCrl.Find(IntermediateOf(pki, replacement.Serial)));
+    }
+
+    [Fact]
+    public void A_crl_of_an_intermediate_the_reader_has_not_seen_is_verified_when_a_chain_presents_it()
+    {
+        using var pki = new TestPki();
+        var early = pki.Authority.Issue(new LeafRequest("order"));
+        pki.Authority.RotateIntermediate();
+        var late = pki.Authority.Issue(new LeafRequest("inventory"));
+        pki.Authority.Revoke(late.Entry.Serial);
+
+        // order's files name only its own (old) intermediate; inventory's leaf comes from the new one.
+        using var reader = ServiceCredentials.Load(new CredentialDirectory(early.Directory));
+        using var peer = ServiceCredentials.Load(new CredentialDirectory(late.Directory));
+        var check = ChainCheck.Verify(peer.Leaf, peer.Intermediates, reader.TrustedRoots, reader.Revocation, pki.Time.GetUtcNow());
+
+        Assert.Equal(RevocationStatus.Revoked, check.Revocation[0].Status);
+    }
+
+    [Fact]
+    public void A_stale_crl_is_reported_as_such()
+    {
+        using var pki = new TestPki();
+        var issued = pki.Authority.Issue(new LeafRequest("order"));
+        using var credentials = ServiceCredentials.Load(new CredentialDirectory(issued.Directory));
+
+        var check = credentials.Revocation.Check(credentials.Leaf, credentials.Intermediates[0], pki.Time.GetUtcNow().AddHours(2));
+
+        Assert.Equal(RevocationStatus.StaleCrl, check.Status);
+    }
+
+    [Fact]
+    public void Crl_reason_codes_are_read_back_from_der()
+    {
+        var builder = new CertificateRevocationListBuilder();
+        builder.AddEntry([0x01, 0x02], DateTimeOffset.UnixEpoch.AddYears(50), X509RevocationReason.Superseded);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=test ca", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(X509BasicConstraintsExtension.CreateForCertificateAuthority());
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.CrlSign, true));
+        using var ca = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var der = builder.Build(ca, 7, DateTimeOffset.UtcNow.AddHours(1), HashAlgorithmName.SHA256);
+
+        var crl = RevocationList.Load(der, ca);
+
+        Assert.Equal(7, crl.Number);
+        Assert.Equal(X509RevocationReason.Superseded, crl.Find(0x0102)!.Reason);
+        _ = new AsnReader(der, AsnEncodingRules.DER).ReadSequence(); // and it is DER
+    }
+}
