@@ -67,9 +67,10 @@ public class LifecycleTests
                 // Throws if tls.key does not match tls.crt.
                 using var credentials = ServiceCredentials.Load(directory);
                 serials.Add(credentials.Leaf.SerialNumber);
-                reads++;
+                Interlocked.Increment(ref reads);
             }
         });
+        Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref reads) > 0 || reader.IsCompleted, TimeSpan.FromSeconds(30)), "the reader never started");
 
         for (var i = 0; i < 100; i++)
         {
