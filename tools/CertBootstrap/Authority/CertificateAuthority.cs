@@ -23,6 +23,7 @@ public sealed class CertificateAuthority
     private readonly TimeProvider _time;
     private readonly Lock _intermediateLock = new();
     private LoadedCa? _intermediate;
+    private IssuingState? _issuing;
 
     private CertificateAuthority(PkiLayout layout, PkiSettings settings, CertificateLedger ledger, PassphraseSource passphrase, TimeProvider time)
     {
@@ -43,6 +44,9 @@ public sealed class CertificateAuthority
     public CertificateLedger Ledger { get; }
 
     private sealed record LoadedCa(LedgerEntry Entry, X509Certificate2 Certificate);
+
+    /// <summary>What every issuance needs from the CA set, cached until the ledger's CA version changes.</summary>
+    private sealed record IssuingState(long Version, LoadedCa Intermediate, string BundlePem, string CrlPem, DateTimeOffset CrlRefreshDue);
 
     /// <summary>
     /// Creates a PKI in <paramref name="directory"/>: settings, ledger, root, intermediate, CRLs and trust bundle.
@@ -236,8 +240,15 @@ public sealed class CertificateAuthority
             ? ((IReadOnlyList<string>)["localhost"], (IReadOnlyList<IPAddress>)[IPAddress.Loopback])
             : (request.DnsNames, request.IPAddresses);
 
-        var intermediate = ActiveIntermediate();
         var now = _time.GetUtcNow();
+        var state = CurrentIssuingState();
+        if (now >= state.CrlRefreshDue)
+        {
+            PublishCrl(state.Intermediate, Settings.IntermediateCrlValidity);
+            state = CurrentIssuingState();
+        }
+
+        var intermediate = state.Intermediate;
         var wanted = now + lifetime;
         var notAfter = Min(wanted, intermediate.Certificate.NotAfter);
         if (notAfter <= now)
@@ -245,8 +256,7 @@ public sealed class CertificateAuthority
             throw new PkiException($"The intermediate CA {intermediate.Entry.Subject} expired on {intermediate.Entry.NotAfter:u}: run rotate-intermediate.");
         }
 
-        var crlPem = CurrentCrlPem(intermediate);
-        var bundlePem = ReadText(Layout.BundleFile);
+        var (crlPem, bundlePem) = (state.CrlPem, state.BundlePem);
         using var key = KeyPair.Generate(request.KeyType ?? Settings.KeyType);
         var keyPem = key.ExportPkcs8Pem() + "\n";
         var subject = new X500DistinguishedNameBuilder();
@@ -442,19 +452,27 @@ public sealed class CertificateAuthority
             }
         }
 
+        Ledger.BumpCaVersion(); // the file is in place: caches of the CRL text must reload
+
         return crl;
     }
 
-    private string CurrentCrlPem(LoadedCa intermediate)
+    private IssuingState CurrentIssuingState()
     {
-        var crl = TryReadCrl(Layout.CrlFile(intermediate.Entry.Serial), intermediate.Certificate);
-        var now = _time.GetUtcNow();
-        if (crl is null || crl.NextUpdate is not { } next || now >= next - (Settings.IntermediateCrlValidity / 2))
+        // Read the version first: whatever is built after it is at least that new, so a later change is never missed.
+        var version = Ledger.CaVersion();
+        var cached = Volatile.Read(ref _issuing);
+        if (cached?.Version == version)
         {
-            PublishCrl(intermediate, Settings.IntermediateCrlValidity);
+            return cached;
         }
 
-        return CrlPemOfCurrentCas();
+        var intermediate = ActiveIntermediate();
+        var crl = TryReadCrl(Layout.CrlFile(intermediate.Entry.Serial), intermediate.Certificate);
+        var refreshDue = crl?.NextUpdate is { } next ? next - (Settings.IntermediateCrlValidity / 2) : DateTimeOffset.MinValue;
+        var state = new IssuingState(version, intermediate, ReadText(Layout.BundleFile), CrlPemOfCurrentCas(), refreshDue);
+        Volatile.Write(ref _issuing, state);
+        return state;
     }
 
     private string CrlPemOfCurrentCas()

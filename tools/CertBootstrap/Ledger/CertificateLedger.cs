@@ -53,6 +53,8 @@ public sealed class CertificateLedger
                 output_directory TEXT);
             CREATE INDEX IF NOT EXISTS certificates_service ON certificates(service, status);
             CREATE INDEX IF NOT EXISTS certificates_issuer ON certificates(issuer_serial, status);
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            INSERT OR IGNORE INTO meta (key, value) VALUES ('ca_version', 0);
             CREATE TABLE IF NOT EXISTS crl_numbers (issuer_serial TEXT PRIMARY KEY, number INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS events (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -87,6 +89,11 @@ public sealed class CertificateLedger
             Execute(connection, "UPDATE certificates SET status = 'retired' WHERE kind = 'intermediate' AND status = 'active'", transaction);
         }
 
+        if (entry.Kind != CertificateKind.Leaf)
+        {
+            BumpCaVersion(connection, transaction);
+        }
+
         try
         {
             Insert(connection, transaction, entry);
@@ -116,6 +123,7 @@ public sealed class CertificateLedger
 
         Execute(connection, "UPDATE certificates SET status = 'revoked', revoked_at = $at, revocation_reason = $reason WHERE serial = $serial", transaction,
             ("$at", Format(at)), ("$reason", (int)reason), ("$serial", serial));
+        BumpCaVersion(connection, transaction);
         InsertEvent(connection, transaction, @event);
         transaction.Commit();
         return entry with { Status = CertificateStatus.Revoked, RevokedAt = at, RevocationReason = reason };
@@ -141,9 +149,32 @@ public sealed class CertificateLedger
         var number = Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
         var revoked = Query(connection, $"SELECT {Columns} FROM certificates WHERE issuer_serial = $issuer AND status = 'revoked'", transaction,
             ("$issuer", issuerSerial));
+        BumpCaVersion(connection, transaction);
         transaction.Commit();
         return (number, revoked);
     }
+
+    /// <summary>
+    /// A number that changes whenever the CAs, their statuses or their CRLs change (in any process), so a reader can
+    /// cache what it derives from them and check it with one query.
+    /// </summary>
+    public long CaVersion()
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT value FROM meta WHERE key = 'ca_version'";
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Changes <see cref="CaVersion"/>, e.g. once a new CRL file is in place.</summary>
+    public void BumpCaVersion()
+    {
+        using var connection = Open();
+        BumpCaVersion(connection, null);
+    }
+
+    private static void BumpCaVersion(SqliteConnection connection, SqliteTransaction? transaction) =>
+        Execute(connection, "UPDATE meta SET value = value + 1 WHERE key = 'ca_version'", transaction);
 
     /// <summary>Every distinct directory a leaf was written to.</summary>
     public IReadOnlyList<string> OutputDirectories()
@@ -218,7 +249,7 @@ public sealed class CertificateLedger
     {
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
-        Execute(connection, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+        Execute(connection, "PRAGMA synchronous = FULL;");
         return connection;
     }
 

@@ -51,10 +51,12 @@ public sealed class CredentialDirectory
             SecureFiles.CreatePrivateDirectory(generationPath);
             try
             {
-                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.CertificateFileName), files.CertificatePem, SecureFiles.Public);
-                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.KeyFileName), files.KeyPem, SecureFiles.Secret);
-                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.BundleFileName), files.BundlePem, SecureFiles.Public);
-                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.CrlFileName), files.CrlPem, SecureFiles.Public);
+                // Not fsync'ed (as Kubernetes' AtomicWriter does not): the ledger is the durable record, and a
+                // generation lost to a power cut is replaced by renewing. Readers see whole generations either way.
+                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.CertificateFileName), files.CertificatePem, SecureFiles.Public, flushToDisk: false);
+                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.KeyFileName), files.KeyPem, SecureFiles.Secret, flushToDisk: false);
+                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.BundleFileName), files.BundlePem, SecureFiles.Public, flushToDisk: false);
+                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.CrlFileName), files.CrlPem, SecureFiles.Public, flushToDisk: false);
             }
             catch
             {
