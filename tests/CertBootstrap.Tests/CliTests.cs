@@ -125,7 +125,8 @@ public sealed class CliTests : IDisposable
 
         var crl = await Run("crl", "--pki", Pki);
         Assert.Equal(0, crl.Exit);
-        Assert.Equal(3, crl.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // two intermediates and the root
+        Assert.Equal(3, crl.Output.Split('\n').Count(l => l.StartsWith("CRL #", StringComparison.Ordinal))); // two intermediates and the root
+        Assert.Contains("crl.pem republished to 1 service directories", crl.Output, StringComparison.Ordinal);
 
         var list = await Run("list", "--pki", Pki);
         Assert.Equal(0, list.Exit);
@@ -165,6 +166,43 @@ public sealed class CliTests : IDisposable
 
         var noPki = await Run("list", "--pki", Path.Combine(_directory, "nothing-here"));
         Assert.Contains("run 'init", noPki.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Inspect_refuses_to_call_a_leaf_good_when_the_crl_cannot_vouch_for_it()
+    {
+        await InitAndIssueOrder();
+        var otherPki = Path.Combine(_directory, "other");
+        Assert.Equal(0, (await Run("init", "--pki", otherPki)).Exit);
+
+        // A CRL file holding only another PKI's CRLs: nothing verifies for our intermediate.
+        var foreign = await Run("inspect", Path.Combine(Order, "tls.crt"), "--crl", Path.Combine(otherPki, "crl", Directory.GetFiles(Path.Combine(otherPki, "crl"), "*.pem")[0]));
+        Assert.Equal(CertBootstrapCli.NotValid, foreign.Exit);
+        Assert.Contains("cannot be checked for revocation", foreign.Error, StringComparison.Ordinal);
+
+        // Our own CRL, two hours later: past its nextUpdate.
+        _time.Advance(TimeSpan.FromHours(2));
+        var stale = await Run("inspect", Path.Combine(Order, "tls.crt"));
+        Assert.Equal(CertBootstrapCli.NotValid, stale.Exit);
+        Assert.Contains("is stale", stale.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_damaged_ledger_is_one_line_naming_it()
+    {
+        await InitAndIssueOrder();
+        SqliteConnection.ClearAllPools();
+        await File.WriteAllTextAsync(Path.Combine(Pki, "ledger.db"), "this is not a database, it is garbage bytes.............................................................");
+        foreach (var suffix in new[] { "-wal", "-shm" })
+        {
+            File.Delete(Path.Combine(Pki, "ledger.db" + suffix));
+        }
+
+        var (exit, _, error) = await Run("list", "--pki", Pki);
+
+        Assert.Equal(CertBootstrapCli.Failed, exit);
+        Assert.Single(error.Trim().Split('\n'));
+        Assert.Contains("ledger", error, StringComparison.Ordinal);
     }
 
     [Fact]

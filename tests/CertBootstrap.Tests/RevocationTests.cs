@@ -167,8 +167,24 @@ public class RevocationTests
         using var credentials = ServiceCredentials.Load(new CredentialDirectory(issued.Directory));
 
         var check = credentials.Revocation.Check(credentials.Leaf, credentials.Intermediates[0], pki.Time.GetUtcNow().AddHours(2));
+        var chain = credentials.VerifyChain(pki.Time.GetUtcNow().AddHours(2));
+        var tolerant = ChainCheck.Verify(credentials.Leaf, credentials.Intermediates, credentials.TrustedRoots, credentials.Revocation,
+            pki.Time.GetUtcNow().AddHours(2), allowStaleCrl: true);
 
         Assert.Equal(RevocationStatus.StaleCrl, check.Status);
+        Assert.False(chain.IsValid);
+        Assert.Equal(ChainFailure.RevocationUnknown, chain.Failure!.Kind);
+        Assert.True(tolerant.IsValid, string.Join("; ", tolerant.Problems));
+    }
+
+    [Fact]
+    public void Revoking_an_intermediate_without_the_root_passphrase_changes_nothing()
+    {
+        using var pki = new TestPki();
+
+        Assert.Throws<PkiException>(() => pki.Reopen(PassphraseSource.FromValue("wrong")).Revoke(pki.Init.Intermediate.Serial));
+
+        Assert.Equal(CertificateStatus.Active, pki.Authority.Ledger.Find(pki.Init.Intermediate.Serial)!.Status);
     }
 
     [Fact]

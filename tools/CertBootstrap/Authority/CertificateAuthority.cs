@@ -244,7 +244,9 @@ public sealed class CertificateAuthority
         var state = CurrentIssuingState();
         if (now >= state.CrlRefreshDue)
         {
+            // Half the CRL's validity has passed: re-sign it and give every service the fresh one, not only this one.
             PublishCrl(state.Intermediate, Settings.IntermediateCrlValidity);
+            RefreshServiceDirectories();
             state = CurrentIssuingState();
         }
 
@@ -293,6 +295,16 @@ public sealed class CertificateAuthority
             using var certificate = certificateRequest.Create(intermediate.Certificate.SubjectName, generator, now - Settings.ClockSkewAllowance, notAfter, NewSerial());
             var files = new CredentialFiles(Pem.Join([certificate.ExportCertificatePem(), intermediatePem]), keyPem, bundlePem, crlPem);
             using var staged = WithIo(outputDirectory, () => credentials.Stage(files, now));
+            if (Ledger.CaVersion() != state.Version)
+            {
+                // A revocation, rotation or CRL landed since the CA state was read: publish with the newer bundle and CRLs.
+                staged.Dispose();
+                state = CurrentIssuingState();
+                (crlPem, bundlePem) = (state.CrlPem, state.BundlePem);
+                attempt--;
+                continue;
+            }
+
             var entry = EntryFor(certificate, CertificateKind.Leaf, intermediate.Entry.Serial, now) with
             {
                 SpiffeId = spiffeId.ToString(),
@@ -348,6 +360,11 @@ public sealed class CertificateAuthority
             throw new PkiException($"Serial {normalized} is a root CA: a root is not revoked but removed from the trust bundle (root rotation).");
         }
 
+        // Load the issuer (and for an intermediate, decrypt the root key) before changing anything, so a missing
+        // passphrase cannot leave a serial marked revoked that no CRL lists.
+        var issuer = entry.Kind == CertificateKind.Leaf
+            ? LoadIntermediate(entry.IssuerSerial!)
+            : LoadRoot(Ledger.Find(entry.IssuerSerial!) ?? throw new PkiException($"The ledger has no root CA {entry.IssuerSerial}."));
         var now = _time.GetUtcNow();
         LedgerEntry revoked;
         try
@@ -360,7 +377,6 @@ public sealed class CertificateAuthority
             throw new PkiException(e.Message, e);
         }
 
-        var issuer = entry.Kind == CertificateKind.Leaf ? LoadIntermediate(entry.IssuerSerial!) : LoadActiveRoot();
         PublishCrl(issuer, entry.Kind == CertificateKind.Leaf ? Settings.IntermediateCrlValidity : Settings.RootCrlValidity);
         RefreshServiceDirectories();
         return revoked;
@@ -377,7 +393,7 @@ public sealed class CertificateAuthority
     /// Re-signs the CRL of every current intermediate (and, with <paramref name="includeRoots"/>, of every trusted root,
     /// which needs the root passphrase) and republishes crl.pem to every service directory.
     /// </summary>
-    public IReadOnlyList<RevocationList> PublishCrls(bool includeRoots = true)
+    public (IReadOnlyList<RevocationList> Published, RefreshResult Refresh) PublishCrls(bool includeRoots = true)
     {
         var published = new List<RevocationList>();
         foreach (var entry in CurrentIntermediates())
@@ -393,8 +409,7 @@ public sealed class CertificateAuthority
             }
         }
 
-        RefreshServiceDirectories();
-        return published;
+        return (published, RefreshServiceDirectories());
     }
 
     /// <summary>The trusted roots (the bundle).</summary>
@@ -403,13 +418,15 @@ public sealed class CertificateAuthority
 
     /// <summary>
     /// Writes a new generation to every directory a leaf was published to, with the same tls.crt and tls.key and the
-    /// current ca.crt and crl.pem. A directory that was removed is skipped.
+    /// current ca.crt and crl.pem. A directory that was removed is skipped; one that cannot be read or written is
+    /// listed in <see cref="RefreshResult.Failed"/> with the reason, and the others are still refreshed.
     /// </summary>
-    public IReadOnlyList<string> RefreshServiceDirectories()
+    public RefreshResult RefreshServiceDirectories()
     {
         var bundle = ReadText(Layout.BundleFile);
         var crls = CrlPemOfCurrentCas();
         var refreshed = new List<string>();
+        var failed = new List<string>();
         foreach (var path in Ledger.OutputDirectories())
         {
             var directory = new CredentialDirectory(path);
@@ -418,12 +435,18 @@ public sealed class CertificateAuthority
                 continue;
             }
 
-            var files = directory.Read();
-            WithIo(path, () => directory.Publish(files with { BundlePem = bundle, CrlPem = crls }, _time.GetUtcNow()));
-            refreshed.Add(path);
+            try
+            {
+                WithIo(path, () => directory.Update(files => files with { BundlePem = bundle, CrlPem = crls }, _time.GetUtcNow()));
+                refreshed.Add(path);
+            }
+            catch (PkiException e)
+            {
+                failed.Add(e.Message);
+            }
         }
 
-        return refreshed;
+        return new RefreshResult(refreshed, failed);
     }
 
     private RevocationList PublishCrl(LoadedCa issuer, TimeSpan validity)

@@ -38,3 +38,8 @@ public sealed record IssuedLeaf(LedgerEntry Entry, SpiffeId SpiffeId, string Dir
 /// <param name="GeneratedPassphraseFile">The local passphrase file, when one was generated; null when the operator supplied it.</param>
 /// <param name="ReplacedDirectory">Where an existing PKI was moved by <c>--force</c>, if any.</param>
 public sealed record InitializedPki(LedgerEntry Root, LedgerEntry Intermediate, string? GeneratedPassphraseFile, string? ReplacedDirectory);
+
+/// <summary>What republishing ca.crt and crl.pem to the service directories did.</summary>
+/// <param name="Refreshed">The directories given a new generation.</param>
+/// <param name="Failed">One line per directory that could not be refreshed, naming it and the reason.</param>
+public sealed record RefreshResult(IReadOnlyList<string> Refreshed, IReadOnlyList<string> Failed);

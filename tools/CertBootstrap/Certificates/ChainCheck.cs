@@ -4,19 +4,67 @@ using MtlsAspire.CertBootstrap.Revocation;
 
 namespace MtlsAspire.CertBootstrap.Certificates;
 
+/// <summary>What kind of problem a chain has, most decisive first.</summary>
+public enum ChainFailure
+{
+    /// <summary>The chain ends at a root (or an issuer) the trust bundle does not hold.</summary>
+    UnknownCa,
+
+    /// <summary>An intermediate was not sent and is not known, so the chain cannot be built.</summary>
+    IncompleteChain,
+
+    /// <summary>A certificate's notAfter has passed.</summary>
+    Expired,
+
+    /// <summary>A certificate's notBefore is still ahead.</summary>
+    NotYetValid,
+
+    /// <summary>A certificate is listed in its issuer's CRL.</summary>
+    Revoked,
+
+    /// <summary>The leaf lacks a required extended key usage (clientAuth or serverAuth).</summary>
+    WrongUsage,
+
+    /// <summary>A signature does not verify, or a CA's constraints are broken.</summary>
+    Invalid,
+
+    /// <summary>Revocation cannot be decided: no CRL from the issuer, or only a stale one.</summary>
+    RevocationUnknown,
+}
+
+/// <summary>One problem of a chain: its kind, and words a person reads at 3 AM.</summary>
+/// <param name="Kind">The kind.</param>
+/// <param name="Message">Which certificate, which time, which issuer.</param>
+public sealed record ChainProblem(ChainFailure Kind, string Message);
+
 /// <summary>
 /// The verdict on a certificate chain against a trust bundle and CRLs, with every problem in words a person reads
 /// at 3 AM (which certificate, which time, which issuer).
 /// </summary>
 /// <param name="IsValid">True when the chain builds to a trusted root, every usage is present, every date is in range and nothing is revoked.</param>
 /// <param name="Path">The chain as built, leaf first.</param>
-/// <param name="Problems">Each problem found, in words; empty when valid.</param>
+/// <param name="Failures">Each problem found, with its kind; empty when valid.</param>
 /// <param name="Revocation">For each non-root element of <paramref name="Path"/>, the revocation check against its issuer's CRL.</param>
-public sealed record ChainCheck(bool IsValid, IReadOnlyList<X509Certificate2> Path, IReadOnlyList<string> Problems, IReadOnlyList<RevocationCheck> Revocation)
+public sealed record ChainCheck(bool IsValid, IReadOnlyList<X509Certificate2> Path, IReadOnlyList<ChainProblem> Failures, IReadOnlyList<RevocationCheck> Revocation)
 {
-    /// <summary>Builds and judges the chain of <paramref name="leaf"/> at <paramref name="at"/>.</summary>
+    /// <summary>Each problem in words; empty when valid.</summary>
+    public IReadOnlyList<string> Problems => [.. Failures.Select(f => f.Message)];
+
+    /// <summary>The most decisive problem, or null when the chain is valid.</summary>
+    public ChainProblem? Failure => Failures.OrderBy(f => f.Kind).FirstOrDefault();
+
+    /// <summary>
+    /// Builds and judges the chain of <paramref name="leaf"/> at <paramref name="at"/>. Unless <paramref name="revocation"/>
+    /// is <see cref="RevocationSet.Empty"/> (revocation not checked), every certificate below the root must be covered by
+    /// a current CRL of its issuer: a missing or stale CRL is a problem (<see cref="ChainFailure.RevocationUnknown"/>).
+    /// </summary>
     public static ChainCheck Verify(X509Certificate2 leaf, IEnumerable<X509Certificate2> intermediates, IEnumerable<X509Certificate2> trustedRoots,
-        RevocationSet revocation, DateTimeOffset at, params string[] requiredUsages)
+        RevocationSet revocation, DateTimeOffset at, params string[] requiredUsages) =>
+        Verify(leaf, intermediates, trustedRoots, revocation, at, allowStaleCrl: false, requiredUsages);
+
+    /// <summary>As <see cref="Verify(X509Certificate2, IEnumerable{X509Certificate2}, IEnumerable{X509Certificate2}, RevocationSet, DateTimeOffset, string[])"/>, optionally accepting stale CRLs.</summary>
+    public static ChainCheck Verify(X509Certificate2 leaf, IEnumerable<X509Certificate2> intermediates, IEnumerable<X509Certificate2> trustedRoots,
+        RevocationSet revocation, DateTimeOffset at, bool allowStaleCrl, params string[] requiredUsages)
     {
         using var chain = new X509Chain();
         var policy = chain.ChainPolicy;
@@ -34,7 +82,7 @@ public sealed record ChainCheck(bool IsValid, IReadOnlyList<X509Certificate2> Pa
 
         var built = chain.Build(leaf);
         var path = chain.ChainElements.Select(e => e.Certificate).ToList();
-        var problems = new List<string>();
+        var problems = new List<ChainProblem>();
         foreach (var element in chain.ChainElements)
         {
             foreach (var status in element.ChainElementStatus)
@@ -45,7 +93,7 @@ public sealed record ChainCheck(bool IsValid, IReadOnlyList<X509Certificate2> Pa
 
         if (!built && problems.Count == 0)
         {
-            problems.AddRange(chain.ChainStatus.Select(s => $"{s.Status}: {s.StatusInformation.Trim()}"));
+            problems.AddRange(chain.ChainStatus.Select(s => new ChainProblem(ChainFailure.Invalid, $"{s.Status}: {s.StatusInformation.Trim()}")));
         }
 
         var revocationChecks = new List<RevocationCheck>();
@@ -53,11 +101,26 @@ public sealed record ChainCheck(bool IsValid, IReadOnlyList<X509Certificate2> Pa
         {
             var check = revocation.Check(path[i], path[i + 1], at);
             revocationChecks.Add(check);
-            if (check.Status == RevocationStatus.Revoked)
+            if (ReferenceEquals(revocation, RevocationSet.Empty))
+            {
+                continue;
+            }
+
+            if (check.Status == RevocationStatus.NoCrl && built)
+            {
+                problems.Add(new ChainProblem(ChainFailure.RevocationUnknown,
+                    $"no CRL from '{path[i + 1].Subject}' verifies, so '{path[i].Subject}' cannot be checked for revocation"));
+            }
+            else if (check.Status == RevocationStatus.StaleCrl && !allowStaleCrl && built)
+            {
+                problems.Add(new ChainProblem(ChainFailure.RevocationUnknown, string.Create(CultureInfo.InvariantCulture,
+                    $"the CRL of '{path[i + 1].Subject}' is stale: its next update was due {check.Crl!.NextUpdate:u}, now {at.UtcDateTime:u}")));
+            }
+            else if (check.Status == RevocationStatus.Revoked)
             {
                 var entry = check.Entry!;
-                problems.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"'{path[i].Subject}' (serial {path[i].SerialNumber}) is revoked since {entry.RevokedAt:u}, reason {ReasonName(entry.Reason)}, per CRL #{check.Crl!.Number} of '{check.Crl.Issuer.Name}'"));
+                problems.Add(new ChainProblem(ChainFailure.Revoked, string.Create(CultureInfo.InvariantCulture,
+                    $"'{path[i].Subject}' (serial {path[i].SerialNumber}) is revoked since {entry.RevokedAt:u}, reason {ReasonName(entry.Reason)}, per CRL #{check.Crl!.Number} of '{check.Crl.Issuer.Name}'")));
             }
         }
 
@@ -71,29 +134,32 @@ public sealed record ChainCheck(bool IsValid, IReadOnlyList<X509Certificate2> Pa
         var r => char.ToLowerInvariant(r.Value.ToString()[0]) + r.Value.ToString()[1..],
     };
 
-    private static string Describe(X509ChainStatus status, X509Certificate2 certificate, List<X509Certificate2> path, DateTimeOffset at, string[] usages)
+    private static ChainProblem Describe(X509ChainStatus status, X509Certificate2 certificate, List<X509Certificate2> path, DateTimeOffset at, string[] usages)
     {
         var who = $"'{certificate.Subject}'";
         var inv = CultureInfo.InvariantCulture;
         return status.Status switch
         {
-            X509ChainStatusFlags.NotTimeValid when at < certificate.NotBefore.ToUniversalTime() => string.Create(inv,
-                $"{who} is not valid yet: notBefore {certificate.NotBefore.ToUniversalTime():u}, now {at.UtcDateTime:u} ({Durations.Describe(certificate.NotBefore.ToUniversalTime() - at.UtcDateTime)} early)"),
-            X509ChainStatusFlags.NotTimeValid => string.Create(inv,
-                $"{who} expired: notAfter {certificate.NotAfter.ToUniversalTime():u}, now {at.UtcDateTime:u} ({Durations.Describe(at.UtcDateTime - certificate.NotAfter.ToUniversalTime())} ago)"),
-            X509ChainStatusFlags.UntrustedRoot =>
-                $"unknown CA: the chain ends at the root '{path[^1].Subject}', which the trust bundle does not hold",
-            X509ChainStatusFlags.PartialChain when path[^1].IsCertificateAuthority() =>
-                $"unknown CA: the chain ends at '{path[^1].Subject}', whose issuer '{path[^1].Issuer}' the trust bundle does not hold",
-            X509ChainStatusFlags.PartialChain =>
-                $"incomplete chain: the issuer '{path[^1].Issuer}' of '{path[^1].Subject}' was not sent and is not in the trust bundle",
-            X509ChainStatusFlags.NotValidForUsage =>
-                $"{who} lacks the required extended key usage ({string.Join(", ", usages.Select(UsageName))})",
-            X509ChainStatusFlags.NotSignatureValid => $"{who} has a signature that does not verify with its issuer's key",
-            X509ChainStatusFlags.InvalidBasicConstraints => $"{who} is used as a CA but is not allowed to issue certificates (basic constraints / path length)",
-            _ => $"{who}: {status.Status} ({status.StatusInformation.Trim()})",
+            X509ChainStatusFlags.NotTimeValid when at < certificate.NotBefore.ToUniversalTime() => new(ChainFailure.NotYetValid, string.Create(inv,
+                $"{who} is not valid yet: notBefore {certificate.NotBefore.ToUniversalTime():u}, now {at.UtcDateTime:u} ({Durations.Describe(certificate.NotBefore.ToUniversalTime() - at.UtcDateTime)} early, beyond the issuer's clock-skew allowance)")),
+            X509ChainStatusFlags.NotTimeValid => new(ChainFailure.Expired, string.Create(inv,
+                $"{who} expired: notAfter {certificate.NotAfter.ToUniversalTime():u}, now {at.UtcDateTime:u} ({Durations.Describe(at.UtcDateTime - certificate.NotAfter.ToUniversalTime())} ago)")),
+            X509ChainStatusFlags.UntrustedRoot => new(ChainFailure.UnknownCa,
+                $"unknown CA: the chain ends at the root '{path[^1].Subject}', which the trust bundle does not hold"),
+            X509ChainStatusFlags.PartialChain when path[^1].IsCertificateAuthority() => new(ChainFailure.UnknownCa,
+                $"unknown CA: the chain ends at '{path[^1].Subject}', whose issuer '{path[^1].Issuer}' the trust bundle does not hold"),
+            X509ChainStatusFlags.PartialChain => new(ChainFailure.IncompleteChain,
+                $"incomplete chain: the issuer '{path[^1].Issuer}' of '{path[^1].Subject}' was not sent and is not in the trust bundle"),
+            X509ChainStatusFlags.NotValidForUsage => new(ChainFailure.WrongUsage,
+                $"{who} lacks the required extended key usage ({string.Join(", ", usages.Select(UsageName))}); it has {DescribeUsages(certificate)}"),
+            X509ChainStatusFlags.NotSignatureValid => new(ChainFailure.Invalid, $"{who} has a signature that does not verify with its issuer's key"),
+            X509ChainStatusFlags.InvalidBasicConstraints => new(ChainFailure.Invalid, $"{who} is used as a CA but is not allowed to issue certificates (basic constraints / path length)"),
+            _ => new(ChainFailure.Invalid, $"{who}: {status.Status} ({status.StatusInformation.Trim()})"),
         };
     }
+
+    private static string DescribeUsages(X509Certificate2 certificate) =>
+        certificate.GetExtendedKeyUsages() is { Count: > 0 } usages ? string.Join(", ", usages.Select(UsageName)) : "no extended key usage";
 
     /// <summary>A readable name for an EKU OID.</summary>
     public static string UsageName(string oid) => oid switch

@@ -51,6 +51,17 @@ public static class CertBootstrapCli
             await error.WriteLineAsync($"error: {OneLine(e.Message)}").ConfigureAwait(false);
             return Failed;
         }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            await error.WriteLineAsync($"error: the ledger (ledger.db in the PKI directory) could not be used: {OneLine(e.Message)}").ConfigureAwait(false);
+            return Failed;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Still one line: a stack trace helps nobody at 3 AM; the type names what broke.
+            await error.WriteLineAsync($"error: unexpected {e.GetType().Name}: {OneLine(e.Message)}").ConfigureAwait(false);
+            return Failed;
+        }
     }
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
@@ -159,13 +170,20 @@ public static class CertBootstrapCli
         crl.SetAction(parse =>
         {
             var authority = Open(parse, pki, passphraseFile, time);
-            foreach (var list in authority.PublishCrls())
+            var (published, refresh) = authority.PublishCrls();
+            foreach (var list in published)
             {
                 parse.InvocationConfiguration.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"CRL #{list.Number} of {list.Issuer.Name}: {list.Entries.Count} revoked, next update {list.NextUpdate:u}"));
             }
 
-            return Ok;
+            parse.InvocationConfiguration.Output.WriteLine($"crl.pem republished to {refresh.Refreshed.Count} service directories.");
+            foreach (var failure in refresh.Failed)
+            {
+                parse.InvocationConfiguration.Error.WriteLine($"warning: {failure}");
+            }
+
+            return refresh.Failed.Count == 0 ? Ok : Failed;
         });
         root.Subcommands.Add(crl);
 

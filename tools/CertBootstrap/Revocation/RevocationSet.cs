@@ -149,6 +149,8 @@ public sealed class RevocationSet
             return newest;
         }
 
+        // A pending CRL that names this issuer but does not verify with its key is ignored: the issuer then has no
+        // usable CRL (NoCrl), which a chain check reports as "revocation cannot be checked", never as good.
         var later = _verifiedLater.GetOrAdd(issuer.Thumbprint, _ => _pending
             .Where(p => p.Issuer.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData))
             .Select(p => TryVerify(p.Der, [issuer], out _))

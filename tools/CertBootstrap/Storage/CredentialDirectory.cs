@@ -36,6 +36,17 @@ public sealed class CredentialDirectory
     }
 
     /// <summary>
+    /// Publishes <paramref name="update"/> applied to the current files, reading and writing under the directory's
+    /// lock so a concurrent publisher's generation is never overwritten with an older read.
+    /// </summary>
+    public void Update(Func<CredentialFiles, CredentialFiles> update, DateTimeOffset now)
+    {
+        using var writerLock = AcquireLock();
+        using var staged = StageLocked(update(Read()), now, writerLock);
+        staged.Commit();
+    }
+
+    /// <summary>
     /// Writes <paramref name="files"/> as a new generation without making it current: <see cref="StagedGeneration.Commit"/>
     /// swaps it in, disposing without committing deletes it. Concurrent publishers (other processes included) are
     /// serialized by an advisory lock on <c>.lock</c>, held until the staged generation is disposed.
@@ -46,31 +57,36 @@ public sealed class CredentialDirectory
         var writerLock = AcquireLock();
         try
         {
-            var generation = $"..{now.UtcDateTime:yyyy_MM_dd_HH_mm_ss.fffffff}_{Guid.NewGuid().ToString("N")[..6]}";
-            var generationPath = System.IO.Path.Combine(Path, generation);
-            SecureFiles.CreatePrivateDirectory(generationPath);
-            try
-            {
-                // Not fsync'ed (as Kubernetes' AtomicWriter does not): the ledger is the durable record, and a
-                // generation lost to a power cut is replaced by renewing. Readers see whole generations either way.
-                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.CertificateFileName), files.CertificatePem, SecureFiles.Public, flushToDisk: false);
-                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.KeyFileName), files.KeyPem, SecureFiles.Secret, flushToDisk: false);
-                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.BundleFileName), files.BundlePem, SecureFiles.Public, flushToDisk: false);
-                SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.CrlFileName), files.CrlPem, SecureFiles.Public, flushToDisk: false);
-            }
-            catch
-            {
-                Directory.Delete(generationPath, recursive: true);
-                throw;
-            }
-
-            return new StagedGeneration(this, generation, writerLock);
+            return StageLocked(files, now, writerLock);
         }
         catch
         {
             writerLock.Dispose();
             throw;
         }
+    }
+
+    private StagedGeneration StageLocked(CredentialFiles files, DateTimeOffset now, FileStream writerLock)
+    {
+        var generation = $"..{now.UtcDateTime:yyyy_MM_dd_HH_mm_ss.fffffff}_{Guid.NewGuid().ToString("N")[..6]}";
+        var generationPath = System.IO.Path.Combine(Path, generation);
+        SecureFiles.CreatePrivateDirectory(generationPath);
+        try
+        {
+            // Not fsync'ed (as Kubernetes' AtomicWriter does not): the ledger is the durable record, and a
+            // generation lost to a power cut is replaced by renewing. Readers see whole generations either way.
+            SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.CertificateFileName), files.CertificatePem, SecureFiles.Public, flushToDisk: false);
+            SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.KeyFileName), files.KeyPem, SecureFiles.Secret, flushToDisk: false);
+            SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.BundleFileName), files.BundlePem, SecureFiles.Public, flushToDisk: false);
+            SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.CrlFileName), files.CrlPem, SecureFiles.Public, flushToDisk: false);
+        }
+        catch
+        {
+            Directory.Delete(generationPath, recursive: true);
+            throw;
+        }
+
+        return new StagedGeneration(this, generation, writerLock);
     }
 
     /// <summary>A generation written but not yet current; see <see cref="Stage"/>.</summary>
