@@ -1,0 +1,149 @@
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.ServiceDefaults.Mtls;
+using MtlsAspire.ServiceDefaults.Telemetry;
+
+namespace MtlsAspire.ServiceDefaults.Authorization;
+
+/// <summary>Endpoint metadata: the callers allowed, as written next to the route.</summary>
+/// <param name="Callers">Service names (same trust domain and environment), SPIFFE IDs, or "*" for any member of the trust domain.</param>
+public sealed record AllowedCallers(IReadOnlyList<string> Callers);
+
+/// <summary>Endpoint metadata: the callers allowed come from the configured rule <paramref name="Rule"/> (<c>Mtls:Authorization:Rules:{rule}</c>).</summary>
+/// <param name="Rule">The rule's name.</param>
+public sealed record AllowedCallersRule(string Rule);
+
+/// <summary>The requirement that the caller's SPIFFE ID is allowed by the endpoint's rule.</summary>
+public sealed class CallerRequirement : IAuthorizationRequirement;
+
+/// <summary>Puts the caller rule next to the route: <c>app.MapPost(...).RequireCaller("order")</c>.</summary>
+public static class CallerAuthorizationExtensions
+{
+    /// <summary>Only these callers may call the endpoint: service names, SPIFFE IDs, or "*" (any member of the trust domain).</summary>
+    public static TBuilder RequireCaller<TBuilder>(this TBuilder builder, params string[] callers) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new AllowedCallers(callers)).RequireAuthorization(MtlsAuthenticationDefaults.CallerPolicy);
+
+    /// <summary>The callers allowed come from configuration, <c>Mtls:Authorization:Rules:{rule}</c> (the AppHost derives them from references).</summary>
+    public static TBuilder RequireCallersFromRule<TBuilder>(this TBuilder builder, string rule) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new AllowedCallersRule(rule)).RequireAuthorization(MtlsAuthenticationDefaults.CallerPolicy);
+}
+
+/// <summary>
+/// Decides <see cref="CallerRequirement"/>: allow, deny (403 naming caller and endpoint), or in audit mode log and
+/// count a would-be denial and allow. Every decision is counted in <c>mtls.authz.decisions</c>.
+/// </summary>
+internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> options, MtlsCredentialStore store, MtlsTelemetry telemetry,
+    ILogger<CallerAuthorizationHandler> logger) : AuthorizationHandler<CallerRequirement, HttpContext>
+{
+    internal const string DenialItem = "mtls.authorization.denial";
+
+    protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, CallerRequirement requirement, HttpContext http)
+    {
+        var caller = context.User.GetSpiffeId();
+        if (caller.IsEmpty)
+        {
+            return Task.CompletedTask; // not authenticated: 401 from the challenge
+        }
+
+        var endpoint = http.GetEndpoint();
+        var callee = $"{store.Current.Identity.ServiceName ?? store.Current.Identity.ToString()} {http.Request.Method} {(endpoint as RouteEndpoint)?.RoutePattern.RawText ?? http.Request.Path}";
+        var allowed = AllowedFor(endpoint);
+        var callerName = caller.ServiceName ?? caller.ToString();
+        if (allowed.Any(rule => Matches(rule, caller)))
+        {
+            telemetry.AuthorizationDecision("allow", callerName, callee);
+            MtlsLog.AuthorizationAllowed(logger, caller.ToString(), callee);
+            context.Succeed(requirement);
+            return Task.CompletedTask;
+        }
+
+        var allowedText = allowed.Count == 0 ? "nobody (the endpoint's rule is empty)" : string.Join(", ", allowed);
+        if (options.CurrentValue.Authorization.Mode == AuthorizationMode.Audit)
+        {
+            telemetry.AuthorizationDecision("audit-deny", callerName, callee);
+            MtlsLog.AuthorizationAuditDenied(logger, caller.ToString(), callee, allowedText);
+            context.Succeed(requirement);
+            return Task.CompletedTask;
+        }
+
+        telemetry.AuthorizationDecision("deny", callerName, callee);
+        MtlsLog.AuthorizationDenied(logger, caller.ToString(), callee, allowedText);
+        http.Items[DenialItem] = new Denial(caller, callee, allowedText);
+        return Task.CompletedTask;
+    }
+
+    private List<string> AllowedFor(Endpoint? endpoint)
+    {
+        var allowed = new List<string>();
+        foreach (var callers in endpoint?.Metadata.GetOrderedMetadata<AllowedCallers>() ?? [])
+        {
+            allowed.AddRange(callers.Callers);
+        }
+
+        foreach (var rule in endpoint?.Metadata.GetOrderedMetadata<AllowedCallersRule>() ?? [])
+        {
+            if (options.CurrentValue.Authorization.Rules.TryGetValue(rule.Rule, out var callers))
+            {
+                allowed.AddRange(callers);
+            }
+        }
+
+        return allowed;
+    }
+
+    private bool Matches(string rule, SpiffeId caller)
+    {
+        var self = store.Current;
+        if (rule == "*")
+        {
+            return caller.IsMemberOf(self.TrustDomain);
+        }
+
+        if (SpiffeId.TryParse(rule, out var id, out _))
+        {
+            return id == caller;
+        }
+
+        return self.Environment is not null && NameRules.IsValid(rule) && self.IdentityOf(rule) == caller;
+    }
+
+    internal sealed record Denial(SpiffeId Caller, string Callee, string Allowed);
+}
+
+/// <summary>Writes 401 and 403 as problem details that say who was refused, where, and why.</summary>
+internal sealed class MtlsAuthorizationResultHandler : IAuthorizationMiddlewareResultHandler
+{
+    private readonly Microsoft.AspNetCore.Authorization.Policy.AuthorizationMiddlewareResultHandler _default = new();
+
+    public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, Microsoft.AspNetCore.Authorization.Policy.PolicyAuthorizationResult authorizeResult)
+    {
+        if (authorizeResult.Forbidden && context.Items[CallerAuthorizationHandler.DenialItem] is CallerAuthorizationHandler.Denial denial)
+        {
+            await Results.Problem(
+                title: "Caller not allowed",
+                detail: $"{denial.Caller} may not call {denial.Callee}; allowed callers: {denial.Allowed}.",
+                statusCode: StatusCodes.Status403Forbidden,
+                extensions: new Dictionary<string, object?> { ["caller"] = denial.Caller.ToString(), ["callee"] = denial.Callee })
+                .ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        if (authorizeResult.Challenged)
+        {
+            var why = SpiffeAuthenticationHandler.FailureOf(context) ?? "no verified client identity";
+            await Results.Problem(
+                title: "No valid client identity",
+                detail: $"This endpoint needs a client certificate with a SPIFFE ID from this trust domain: {why}.",
+                statusCode: StatusCodes.Status401Unauthorized)
+                .ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        await _default.HandleAsync(next, context, policy, authorizeResult).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,84 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MtlsAspire.ServiceDefaults.Mtls;
+using MtlsAspire.ServiceDefaults.Telemetry;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+namespace MtlsAspire.ServiceDefaults;
+
+/// <summary>
+/// The defaults every service gets, shaped like the Aspire service-defaults template: OpenTelemetry (logs, metrics,
+/// traces; OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set), health checks, service discovery and standard
+/// resilience for HttpClients. mTLS comes from <c>AddMtlsServer</c> and <c>AddMtlsClient</c>.
+/// </summary>
+public static class Extensions
+{
+    /// <summary>Adds telemetry, health checks, service discovery and resilience.</summary>
+    public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.ConfigureOpenTelemetry();
+        builder.AddDefaultHealthChecks();
+        builder.Services.AddServiceDiscovery();
+        builder.Services.ConfigureHttpClientDefaults(http =>
+        {
+            http.AddStandardResilienceHandler();
+            http.AddServiceDiscovery();
+        });
+        return builder;
+    }
+
+    /// <summary>Logs, metrics (ASP.NET Core, HttpClient, runtime, mTLS) and traces, exported over OTLP when configured.</summary>
+    public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.Logging.AddOpenTelemetry(logging =>
+        {
+            logging.IncludeFormattedMessage = true;
+            logging.IncludeScopes = true;
+        });
+
+        builder.Services.AddOpenTelemetry()
+            .WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter(MtlsTelemetry.MeterName))
+            .WithTracing(tracing => tracing
+                .AddSource(builder.Environment.ApplicationName)
+                .AddSource(MtlsTelemetry.ActivitySourceName)
+                .AddAspNetCoreInstrumentation(options => options.Filter = context => !ManagementPaths.IsHealth(context.Request.Path))
+                .AddHttpClientInstrumentation());
+
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+        }
+
+        return builder;
+    }
+
+    /// <summary>A liveness check ("self", tagged live) and, when mTLS is registered, a readiness check of the loaded certificate.</summary>
+    public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.Services.AddHealthChecks()
+            .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"])
+            .AddCheck<MtlsHealthCheck>("mtls");
+        return builder;
+    }
+
+    /// <summary>
+    /// Maps <c>/health</c> (every check) and <c>/alive</c> (checks tagged live). With <c>AddMtlsServer</c> they answer only
+    /// on the plain-HTTP management endpoint, never on the mTLS one.
+    /// </summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks(ManagementPaths.Health);
+        app.MapHealthChecks(ManagementPaths.Alive, new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") });
+        return app;
+    }
+}

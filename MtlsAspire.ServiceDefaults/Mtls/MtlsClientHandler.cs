@@ -1,0 +1,179 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.ServiceDefaults.Telemetry;
+
+namespace MtlsAspire.ServiceDefaults.Mtls;
+
+/// <summary>
+/// The primary handler of an mTLS HttpClient. It keeps one <see cref="SocketsHttpHandler"/> per credential generation
+/// (a pooled connection keeps the certificate it was opened with): when the credentials rotate, new requests go to a
+/// new inner handler at once, so every new connection presents the new certificate, and the old handler (with its
+/// pooled connections) is disposed after <see cref="MtlsOptions.RetiredClientHandlerGrace"/>. The server is validated
+/// against the bundle, the CRLs and serverAuth, and must present the SPIFFE ID expected for the service meant.
+/// </summary>
+internal sealed class MtlsClientHandler : HttpMessageHandler
+{
+    private static readonly TimeSpan s_rejectionMemory = TimeSpan.FromSeconds(30);
+    private readonly MtlsCredentialStore _store;
+    private readonly MtlsOptions _options;
+    private readonly TimeProvider _time;
+    private readonly MtlsTelemetry _telemetry;
+    private readonly ILogger _logger;
+    private readonly string _service;
+    private readonly Lock _lock = new();
+    private Inner _current;
+    private bool _disposed;
+
+    public MtlsClientHandler(MtlsCredentialStore store, MtlsOptions options, TimeProvider time, MtlsTelemetry telemetry, ILogger logger, string service)
+    {
+        _store = store;
+        _options = options;
+        _time = time;
+        _telemetry = telemetry;
+        _logger = logger;
+        _service = service;
+        _current = CreateInner(store.Current);
+        store.Changed += OnCredentialsChanged;
+    }
+
+    /// <summary>The generation of the credentials new requests use.</summary>
+    internal long Generation => Volatile.Read(ref _current).Credentials.Generation;
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var inner = Volatile.Read(ref _current);
+        if (inner.Credentials.Generation != _store.Current.Generation)
+        {
+            inner = Rotate(_store.Current);
+        }
+
+        try
+        {
+            return await inner.Invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e) when (Translate(e, inner, request) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    private void OnCredentialsChanged(MtlsCredentials credentials) => Rotate(credentials);
+
+    private Inner Rotate(MtlsCredentials credentials)
+    {
+        Inner retired;
+        Inner next;
+        lock (_lock)
+        {
+            if (_disposed || _current.Credentials.Generation >= credentials.Generation)
+            {
+                return _current;
+            }
+
+            retired = _current;
+            next = CreateInner(credentials);
+            Volatile.Write(ref _current, next);
+        }
+
+        // Requests already under way finish on the old connections; then they are closed.
+        _time.CreateTimer(state => ((Inner)state!).Dispose(), retired, _options.RetiredClientHandlerGrace, Timeout.InfiniteTimeSpan);
+        return next;
+    }
+
+    private Inner CreateInner(MtlsCredentials credentials)
+    {
+        var expected = SpiffeId.TryParse(_service, out var full, out _) ? full : credentials.IdentityOf(_service);
+        var inner = new Inner(credentials);
+        inner.Handler.SslOptions = new SslClientAuthenticationOptions
+        {
+            ClientCertificateContext = credentials.CertificateContext,
+            EnabledSslProtocols = _options.MinimumTlsVersion == MtlsTlsVersion.Tls13 ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = (sender, certificate, chain, _) =>
+            {
+                var target = (sender as SslStream)?.TargetHostName is { Length: > 0 } host ? host : "unknown";
+                var peer = new PeerCertificate(certificate as X509Certificate2, MtlsServerExtensions.SentIntermediates(chain), target);
+                var verdict = credentials.Validate(peer, PeerSide.Client, _time.GetUtcNow(), expected);
+                if (!verdict.Accepted)
+                {
+                    inner.LastRejection = (verdict, _time.GetUtcNow());
+                    MtlsServerExtensions.Report(_logger, _telemetry, credentials, PeerSide.Client, peer, verdict);
+                }
+
+                return verdict.Accepted;
+            },
+        };
+        inner.Expected = expected;
+        return inner;
+    }
+
+    private MtlsHandshakeException? Translate(HttpRequestException e, Inner inner, HttpRequestMessage request)
+    {
+        var target = request.RequestUri?.GetLeftPart(UriPartial.Authority) ?? "the server";
+        if (inner.LastRejection is { } rejection && _time.GetUtcNow() - rejection.At < s_rejectionMemory)
+        {
+            inner.LastRejection = null;
+            var verdict = rejection.Verdict;
+            return new MtlsHandshakeException(verdict.Reason!.Value,
+                $"{_store.Current.Identity} (client) refused the certificate of {target}, which should be {inner.Expected}: {verdict.Describe()}", e);
+        }
+
+        if (e.HttpRequestError is HttpRequestError.SecureConnectionError or HttpRequestError.ResponseEnded)
+        {
+            return new MtlsHandshakeException(RejectionReason.RefusedByPeer,
+                $"{target} ({inner.Expected}) closed the connection during or right after the TLS handshake: it most likely refused this client's certificate " +
+                $"({inner.Credentials.Identity}, serial {inner.Credentials.Leaf.SerialNumber}); the server's log names the reason. ({e.Message})", e);
+        }
+
+        return null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            lock (_lock)
+            {
+                _disposed = true;
+            }
+
+            _store.Changed -= OnCredentialsChanged;
+            _current.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private sealed class Inner : IDisposable
+    {
+        public Inner(MtlsCredentials credentials)
+        {
+            Credentials = credentials;
+            Handler = new SocketsHttpHandler
+            {
+                PooledConnectionLifetime = TimeSpan.FromMinutes(10),
+                ConnectTimeout = TimeSpan.FromSeconds(10),
+            };
+            Invoker = new HttpMessageInvoker(Handler, disposeHandler: false);
+        }
+
+        public MtlsCredentials Credentials { get; }
+
+        public SocketsHttpHandler Handler { get; }
+
+        public HttpMessageInvoker Invoker { get; }
+
+        public SpiffeId Expected { get; set; }
+
+        public (PeerVerdict Verdict, DateTimeOffset At)? LastRejection { get; set; }
+
+        public void Dispose()
+        {
+            Invoker.Dispose();
+            Handler.Dispose();
+        }
+    }
+}

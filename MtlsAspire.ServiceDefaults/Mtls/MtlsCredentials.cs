@@ -1,0 +1,210 @@
+using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.CertBootstrap.Revocation;
+using MtlsAspire.CertBootstrap.Storage;
+
+namespace MtlsAspire.ServiceDefaults.Mtls;
+
+/// <summary>
+/// One validated generation of this service's credentials: its certificate context (leaf + intermediate, sent on
+/// both sides), the trust bundle, the CRLs, and the peer validator with its cache. Immutable; a reload builds a new one.
+/// </summary>
+public sealed class MtlsCredentials : IDisposable
+{
+    private readonly ServiceCredentials _files;
+    private readonly ConcurrentDictionary<string, CachedVerdict> _cache = new(StringComparer.Ordinal);
+    private readonly KnownIntermediates _knownIntermediates;
+    private readonly MtlsOptions _options;
+
+    private MtlsCredentials(ServiceCredentials files, string trustDomain, long generation, MtlsOptions options, KnownIntermediates knownIntermediates,
+        RevocationList? issuerCrl)
+    {
+        _files = files;
+        _options = options;
+        _knownIntermediates = knownIntermediates;
+        TrustDomain = trustDomain;
+        Generation = generation;
+        IssuerCrl = issuerCrl;
+        CertificateContext = SslStreamCertificateContext.Create(files.Leaf, files.Intermediates, offline: true);
+        Environment = Identity.Path.Split('/') is ["", "ns", var environment, "sa", _] ? environment : null;
+    }
+
+    /// <summary>This service's SPIFFE ID.</summary>
+    public SpiffeId Identity => _files.SpiffeId;
+
+    /// <summary>The leaf certificate (with its key).</summary>
+    public X509Certificate2 Leaf => _files.Leaf;
+
+    /// <summary>The certificate context to present: leaf and intermediate, so peers can build the chain.</summary>
+    public SslStreamCertificateContext CertificateContext { get; }
+
+    /// <summary>The trust domain peers must belong to.</summary>
+    public string TrustDomain { get; }
+
+    /// <summary>The environment segment of this service's SPIFFE path (<c>/ns/{environment}/sa/…</c>), if it follows the convention.</summary>
+    public string? Environment { get; }
+
+    /// <summary>Increases with every generation swapped in.</summary>
+    public long Generation { get; }
+
+    /// <summary>The (verified) CRL of this service's own issuer.</summary>
+    public RevocationList? IssuerCrl { get; }
+
+    /// <summary>The roots of ca.crt.</summary>
+    public X509Certificate2Collection TrustedRoots => _files.TrustedRoots;
+
+    /// <summary>
+    /// Parses and validates a file set: key matches certificate, the leaf has a SPIFFE ID, the chain builds to the
+    /// bundle with both EKUs at <paramref name="now"/>, the CRL verifies and does not list the leaf. Throws
+    /// <see cref="InvalidDataException"/> with the reason otherwise.
+    /// </summary>
+    internal static MtlsCredentials Load(CredentialFiles files, string source, MtlsOptions options, long generation, KnownIntermediates knownIntermediates, DateTimeOffset now)
+    {
+        var parsed = ServiceCredentials.Parse(files, source);
+        try
+        {
+            var check = ChainCheck.Verify(parsed.Leaf, parsed.Intermediates, parsed.TrustedRoots, parsed.Revocation, now, options.AllowStaleCrl,
+                CertificateFacts.ServerAuthOid, CertificateFacts.ClientAuthOid);
+            if (!check.IsValid)
+            {
+                throw new InvalidDataException($"{source}/tls.crt does not validate against ca.crt and crl.pem: {string.Join("; ", check.Problems)}");
+            }
+
+            var ownCrl = check.Revocation.Count > 0 ? check.Revocation[0] : null;
+            var trustDomain = options.TrustDomain ?? parsed.SpiffeId.TrustDomain;
+            if (!parsed.SpiffeId.IsMemberOf(trustDomain))
+            {
+                throw new InvalidDataException($"{source}/tls.crt identifies {parsed.SpiffeId}, outside the configured trust domain '{trustDomain}' (Mtls:TrustDomain).");
+            }
+
+            knownIntermediates.Add(parsed.Intermediates);
+            return new MtlsCredentials(parsed, trustDomain, generation, options, knownIntermediates, ownCrl?.Crl);
+        }
+        catch
+        {
+            parsed.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The SPIFFE ID of <paramref name="service"/> in this service's trust domain and environment.</summary>
+    public SpiffeId IdentityOf(string service) =>
+        Environment is { } environment
+            ? SpiffeId.ForWorkload(TrustDomain, environment, service)
+            : throw new InvalidOperationException($"{Identity} does not follow /ns/{{environment}}/sa/{{service}}: name peers by full SPIFFE ID.");
+
+    /// <summary>
+    /// Judges a peer certificate: chain to the bundle (peer-sent and known intermediates, so resumed TLS sessions
+    /// validate too), the EKU for its role and the CRLs; on the client side also a SPIFFE ID in the trust domain and
+    /// the identity expected of the server (a server checks the caller's identity per request: 401/403). Positive verdicts are cached per certificate until its chain or CRL expires.
+    /// </summary>
+    public PeerVerdict Validate(PeerCertificate peer, PeerSide side, DateTimeOffset now, SpiffeId expectedServer = default)
+    {
+        var certificate = peer.Certificate;
+        if (certificate is null)
+        {
+            return PeerVerdict.Reject(RejectionReason.NoCertificate, side == PeerSide.Server
+                ? "the client presented no certificate (a client certificate is required on this endpoint)"
+                : "the server presented no certificate");
+        }
+
+        var cacheKey = certificate.Thumbprint;
+        if (_cache.TryGetValue(cacheKey, out var cached) && now >= cached.ValidFrom && now <= cached.ValidUntil && cached.Side == side)
+        {
+            return CheckExpected(cached.Identity, side, expectedServer);
+        }
+
+        var usage = side == PeerSide.Server ? CertificateFacts.ClientAuthOid : CertificateFacts.ServerAuthOid;
+        var check = ChainCheck.Verify(certificate, [.. peer.SentIntermediates, .. _knownIntermediates.Snapshot()], _files.TrustedRoots, _files.Revocation,
+            now, _options.AllowStaleCrl, usage);
+        var identity = certificate.GetSpiffeId(out var identityProblem);
+        if (check.Failure is { } failure)
+        {
+            return PeerVerdict.Reject(RejectionReasons.FromChainFailure(failure.Kind), failure.Message, identity);
+        }
+
+        // A server judges only trust here (chain, EKU, CRL): what the identity may do, and whether it is one at all, is
+        // answered per request with a 401/403 that names it. A client must know now whom it is talking to.
+        if (side == PeerSide.Client && identity.IsEmpty)
+        {
+            return PeerVerdict.Reject(RejectionReason.InvalidIdentity, $"'{certificate.Subject}' has {identityProblem}");
+        }
+
+        if (side == PeerSide.Client && !identity.IsMemberOf(TrustDomain))
+        {
+            return PeerVerdict.Reject(RejectionReason.InvalidIdentity, $"{identity} is not in the trust domain '{TrustDomain}'", identity);
+        }
+
+        _knownIntermediates.Add(check.Path.Skip(1).Take(check.Path.Count - 2));
+        if (_options.ValidationCacheSize > 0)
+        {
+            if (_cache.Count >= _options.ValidationCacheSize)
+            {
+                _cache.Clear();
+            }
+
+            var validUntil = check.Path.Min(c => new DateTimeOffset(c.NotAfter.ToUniversalTime()));
+            foreach (var crl in check.Revocation.Select(r => r.Crl).OfType<RevocationList>())
+            {
+                if (crl.NextUpdate is { } next && !_options.AllowStaleCrl && next < validUntil)
+                {
+                    validUntil = next;
+                }
+            }
+
+            var validFrom = check.Path.Max(c => new DateTimeOffset(c.NotBefore.ToUniversalTime()));
+            _cache[cacheKey] = new CachedVerdict(identity, side, validFrom, validUntil);
+        }
+
+        return CheckExpected(identity, side, expectedServer);
+    }
+
+    private static PeerVerdict CheckExpected(SpiffeId identity, PeerSide side, SpiffeId expectedServer)
+    {
+        if (side == PeerSide.Client && !expectedServer.IsEmpty && identity != expectedServer)
+        {
+            return PeerVerdict.Reject(RejectionReason.ServerIdentityMismatch,
+                $"expected the server to be {expectedServer} but it presented a valid certificate of {identity} (impersonation or misrouting)", identity);
+        }
+
+        return PeerVerdict.Accept(identity);
+    }
+
+    private sealed record CachedVerdict(SpiffeId Identity, PeerSide Side, DateTimeOffset ValidFrom, DateTimeOffset ValidUntil);
+
+    /// <inheritdoc />
+    public void Dispose() => _files.Dispose();
+}
+
+/// <summary>
+/// Intermediates this service knows: its own and those of peer chains that validated. A resumed TLS 1.3 session
+/// re-validates the peer without the intermediates it sent the first time, so they must be known here. Bounded.
+/// </summary>
+internal sealed class KnownIntermediates
+{
+    private const int Capacity = 64;
+    private readonly ConcurrentDictionary<string, X509Certificate2> _byThumbprint = new(StringComparer.Ordinal);
+    private X509Certificate2[] _snapshot = [];
+
+    public void Add(IEnumerable<X509Certificate2> intermediates)
+    {
+        var added = false;
+        foreach (var certificate in intermediates)
+        {
+            if (_byThumbprint.Count < Capacity && certificate.IsCertificateAuthority() && _byThumbprint.TryAdd(certificate.Thumbprint, certificate))
+            {
+                added = true;
+            }
+        }
+
+        if (added)
+        {
+            Volatile.Write(ref _snapshot, [.. _byThumbprint.Values]);
+        }
+    }
+
+    public X509Certificate2[] Snapshot() => Volatile.Read(ref _snapshot);
+}

@@ -1,0 +1,116 @@
+using Microsoft.Extensions.Options;
+using MtlsAspire.CertBootstrap.Identity;
+
+namespace MtlsAspire.ServiceDefaults.Mtls;
+
+/// <summary>The lowest TLS version the mTLS endpoint and clients accept.</summary>
+public enum MtlsTlsVersion
+{
+    /// <summary>TLS 1.2 and 1.3.</summary>
+    Tls12,
+
+    /// <summary>TLS 1.3 only (the default).</summary>
+    Tls13,
+}
+
+/// <summary>Whether caller rules deny or only report.</summary>
+public enum AuthorizationMode
+{
+    /// <summary>A caller not allowed gets 403.</summary>
+    Enforce,
+
+    /// <summary>A caller not allowed is logged and counted as a would-be denial, and let through (a mesh's permissive mode).</summary>
+    Audit,
+}
+
+/// <summary>mTLS settings, bound from the <c>Mtls</c> configuration section and validated at start.</summary>
+public sealed class MtlsOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "Mtls";
+
+    /// <summary>
+    /// The directory holding tls.crt, tls.key, ca.crt and crl.pem: the directory CertBootstrap writes, or a mounted
+    /// cert-manager Secret. Required.
+    /// </summary>
+    public string CredentialsDirectory { get; set; } = string.Empty;
+
+    /// <summary>The SPIFFE trust domain peers must belong to; by default the trust domain of this service's own certificate.</summary>
+    public string? TrustDomain { get; set; }
+
+    /// <summary>The lowest TLS version accepted (default TLS 1.3).</summary>
+    public MtlsTlsVersion MinimumTlsVersion { get; set; } = MtlsTlsVersion.Tls13;
+
+    /// <summary>How often the files are checked for a new generation (a file watcher also triggers a check at once).</summary>
+    public TimeSpan ReloadInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Accept a peer whose issuer's CRL is past its nextUpdate (default false: fail closed).</summary>
+    public bool AllowStaleCrl { get; set; }
+
+    /// <summary>How many validated peer certificates are remembered (per credential generation) to skip chain building.</summary>
+    public int ValidationCacheSize { get; set; } = 1024;
+
+    /// <summary>How long a client keeps the connections of a replaced client certificate for requests already under way.</summary>
+    public TimeSpan RetiredClientHandlerGrace { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Caller rules.</summary>
+    public MtlsAuthorizationOptions Authorization { get; set; } = new();
+}
+
+/// <summary>Caller rules: which SPIFFE IDs may call which endpoints.</summary>
+public sealed class MtlsAuthorizationOptions
+{
+    /// <summary>Enforce (403) or Audit (log and count, let through).</summary>
+    public AuthorizationMode Mode { get; set; } = AuthorizationMode.Enforce;
+
+    /// <summary>
+    /// Named rules: rule name → allowed callers (service names in this service's trust domain and environment, full
+    /// SPIFFE IDs, or "*" for any member of the trust domain). Endpoints refer to them with
+    /// <c>RequireCallersFromRule("name")</c>; the AppHost supplies them from its references.
+    /// </summary>
+    public Dictionary<string, string[]> Rules { get; set; } = new(StringComparer.Ordinal);
+}
+
+internal sealed class MtlsOptionsValidator : IValidateOptions<MtlsOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MtlsOptions options)
+    {
+        var failures = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.CredentialsDirectory))
+        {
+            failures.Add("Mtls:CredentialsDirectory is required: the directory holding tls.crt, tls.key, ca.crt and crl.pem.");
+        }
+        else if (!Directory.Exists(options.CredentialsDirectory))
+        {
+            failures.Add($"Mtls:CredentialsDirectory '{options.CredentialsDirectory}' does not exist.");
+        }
+
+        if (options.TrustDomain is { } trustDomain && (!SpiffeId.TryParse($"spiffe://{trustDomain}", out _, out var reason) || trustDomain.Contains('/', StringComparison.Ordinal)))
+        {
+            failures.Add($"Mtls:TrustDomain '{trustDomain}' is not a SPIFFE trust domain: {reason ?? "it contains '/'"}.");
+        }
+
+        if (options.ReloadInterval <= TimeSpan.Zero)
+        {
+            failures.Add("Mtls:ReloadInterval must be positive.");
+        }
+
+        if (options.ValidationCacheSize < 0)
+        {
+            failures.Add("Mtls:ValidationCacheSize must not be negative.");
+        }
+
+        foreach (var (rule, callers) in options.Authorization.Rules)
+        {
+            foreach (var caller in callers)
+            {
+                if (caller != "*" && !NameRules.IsValid(caller) && !SpiffeId.TryParse(caller, out _, out _))
+                {
+                    failures.Add($"Mtls:Authorization:Rules:{rule} names '{caller}', which is neither a service name, a SPIFFE ID nor '*'.");
+                }
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,179 @@
+using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MtlsAspire.ServiceDefaults.Authorization;
+using MtlsAspire.ServiceDefaults.Telemetry;
+
+namespace MtlsAspire.ServiceDefaults.Mtls;
+
+/// <summary>The mTLS server: Kestrel endpoints, peer validation, identity and caller authorization.</summary>
+public static class MtlsServerExtensions
+{
+    /// <summary>
+    /// Serves every <c>https</c> URL of <c>ASPNETCORE_URLS</c> (the <c>urls</c> setting) with mutual TLS: a client
+    /// certificate is required, the full chain is sent, only ca.crt's roots are trusted, clientAuth is required of
+    /// clients, crl.pem is checked in-process, and new credentials are used for new handshakes without a restart.
+    /// Every <c>http</c> URL is the plain management endpoint, which serves only <c>/health</c> and <c>/alive</c>.
+    /// Also registers the SPIFFE authentication scheme and the caller authorization policy.
+    /// </summary>
+    public static WebApplicationBuilder AddMtlsServer(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddMtlsCore();
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            var urls = context.Configuration["urls"] is { Length: > 0 } configured ? configured : "https://127.0.0.1:0;http://127.0.0.1:0";
+            var store = kestrel.ApplicationServices.GetRequiredService<MtlsCredentialStore>();
+            var options = kestrel.ApplicationServices.GetRequiredService<IOptions<MtlsOptions>>().Value;
+            var time = kestrel.ApplicationServices.GetRequiredService<TimeProvider>();
+            var telemetry = kestrel.ApplicationServices.GetRequiredService<MtlsTelemetry>();
+            var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("MtlsAspire.Mtls.Server");
+            foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var (https, endpoint) = ParseUrl(url);
+                kestrel.Listen(endpoint, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    if (https)
+                    {
+                        listen.UseHttps(new TlsHandshakeCallbackOptions
+                        {
+                            OnConnection = connection => ValueTask.FromResult(ServerOptions(connection, store, options, time, telemetry, logger)),
+                            HandshakeTimeout = TimeSpan.FromSeconds(10),
+                        });
+                    }
+                });
+            }
+        });
+
+        builder.Services.AddAuthentication(MtlsAuthenticationDefaults.Scheme)
+            .AddScheme<AuthenticationSchemeOptions, SpiffeAuthenticationHandler>(MtlsAuthenticationDefaults.Scheme, null);
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(MtlsAuthenticationDefaults.CallerPolicy, policy => policy
+                .AddAuthenticationSchemes(MtlsAuthenticationDefaults.Scheme)
+                .RequireAuthenticatedUser()
+                .AddRequirements(new CallerRequirement()));
+        builder.Services.AddSingleton<IAuthorizationHandler, CallerAuthorizationHandler>();
+        builder.Services.AddSingleton<IAuthorizationMiddlewareResultHandler, MtlsAuthorizationResultHandler>();
+        builder.Services.AddProblemDetails();
+        builder.Services.AddTransient<IStartupFilter, ManagementEndpointFilter>();
+        return builder;
+    }
+
+    private static SslServerAuthenticationOptions ServerOptions(TlsHandshakeCallbackContext connection, MtlsCredentialStore store, MtlsOptions options,
+        TimeProvider time, MtlsTelemetry telemetry, ILogger logger)
+    {
+        var credentials = store.Current;
+        var peerAddress = connection.Connection.RemoteEndPoint?.ToString() ?? "unknown";
+        return new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = credentials.CertificateContext,
+            ClientCertificateRequired = true,
+            EnabledSslProtocols = options.MinimumTlsVersion == MtlsTlsVersion.Tls13 ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
+            RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
+            {
+                var peer = new PeerCertificate(certificate as X509Certificate2, SentIntermediates(chain), peerAddress);
+                var verdict = credentials.Validate(peer, PeerSide.Server, time.GetUtcNow());
+                if (!verdict.Accepted)
+                {
+                    Report(logger, telemetry, credentials, PeerSide.Server, peer, verdict);
+                }
+
+                return verdict.Accepted;
+            },
+        };
+    }
+
+    internal static X509Certificate2[] SentIntermediates(X509Chain? chain) =>
+        chain is null ? [] : [.. chain.ChainPolicy.ExtraStore];
+
+    internal static void Report(ILogger logger, MtlsTelemetry telemetry, MtlsCredentials self, PeerSide side, PeerCertificate peer, PeerVerdict verdict)
+    {
+        var identity = verdict.Identity.IsEmpty ? "none" : verdict.Identity.ToString();
+        telemetry.HandshakeRejected(side, verdict.Reason!.Value, verdict.Identity.IsEmpty ? "unknown" : verdict.Identity.ServiceName ?? identity);
+        MtlsLog.HandshakeRejected(logger,
+            side == PeerSide.Server ? "server" : "client",
+            self.Identity.ServiceName ?? self.Identity.ToString(),
+            side == PeerSide.Server ? "client" : "server",
+            peer.PeerAddress,
+            verdict.Reason.Value.ToTagValue(),
+            verdict.Detail ?? string.Empty,
+            peer.Certificate?.Subject ?? "-",
+            identity,
+            peer.Certificate?.SerialNumber ?? "-");
+    }
+
+    private static (bool Https, IPEndPoint Endpoint) ParseUrl(string url)
+    {
+        if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri)
+            || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
+        {
+            throw new InvalidOperationException($"'{url}' in ASPNETCORE_URLS is not an http:// or https:// URL.");
+        }
+
+        var address = uri.Host switch
+        {
+            "localhost" => IPAddress.Loopback,
+            var host when IPAddress.TryParse(host.Trim('[', ']'), out var parsed) => parsed,
+            var host => throw new InvalidOperationException($"'{url}' in ASPNETCORE_URLS names host '{host}': use an IP address, localhost or *."),
+        };
+        return (uri.Scheme == Uri.UriSchemeHttps, new IPEndPoint(address, uri.Port));
+    }
+
+    /// <summary>
+    /// Keeps the two kinds of endpoint apart: the plain-HTTP management endpoint answers only the health paths,
+    /// and the mTLS endpoint never answers them.
+    /// </summary>
+    private sealed class ManagementEndpointFilter : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use(async (context, nextMiddleware) =>
+            {
+                var isTls = context.Features.Get<ITlsHandshakeFeature>() is not null;
+                var isHealth = ManagementPaths.IsHealth(context.Request.Path);
+                if (isTls == isHealth)
+                {
+                    context.Response.StatusCode = StatusCodes.Status404NotFound;
+                    await context.Response.WriteAsync(isTls
+                        ? "Health endpoints are served on the plain management port, not on the mTLS port."
+                        : "This plain-HTTP port serves only /health and /alive; the API is on the mTLS port.").ConfigureAwait(false);
+                    return;
+                }
+
+                await nextMiddleware(context).ConfigureAwait(false);
+            });
+            next(app);
+        };
+    }
+}
+
+/// <summary>The management (health) paths.</summary>
+public static class ManagementPaths
+{
+    /// <summary>Readiness: every health check.</summary>
+    public const string Health = "/health";
+
+    /// <summary>Liveness: only checks tagged "live".</summary>
+    public const string Alive = "/alive";
+
+    /// <summary>True for <see cref="Health"/> and <see cref="Alive"/>.</summary>
+    public static bool IsHealth(PathString path) =>
+        path.Equals(Health, StringComparison.OrdinalIgnoreCase) || path.Equals(Alive, StringComparison.OrdinalIgnoreCase);
+}

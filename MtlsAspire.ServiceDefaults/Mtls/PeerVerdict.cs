@@ -1,0 +1,35 @@
+using System.Security.Cryptography.X509Certificates;
+using MtlsAspire.CertBootstrap.Identity;
+
+namespace MtlsAspire.ServiceDefaults.Mtls;
+
+/// <summary>Which side of the handshake is judging the other.</summary>
+public enum PeerSide
+{
+    /// <summary>This service is the server, judging a client certificate.</summary>
+    Server,
+
+    /// <summary>This service is the client, judging a server certificate.</summary>
+    Client,
+}
+
+/// <summary>The verdict on a peer certificate.</summary>
+/// <param name="Accepted">True when the peer may proceed.</param>
+/// <param name="Identity">The peer's SPIFFE ID (empty when unknown).</param>
+/// <param name="Reason">Why it was refused.</param>
+/// <param name="Detail">Which certificate, which time, which issuer: words for the on-call engineer.</param>
+public sealed record PeerVerdict(bool Accepted, SpiffeId Identity, RejectionReason? Reason, string? Detail)
+{
+    internal static PeerVerdict Accept(SpiffeId identity) => new(true, identity, null, null);
+
+    internal static PeerVerdict Reject(RejectionReason reason, string detail, SpiffeId identity = default) => new(false, identity, reason, detail);
+
+    /// <summary>One line: "expired: 'CN=payment…' expired: notAfter …".</summary>
+    public string Describe() => Accepted ? $"accepted {Identity}" : $"{Reason!.Value.ToTagValue()}: {Detail}";
+}
+
+/// <summary>A peer certificate as it reached the validation callback.</summary>
+/// <param name="Certificate">The leaf, or null when none was presented.</param>
+/// <param name="SentIntermediates">The certificates the peer sent after its leaf.</param>
+/// <param name="PeerAddress">Where it came from / went to, for the log.</param>
+public sealed record PeerCertificate(X509Certificate2? Certificate, IReadOnlyCollection<X509Certificate2> SentIntermediates, string PeerAddress);

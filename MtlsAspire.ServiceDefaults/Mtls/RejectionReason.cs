@@ -1,0 +1,77 @@
+using MtlsAspire.CertBootstrap.Certificates;
+
+namespace MtlsAspire.ServiceDefaults.Mtls;
+
+/// <summary>Why a peer certificate was refused. Each has a metric tag value and a log/exception wording.</summary>
+public enum RejectionReason
+{
+    /// <summary>The peer presented no certificate.</summary>
+    NoCertificate,
+
+    /// <summary>The chain ends at a CA the trust bundle does not hold (rogue CA).</summary>
+    UnknownCa,
+
+    /// <summary>The peer did not send its intermediate and it is not known.</summary>
+    IncompleteChain,
+
+    /// <summary>The certificate (or a CA above it) expired.</summary>
+    Expired,
+
+    /// <summary>The certificate is not valid yet, beyond the clock-skew allowance.</summary>
+    NotYetValid,
+
+    /// <summary>The certificate (or its intermediate) is in its issuer's CRL.</summary>
+    Revoked,
+
+    /// <summary>The leaf lacks clientAuth (as a client) or serverAuth (as a server).</summary>
+    WrongUsage,
+
+    /// <summary>No valid SPIFFE ID, or one from another trust domain.</summary>
+    InvalidIdentity,
+
+    /// <summary>A valid certificate of another service than the one the client meant to call (impersonation).</summary>
+    ServerIdentityMismatch,
+
+    /// <summary>No current CRL from the issuer is known, so revocation cannot be checked.</summary>
+    CrlUnavailable,
+
+    /// <summary>A broken signature or CA constraint.</summary>
+    Invalid,
+
+    /// <summary>The peer closed the connection during or right after the handshake: it refused our certificate.</summary>
+    RefusedByPeer,
+}
+
+/// <summary>Names of <see cref="RejectionReason"/>.</summary>
+public static class RejectionReasons
+{
+    /// <summary>The metric tag value, e.g. <c>unknown-ca</c>.</summary>
+    public static string ToTagValue(this RejectionReason reason) => reason switch
+    {
+        RejectionReason.NoCertificate => "no-certificate",
+        RejectionReason.UnknownCa => "unknown-ca",
+        RejectionReason.IncompleteChain => "incomplete-chain",
+        RejectionReason.Expired => "expired",
+        RejectionReason.NotYetValid => "not-yet-valid",
+        RejectionReason.Revoked => "revoked",
+        RejectionReason.WrongUsage => "wrong-eku",
+        RejectionReason.InvalidIdentity => "invalid-identity",
+        RejectionReason.ServerIdentityMismatch => "server-identity-mismatch",
+        RejectionReason.CrlUnavailable => "crl-unavailable",
+        RejectionReason.Invalid => "invalid",
+        RejectionReason.RefusedByPeer => "refused-by-peer",
+        _ => reason.ToString(),
+    };
+
+    internal static RejectionReason FromChainFailure(ChainFailure failure) => failure switch
+    {
+        ChainFailure.UnknownCa => RejectionReason.UnknownCa,
+        ChainFailure.IncompleteChain => RejectionReason.IncompleteChain,
+        ChainFailure.Expired => RejectionReason.Expired,
+        ChainFailure.NotYetValid => RejectionReason.NotYetValid,
+        ChainFailure.Revoked => RejectionReason.Revoked,
+        ChainFailure.WrongUsage => RejectionReason.WrongUsage,
+        ChainFailure.RevocationUnknown => RejectionReason.CrlUnavailable,
+        _ => RejectionReason.Invalid,
+    };
+}

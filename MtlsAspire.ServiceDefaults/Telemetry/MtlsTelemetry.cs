@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using MtlsAspire.ServiceDefaults.Mtls;
+
+namespace MtlsAspire.ServiceDefaults.Telemetry;
+
+/// <summary>
+/// mTLS metrics in OpenTelemetry style, and the activity source for credential events:
+/// <list type="bullet">
+/// <item><c>mtls.handshake.failures</c> {reason, side, peer}: rejected handshakes;</item>
+/// <item><c>mtls.authz.decisions</c> {result, caller, callee}: allow, deny, audit-deny;</item>
+/// <item><c>mtls.certificate.expiry</c>: seconds until the loaded certificate expires;</item>
+/// <item><c>mtls.certificate.rotations</c>: credential generations swapped in;</item>
+/// <item><c>mtls.certificate.reload_failures</c> {reason}: new file sets refused (the old one kept serving);</item>
+/// <item><c>mtls.crl.age</c>: seconds since the CRL of this service's issuer was signed.</item>
+/// </list>
+/// </summary>
+public sealed class MtlsTelemetry : IDisposable
+{
+    /// <summary>The meter's name (add it to the metrics pipeline).</summary>
+    public const string MeterName = "MtlsAspire.Mtls";
+
+    /// <summary>The activity source's name (add it to the tracing pipeline).</summary>
+    public const string ActivitySourceName = "MtlsAspire.Mtls";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _handshakeFailures;
+    private readonly Counter<long> _authorizationDecisions;
+    private readonly Counter<long> _rotations;
+    private readonly Counter<long> _reloadFailures;
+    private Func<MtlsCredentials?> _credentials = () => null;
+
+    /// <summary>Creates the instruments.</summary>
+    public MtlsTelemetry(IMeterFactory meterFactory, TimeProvider time)
+    {
+        _meter = meterFactory.Create(MeterName);
+        _handshakeFailures = _meter.CreateCounter<long>("mtls.handshake.failures", "{handshake}", "TLS handshakes refused, by reason, side and peer");
+        _authorizationDecisions = _meter.CreateCounter<long>("mtls.authz.decisions", "{request}", "Caller authorization decisions by result, caller and callee");
+        _rotations = _meter.CreateCounter<long>("mtls.certificate.rotations", "{rotation}", "Credential generations swapped in without a restart");
+        _reloadFailures = _meter.CreateCounter<long>("mtls.certificate.reload_failures", "{reload}", "New credential file sets refused; the previous set kept serving");
+        _meter.CreateObservableGauge("mtls.certificate.expiry", () => Observe(c => (c.Leaf.NotAfter.ToUniversalTime() - time.GetUtcNow().UtcDateTime).TotalSeconds),
+            "s", "Seconds until the loaded certificate expires");
+        _meter.CreateObservableGauge("mtls.crl.age", () => Observe(c => c.IssuerCrl is { } crl ? (time.GetUtcNow() - crl.ThisUpdate).TotalSeconds : double.NaN),
+            "s", "Seconds since the CRL of this service's issuer was signed");
+    }
+
+    /// <summary>The activity source for credential events (loaded, rotated, refused).</summary>
+    public static ActivitySource ActivitySource { get; } = new(ActivitySourceName);
+
+    internal void ObserveCredentials(Func<MtlsCredentials?> credentials) => _credentials = credentials;
+
+    private IEnumerable<Measurement<double>> Observe(Func<MtlsCredentials, double> value)
+    {
+        if (_credentials() is { } current && !double.IsNaN(value(current)))
+        {
+            return [new Measurement<double>(value(current), new KeyValuePair<string, object?>("mtls.identity", current.Identity.ToString()))];
+        }
+
+        return [];
+    }
+
+    internal void HandshakeRejected(PeerSide side, RejectionReason reason, string peer) =>
+        _handshakeFailures.Add(1, new("reason", reason.ToTagValue()), new("side", side == PeerSide.Server ? "server" : "client"), new("peer", peer));
+
+    internal void AuthorizationDecision(string result, string caller, string callee) =>
+        _authorizationDecisions.Add(1, new("result", result), new("caller", caller), new("callee", callee));
+
+    internal void Rotated() => _rotations.Add(1);
+
+    internal void ReloadRefused(string reason) => _reloadFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+}

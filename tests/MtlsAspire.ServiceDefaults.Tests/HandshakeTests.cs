@@ -1,0 +1,204 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Security.Authentication;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.CertBootstrap.Tests;
+using MtlsAspire.ServiceDefaults.Mtls;
+using MtlsAspire.ServiceDefaults.Telemetry;
+using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
+
+namespace MtlsAspire.ServiceDefaults.Tests;
+
+/// <summary>Accepted and rejected handshakes over real TLS: Kestrel on loopback, HttpClient, certificates from our PKI.</summary>
+public class HandshakeTests
+{
+    private static MetricCollector<long> HandshakeFailures(MtlsTestServer server) =>
+        new(server.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), MtlsTelemetry.MeterName, "mtls.handshake.failures");
+
+    /// <summary>Asserts the request fails in the TLS layer, and the server logged one warning naming the reason and counted it.</summary>
+    private static async Task AssertRejected(Scenario scenario, HttpClient client, string reason, params string[] logFragments)
+    {
+        using var failures = HandshakeFailures(scenario.Server);
+
+        var error = await Assert.ThrowsAnyAsync<HttpRequestException>(() => client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami")));
+
+        await Eventually.True(() => failures.GetMeasurementSnapshot().Any(m => (string?)m.Tags["reason"] == reason), $"a {reason} failure counted");
+        // One warning per handshake. SocketsHttpHandler itself opens up to 4 connections when a server closes a new one
+        // before answering (measured; not configurable), so a raw client causes 1 to 4 refusals, every one explained.
+        var warnings = scenario.Server.Logs.GetSnapshot().Where(r => r.Level == LogLevel.Warning && r.Message.Contains("refused the client certificate", StringComparison.Ordinal)).ToList();
+        Assert.InRange(warnings.Count, 1, 4);
+        foreach (var warning in warnings)
+        {
+            Assert.Contains($": {reason}.", warning.Message, StringComparison.Ordinal);
+            foreach (var fragment in logFragments)
+            {
+                Assert.Contains(fragment, warning.Message, StringComparison.Ordinal);
+            }
+        }
+
+        Assert.Equal("server", failures.GetMeasurementSnapshot().First(m => (string?)m.Tags["reason"] == reason).Tags["side"]);
+        _ = error;
+    }
+
+    [Fact]
+    public async Task An_accepted_call_carries_the_callers_spiffe_id()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        await using var client = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment");
+
+        var caller = await client.Pooled().GetFromJsonAsync<Scenario.Caller>("/api/whoami");
+
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/order", caller!.SpiffeId);
+        Assert.Equal(client.Store.Current.Leaf.SerialNumber, caller.Serial);
+    }
+
+    [Fact]
+    public async Task A_client_without_a_certificate_is_refused_in_the_handshake()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var client = RawTlsClient.Create(null, [], scenario.TrustedRoots);
+
+        await AssertRejected(scenario, client, "no-certificate", "presented no certificate");
+    }
+
+    [Fact]
+    public async Task A_client_from_a_rogue_ca_is_refused_naming_the_unknown_issuer()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var rogue = new TestPki();
+        var rogueDirectory = rogue.Authority.Issue(new LeafRequest("order")).Directory;
+        using var credentials = ServiceCredentials.Load(new CredentialDirectory(rogueDirectory));
+        using var client = RawTlsClient.Create(credentials.Leaf, credentials.Intermediates, scenario.TrustedRoots);
+
+        await AssertRejected(scenario, client, "unknown-ca", credentials.Intermediates[0].Subject, "spiffe://mtls-aspire.local/ns/development/sa/order",
+            credentials.Leaf.SerialNumber);
+    }
+
+    [Fact]
+    public async Task A_client_that_does_not_send_its_intermediate_is_refused_as_an_incomplete_chain()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var rogue = new TestPki();
+        using var credentials = ServiceCredentials.Load(new CredentialDirectory(rogue.Authority.Issue(new LeafRequest("order")).Directory));
+        using var client = RawTlsClient.Create(credentials.Leaf, [], scenario.TrustedRoots);
+
+        await AssertRejected(scenario, client, "incomplete-chain", "was not sent");
+    }
+
+    [Fact]
+    public async Task An_expired_client_is_refused_with_both_times()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var scenario = await Scenario.StartAsync(serverTime: clock);
+        var directory = scenario.Pki.Authority.Issue(new LeafRequest("order") { Lifetime = TimeSpan.FromHours(1) }).Directory;
+        clock.Advance(TimeSpan.FromHours(2));
+        using var client = scenario.RawClientFor(directory);
+
+        await AssertRejected(scenario, client, "expired", "expired: notAfter", ", now ");
+    }
+
+    [Fact]
+    public async Task A_client_not_yet_valid_is_refused_with_notbefore_now_and_the_skew()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var future = CertificateForge.Leaf(scenario.Pki, "spiffe://mtls-aspire.local/ns/development/sa/order", CertificateForge.ClientAuth,
+            notBefore: DateTimeOffset.UtcNow.AddHours(1));
+        using var intermediate = CertificateForge.Intermediate(scenario.Pki);
+        using var client = RawTlsClient.Create(future, [intermediate], scenario.TrustedRoots);
+
+        await AssertRejected(scenario, client, "not-yet-valid", "notBefore", "clock-skew");
+    }
+
+    [Fact]
+    public async Task A_revoked_client_is_refused_once_the_crl_reaches_the_server()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        var directory = scenario.IssueClient("order");
+        var generation = scenario.Server.Store.Current.Generation;
+        scenario.Pki.Authority.RevokeService("order", System.Security.Cryptography.X509Certificates.X509RevocationReason.KeyCompromise);
+        await Eventually.True(() => scenario.Server.Store.Current.Generation > generation, "the server loaded the new crl.pem");
+        using var client = scenario.RawClientFor(directory);
+
+        await AssertRejected(scenario, client, "revoked", "keyCompromise");
+    }
+
+    [Fact]
+    public async Task A_client_with_only_the_serverauth_usage_is_refused()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var serverOnly = CertificateForge.Leaf(scenario.Pki, "spiffe://mtls-aspire.local/ns/development/sa/order", CertificateForge.ServerAuthOnly);
+        using var intermediate = CertificateForge.Intermediate(scenario.Pki);
+        using var client = RawTlsClient.Create(serverOnly, [intermediate], scenario.TrustedRoots);
+
+        await AssertRejected(scenario, client, "wrong-eku", "clientAuth", "it has serverAuth");
+    }
+
+    [Fact]
+    public async Task A_tls_12_client_is_refused_when_13_is_required_and_the_server_keeps_serving()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        var directory = scenario.IssueClient("order");
+        using var old = scenario.RawClientFor(directory, SslProtocols.Tls12);
+
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => old.GetAsync(new Uri(scenario.Server.Https, "/api/whoami")));
+
+        using var current = scenario.RawClientFor(directory);
+        Assert.Equal(HttpStatusCode.OK, (await current.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"))).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_client_refuses_a_server_that_presents_another_services_valid_certificate()
+    {
+        // The server runs with inventory's credentials; the client meant to call payment.
+        await using var scenario = await Scenario.StartAsync(serverService: "inventory");
+        await using var client = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment");
+        using var failures = new MetricCollector<long>(client.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            MtlsTelemetry.MeterName, "mtls.handshake.failures");
+
+        var error = await Assert.ThrowsAsync<MtlsHandshakeException>(() => client.Pooled().GetAsync("/api/whoami"));
+
+        Assert.Equal(RejectionReason.ServerIdentityMismatch, error.Reason);
+        Assert.Contains("expected the server to be spiffe://mtls-aspire.local/ns/development/sa/payment", error.Message, StringComparison.Ordinal);
+        Assert.Contains("sa/inventory", error.Message, StringComparison.Ordinal);
+        // Refused once: the resilience pipeline did not retry a refused certificate.
+        var measurement = Assert.Single(failures.GetMeasurementSnapshot());
+        Assert.Equal("client", measurement.Tags["side"]);
+        Assert.Equal("server-identity-mismatch", measurement.Tags["reason"]);
+    }
+
+    [Fact]
+    public async Task A_client_whose_certificate_the_server_refuses_gets_one_exception_and_no_retry()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        var issued = scenario.IssueClient("order");
+        // The client runs from a plain copy of its files, so it does not learn of its own revocation; the server does.
+        var copy = Path.Combine(scenario.Pki.Directory, "order-copy");
+        Directory.CreateDirectory(copy);
+        foreach (var name in CredentialFiles.FileNames)
+        {
+            File.Copy(Path.Combine(issued, name), Path.Combine(copy, name));
+        }
+
+        await using var client = await MtlsTestClient.StartAsync(copy, scenario.Server.Https, "payment");
+        var generation = scenario.Server.Store.Current.Generation;
+        scenario.Pki.Authority.RevokeService("order");
+        await Eventually.True(() => scenario.Server.Store.Current.Generation > generation, "the server loaded the new crl.pem");
+        using var failures = HandshakeFailures(scenario.Server);
+
+        var error = await Assert.ThrowsAsync<MtlsHandshakeException>(() => client.Fresh().GetAsync("/api/whoami"));
+
+        Assert.Equal(RejectionReason.RefusedByPeer, error.Reason);
+        Assert.Contains("refused this client's certificate", error.Message, StringComparison.Ordinal);
+        Assert.Contains(client.Store.Current.Leaf.SerialNumber, error.Message, StringComparison.Ordinal);
+        await Eventually.True(() => failures.GetMeasurementSnapshot().Count >= 1, "the server counted the refusal");
+        // SocketsHttpHandler's own connection retries (at most 4 handshakes); the resilience pipeline's retries
+        // would multiply that by 4.
+        Assert.InRange(failures.GetMeasurementSnapshot().Count, 1, 4);
+        Assert.All(failures.GetMeasurementSnapshot(), m => Assert.Equal("revoked", m.Tags["reason"]));
+    }
+}

@@ -1,0 +1,34 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.CertBootstrap.Revocation;
+
+namespace MtlsAspire.ServiceDefaults.Tests.Infrastructure;
+
+/// <summary>
+/// An HttpClient presenting exactly the certificate a test chose (or none). It still validates the server for real:
+/// chain to the test's bundle with serverAuth (no revocation: the server is not what these tests judge).
+/// </summary>
+public static class RawTlsClient
+{
+    public static HttpClient Create(X509Certificate2? certificate, IEnumerable<X509Certificate2> intermediates, X509Certificate2Collection trustedRoots,
+        SslProtocols protocols = SslProtocols.Tls13)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.Zero,
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                EnabledSslProtocols = protocols,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                ClientCertificateContext = certificate is null ? null : SslStreamCertificateContext.Create(certificate, [.. intermediates], offline: true),
+                RemoteCertificateValidationCallback = (_, server, chain, _) =>
+                    server is X509Certificate2 leaf &&
+                    ChainCheck.Verify(leaf, chain?.ChainPolicy.ExtraStore.Cast<X509Certificate2>() ?? [], trustedRoots, RevocationSet.Empty,
+                        DateTimeOffset.UtcNow, CertificateFacts.ServerAuthOid).IsValid,
+            },
+        };
+        return new HttpClient(handler);
+    }
+}

@@ -1,0 +1,68 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.CertBootstrap.Tests;
+using MtlsAspire.ServiceDefaults.Authorization;
+
+namespace MtlsAspire.ServiceDefaults.Tests.Infrastructure;
+
+/// <summary>A PKI with a "payment" server and its endpoints; clients are issued per test.</summary>
+public sealed class Scenario : IAsyncDisposable
+{
+    private Scenario(TestPki pki, MtlsTestServer server)
+    {
+        Pki = pki;
+        Server = server;
+    }
+
+    public TestPki Pki { get; }
+
+    public MtlsTestServer Server { get; }
+
+    public string ServerDirectory => Pki.Authority.Layout.ServiceDirectory("payment");
+
+    public X509Certificate2Collection TrustedRoots =>
+        new(Pem.ReadCertificates(File.ReadAllText(Pki.Authority.Layout.BundleFile), "ca.crt").ToArray());
+
+    public static async Task<Scenario> StartAsync(TimeProvider? serverTime = null, IDictionary<string, string?>? settings = null, string serverService = "payment")
+    {
+        var pki = new TestPki();
+        pki.Authority.Issue(new LeafRequest(serverService) { DnsNames = ["localhost"], IPAddresses = [System.Net.IPAddress.Loopback] });
+        var server = await MtlsTestServer.StartAsync(pki.Authority.Layout.ServiceDirectory(serverService), MapEndpoints, serverTime, settings);
+        return new Scenario(pki, server);
+    }
+
+    /// <summary>The endpoints: the caller rule sits next to each route.</summary>
+    public static void MapEndpoints(WebApplication app)
+    {
+        var api = app.MapGroup("/api");
+        api.MapGet("/whoami", Whoami).RequireCaller("order", "inventory");
+        api.MapGet("/charges", Whoami).RequireCaller("order");
+        api.MapGet("/ledger", Whoami).RequireCallersFromRule("ledger-writers");
+    }
+
+    private static Microsoft.AspNetCore.Http.HttpResults.Ok<Caller> Whoami(HttpContext context) => TypedResults.Ok(new Caller(
+        context.User.GetSpiffeId().ToString(),
+        context.Connection.ClientCertificate?.SerialNumber ?? string.Empty));
+
+    public sealed record Caller(string SpiffeId, string Serial);
+
+    /// <summary>Issues a client leaf and returns its directory.</summary>
+    public string IssueClient(string service) => Pki.Authority.Issue(new LeafRequest(service)).Directory;
+
+    /// <summary>A raw client presenting the leaf in <paramref name="directory"/>.</summary>
+    public HttpClient RawClientFor(string directory, System.Security.Authentication.SslProtocols protocols = System.Security.Authentication.SslProtocols.Tls13)
+    {
+        var credentials = ServiceCredentials.Load(new CredentialDirectory(directory));
+        return RawTlsClient.Create(credentials.Leaf, credentials.Intermediates, TrustedRoots, protocols);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        Pki.Dispose();
+    }
+}
