@@ -16,7 +16,7 @@ public sealed class MtlsTestServer : IAsyncDisposable
     {
         App = app;
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
-        Https = new Uri(addresses.Single(a => a.StartsWith("https://", StringComparison.Ordinal)));
+        Https = new Uri($"https://localhost:{new Uri(addresses.Single(a => a.StartsWith("https://", StringComparison.Ordinal))).Port}");
         Http = new Uri(addresses.Single(a => a.StartsWith("http://", StringComparison.Ordinal)));
     }
 

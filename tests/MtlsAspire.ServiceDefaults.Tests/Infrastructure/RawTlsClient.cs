@@ -13,7 +13,7 @@ namespace MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 public static class RawTlsClient
 {
     public static HttpClient Create(X509Certificate2? certificate, IEnumerable<X509Certificate2> intermediates, X509Certificate2Collection trustedRoots,
-        SslProtocols protocols = SslProtocols.Tls13)
+        SslProtocols protocols = SslProtocols.Tls13, Action<X509Certificate2>? serverObserver = null)
     {
         var handler = new SocketsHttpHandler
         {
@@ -24,9 +24,16 @@ public static class RawTlsClient
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                 ClientCertificateContext = certificate is null ? null : SslStreamCertificateContext.Create(certificate, [.. intermediates], offline: true),
                 RemoteCertificateValidationCallback = (_, server, chain, _) =>
-                    server is X509Certificate2 leaf &&
-                    ChainCheck.Verify(leaf, chain?.ChainPolicy.ExtraStore.Cast<X509Certificate2>() ?? [], trustedRoots, RevocationSet.Empty,
-                        DateTimeOffset.UtcNow, CertificateFacts.ServerAuthOid).IsValid,
+                {
+                    if (server is not X509Certificate2 leaf)
+                    {
+                        return false;
+                    }
+
+                    serverObserver?.Invoke(leaf);
+                    return ChainCheck.Verify(leaf, chain?.ChainPolicy.ExtraStore.Cast<X509Certificate2>() ?? [], trustedRoots, RevocationSet.Empty,
+                        DateTimeOffset.UtcNow, CertificateFacts.ServerAuthOid).IsValid;
+                },
             },
         };
         return new HttpClient(handler);

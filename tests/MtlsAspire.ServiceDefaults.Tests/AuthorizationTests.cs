@@ -1,0 +1,101 @@
+using System.Net;
+using System.Net.Http.Json;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging;
+using MtlsAspire.ServiceDefaults.Telemetry;
+using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
+
+namespace MtlsAspire.ServiceDefaults.Tests;
+
+/// <summary>Identity (401) and caller rules (403) per endpoint, over real mTLS.</summary>
+public class AuthorizationTests
+{
+    private static MetricCollector<long> Decisions(MtlsTestServer server) =>
+        new(server.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), MtlsTelemetry.MeterName, "mtls.authz.decisions");
+
+    [Fact]
+    public async Task A_caller_not_in_the_endpoints_rule_gets_403_naming_caller_and_endpoint()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        await using var inventory = await MtlsTestClient.StartAsync(scenario.IssueClient("inventory"), scenario.Server.Https, "payment");
+        using var decisions = Decisions(scenario.Server);
+
+        var response = await inventory.Pooled().GetAsync("/api/charges");
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<ProblemDetails>();
+        Assert.Contains("spiffe://mtls-aspire.local/ns/development/sa/inventory may not call payment GET /api/charges", problem!.Detail, StringComparison.Ordinal);
+        Assert.Contains("allowed callers: order", problem.Detail, StringComparison.Ordinal);
+        var decision = Assert.Single(decisions.GetMeasurementSnapshot());
+        Assert.Equal("deny", decision.Tags["result"]);
+        Assert.Equal("inventory", decision.Tags["caller"]);
+        Assert.Contains(scenario.Server.Logs.GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains("authorization denied", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_caller_in_the_rule_is_allowed_and_counted()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        await using var order = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment");
+        using var decisions = Decisions(scenario.Server);
+
+        Assert.Equal(HttpStatusCode.OK, (await order.Pooled().GetAsync("/api/charges")).StatusCode);
+
+        Assert.Equal("allow", Assert.Single(decisions.GetMeasurementSnapshot()).Tags["result"]);
+    }
+
+    [Fact]
+    public async Task Rules_from_configuration_decide_the_endpoints_that_name_them()
+    {
+        await using var scenario = await Scenario.StartAsync(settings: new Dictionary<string, string?> { ["Mtls:Authorization:Rules:ledger-writers:0"] = "inventory" });
+        await using var inventory = await MtlsTestClient.StartAsync(scenario.IssueClient("inventory"), scenario.Server.Https, "payment");
+        await using var order = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment");
+
+        Assert.Equal(HttpStatusCode.OK, (await inventory.Pooled().GetAsync("/api/ledger")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await order.Pooled().GetAsync("/api/ledger")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Audit_mode_lets_a_denied_caller_through_but_logs_and_counts_it()
+    {
+        await using var scenario = await Scenario.StartAsync(settings: new Dictionary<string, string?> { ["Mtls:Authorization:Mode"] = "Audit" });
+        await using var inventory = await MtlsTestClient.StartAsync(scenario.IssueClient("inventory"), scenario.Server.Https, "payment");
+        using var decisions = Decisions(scenario.Server);
+
+        Assert.Equal(HttpStatusCode.OK, (await inventory.Pooled().GetAsync("/api/charges")).StatusCode);
+
+        Assert.Equal("audit-deny", Assert.Single(decisions.GetMeasurementSnapshot()).Tags["result"]);
+        Assert.Contains(scenario.Server.Logs.GetSnapshot(), r => r.Message.Contains("AUDIT", StringComparison.Ordinal) && r.Message.Contains("sa/inventory", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_certificate_from_our_ca_without_a_spiffe_id_gets_401_saying_why()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var anonymous = CertificateForge.Leaf(scenario.Pki, uri: null, CertificateForge.ClientAuth);
+        using var intermediate = CertificateForge.Intermediate(scenario.Pki);
+        using var client = RawTlsClient.Create(anonymous, [intermediate], scenario.TrustedRoots);
+
+        var response = await client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<ProblemDetails>();
+        Assert.Contains("no URI SAN", problem!.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_identity_from_another_trust_domain_gets_401()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var foreign = CertificateForge.Leaf(scenario.Pki, "spiffe://evil.example/ns/development/sa/order", CertificateForge.ClientAuth);
+        using var intermediate = CertificateForge.Intermediate(scenario.Pki);
+        using var client = RawTlsClient.Create(foreign, [intermediate], scenario.TrustedRoots);
+
+        var response = await client.GetAsync(new Uri(scenario.Server.Https, "/api/charges"));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Contains("not in the trust domain 'mtls-aspire.local'", (await response.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,50 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
+
+namespace MtlsAspire.ServiceDefaults.Tests;
+
+/// <summary>The management endpoint, and what bad traffic on the mTLS port does (nothing lasting).</summary>
+public class EndpointTests
+{
+    [Fact]
+    public async Task Health_is_served_only_on_the_plain_management_port()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var plain = new HttpClient();
+        using var mtls = scenario.RawClientFor(scenario.IssueClient("order"));
+
+        var health = await plain.GetAsync(new Uri(scenario.Server.Http, "/health"));
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal("Healthy", await health.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, (await plain.GetAsync(new Uri(scenario.Server.Http, "/alive"))).StatusCode);
+
+        Assert.Equal(HttpStatusCode.NotFound, (await plain.GetAsync(new Uri(scenario.Server.Http, "/api/whoami"))).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await mtls.GetAsync(new Uri(scenario.Server.Https, "/health"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await mtls.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"))).StatusCode);
+    }
+
+    [Fact]
+    public async Task Garbage_bytes_and_plain_http_on_the_mtls_port_leave_the_server_serving()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var mtls = scenario.RawClientFor(scenario.IssueClient("order"));
+
+        foreach (var payload in new[] { "\u0016\u0003\u0001garbage that is not a TLS record\r\n\r\n", "GET /api/whoami HTTP/1.1\r\nHost: localhost\r\n\r\n", new string('\0', 4096) })
+        {
+            using var socket = new TcpClient();
+            await socket.ConnectAsync(IPAddress.Loopback, scenario.Server.Https.Port);
+            var stream = socket.GetStream();
+            await stream.WriteAsync(Encoding.Latin1.GetBytes(payload));
+            var buffer = new byte[1024];
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            // The server answers with an alert or closes: either way the read ends.
+            while (await stream.ReadAsync(buffer, timeout.Token) > 0)
+            {
+            }
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await mtls.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"))).StatusCode);
+    }
+}
