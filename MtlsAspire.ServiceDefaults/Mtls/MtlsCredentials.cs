@@ -118,7 +118,8 @@ public sealed class MtlsCredentials : IDisposable
         }
 
         var usage = side == PeerSide.Server ? CertificateFacts.ClientAuthOid : CertificateFacts.ServerAuthOid;
-        var check = ChainCheck.Verify(certificate, [.. peer.SentIntermediates, .. _knownIntermediates.Snapshot()], _files.TrustedRoots, _files.Revocation,
+        var sent = _knownIntermediates.SentBy(certificate, peer.SentIntermediates);
+        var check = ChainCheck.Verify(certificate, [.. sent, .. _knownIntermediates.Snapshot()], _files.TrustedRoots, _files.Revocation,
             now, _options.AllowStaleCrl, usage);
         var identity = certificate.GetSpiffeId(out var identityProblem);
         if (check.Failure is { } failure)
@@ -180,14 +181,39 @@ public sealed class MtlsCredentials : IDisposable
 }
 
 /// <summary>
-/// Intermediates this service knows: its own and those of peer chains that validated. A resumed TLS 1.3 session
-/// re-validates the peer without the intermediates it sent the first time, so they must be known here. Bounded.
+/// Intermediates this service knows: its own, those of peer chains that validated, and what each peer leaf was sent
+/// with. A resumed TLS 1.3 session re-validates the peer without the intermediates it sent the first time, so they
+/// must be known here: also for a peer refused once (say, before a new root reached this service's bundle) that
+/// resumes the session it got then. These are path-building hints only: trust still needs a root of ca.crt. Bounded.
 /// </summary>
 internal sealed class KnownIntermediates
 {
     private const int Capacity = 64;
+    private const int SentCapacity = 4096;
+    private const int MaxSentPerLeaf = 4;
     private readonly ConcurrentDictionary<string, X509Certificate2> _byThumbprint = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, X509Certificate2[]> _sentByLeaf = new(StringComparer.Ordinal);
     private X509Certificate2[] _snapshot = [];
+
+    /// <summary>
+    /// What <paramref name="leaf"/> was sent with: <paramref name="sent"/> when the peer sent a chain now (remembered),
+    /// else what it sent in an earlier full handshake.
+    /// </summary>
+    public IReadOnlyCollection<X509Certificate2> SentBy(X509Certificate2 leaf, IReadOnlyCollection<X509Certificate2> sent)
+    {
+        if (sent.Count == 0)
+        {
+            return _sentByLeaf.TryGetValue(leaf.Thumbprint, out var remembered) ? remembered : [];
+        }
+
+        if (_sentByLeaf.Count >= SentCapacity)
+        {
+            _sentByLeaf.Clear();
+        }
+
+        _sentByLeaf[leaf.Thumbprint] = [.. sent.Where(c => c.IsCertificateAuthority()).Take(MaxSentPerLeaf)];
+        return sent;
+    }
 
     public void Add(IEnumerable<X509Certificate2> intermediates)
     {
