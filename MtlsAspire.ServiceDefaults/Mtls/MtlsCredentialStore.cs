@@ -47,6 +47,16 @@ public sealed class MtlsCredentialStore : IDisposable
         }
 
         MtlsLog.CredentialsLoaded(_logger, _current.Identity.ToString(), _current.Leaf.SerialNumber, _current.Leaf.NotAfter.ToUniversalTime(), _current.Generation);
+        using (var loaded = MtlsTelemetry.ActivitySource.StartActivity("mtls.credentials.load"))
+        {
+            loaded?.AddEvent(new ActivityEvent("mtls.credentials.loaded", tags: new ActivityTagsCollection
+            {
+                ["spiffe_id"] = _current.Identity.ToString(),
+                ["serial"] = _current.Leaf.SerialNumber,
+                ["generation"] = _current.Generation,
+            }));
+        }
+
         _telemetry.ObserveCredentials(() => Volatile.Read(ref _current));
         _timer = time.CreateTimer(_ => TryReload(), null, _options.ReloadInterval, _options.ReloadInterval);
         try
