@@ -34,9 +34,11 @@ public static class MtlsServerExtensions
     public static WebApplicationBuilder AddMtlsServer(this WebApplicationBuilder builder)
     {
         builder.Services.AddMtlsCore();
+        var urls = builder.Configuration["urls"] is { Length: > 0 } configured ? configured : "https://127.0.0.1:0;http://127.0.0.1:0";
+        // Kestrel listens where we say below; clearing the setting keeps it from also binding (and warning about) the raw URLs.
+        builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
-            var urls = context.Configuration["urls"] is { Length: > 0 } configured ? configured : "https://127.0.0.1:0;http://127.0.0.1:0";
             var store = kestrel.ApplicationServices.GetRequiredService<MtlsCredentialStore>();
             var options = kestrel.ApplicationServices.GetRequiredService<IOptions<MtlsOptions>>().Value;
             var time = kestrel.ApplicationServices.GetRequiredService<TimeProvider>();
@@ -47,7 +49,7 @@ public static class MtlsServerExtensions
                 var (https, endpoint) = ParseUrl(url);
                 kestrel.Listen(endpoint, listen =>
                 {
-                    listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    listen.Protocols = https ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
                     if (https)
                     {
                         listen.UseHttps(new TlsHandshakeCallbackOptions

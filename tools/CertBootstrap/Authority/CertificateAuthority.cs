@@ -230,9 +230,9 @@ public sealed class CertificateAuthority
 
         var spiffeId = SpiffeId.ForWorkload(Settings.TrustDomain, Settings.Environment, request.Service);
         var lifetime = request.Lifetime ?? Settings.LeafLifetime;
-        if (lifetime <= Settings.ClockSkewAllowance)
+        if (lifetime < TimeSpan.FromMinutes(1))
         {
-            throw new PkiException($"Lifetime {Durations.Describe(lifetime)} is too short: it must exceed the clock-skew allowance of {Durations.Describe(Settings.ClockSkewAllowance)}.");
+            throw new PkiException($"Lifetime {Durations.Describe(lifetime)} is too short: a leaf lives at least a minute.");
         }
 
         var outputDirectory = Path.GetFullPath(request.OutputDirectory ?? Layout.ServiceDirectory(request.Service));

@@ -55,9 +55,9 @@ public sealed record PkiSettings
             throw new PkiException($"Invalid environment name '{Environment}': use 1-63 lowercase letters, digits and '-'.");
         }
 
-        if (LeafLifetime <= ClockSkewAllowance || IntermediateLifetime <= LeafLifetime || RootLifetime <= IntermediateLifetime)
+        if (LeafLifetime < TimeSpan.FromMinutes(1) || IntermediateLifetime <= LeafLifetime || RootLifetime <= IntermediateLifetime)
         {
-            throw new PkiException("Lifetimes must grow from leaf to intermediate to root, and a leaf must outlive the clock-skew allowance.");
+            throw new PkiException("Lifetimes must grow from leaf to intermediate to root, and a leaf must live at least a minute.");
         }
     }
 

@@ -1,0 +1,60 @@
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using MtlsAspire.ServiceDefaults.Authorization;
+using MtlsAspire.ServiceDefaults.Mtls;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Transforms;
+
+namespace MtlsAspire.LegacyProxy;
+
+/// <summary>
+/// YARP in front of the legacy ledger: mTLS and the caller rule are done by ServiceDefaults before YARP sees the
+/// request; YARP forwards plain HTTP over the ledger's Unix socket and tells the ledger who called in
+/// X-Forwarded-Client-Cert (Envoy's format), after removing any copy a client sent.
+/// </summary>
+public static class LegacyLedgerProxy
+{
+    public const string HeaderName = "X-Forwarded-Client-Cert";
+
+    public static WebApplicationBuilder AddLegacyLedgerProxy(this WebApplicationBuilder builder)
+    {
+        var socket = builder.Configuration["LegacyLedger:Socket"]
+            ?? throw new InvalidOperationException("LegacyLedger:Socket is required: the Unix socket path of the legacy ledger.");
+
+        builder.Services.AddReverseProxy()
+            .LoadFromMemory(
+                [new RouteConfig { RouteId = "ledger", ClusterId = "legacy-ledger", Match = new RouteMatch { Path = "/api/ledger/{**rest}" } }],
+                [new ClusterConfig { ClusterId = "legacy-ledger", Destinations = new Dictionary<string, DestinationConfig> { ["socket"] = new() { Address = "http://legacy-ledger" } } }])
+            .ConfigureHttpClient((_, handler) => handler.ConnectCallback = async (_, cancellationToken) =>
+            {
+                var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await client.ConnectAsync(new UnixDomainSocketEndPoint(socket), cancellationToken);
+                    return new NetworkStream(client, ownsSocket: true);
+                }
+                catch
+                {
+                    client.Dispose();
+                    throw;
+                }
+            })
+            .AddTransforms(context => context.AddRequestTransform(transform =>
+            {
+                // Whatever the client sent is not evidence: only the proxy's own verified view reaches the ledger.
+                transform.ProxyRequest.Headers.Remove(HeaderName);
+                var http = transform.HttpContext;
+                var certificate = http.Connection.ClientCertificate;
+                var caller = http.User.GetSpiffeId();
+                if (certificate is not null && !caller.IsEmpty)
+                {
+                    var self = http.RequestServices.GetRequiredService<MtlsCredentialStore>().Current.Identity;
+                    var hash = Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
+                    transform.ProxyRequest.Headers.TryAddWithoutValidation(HeaderName, $"By={self};Hash={hash};URI={caller}");
+                }
+
+                return ValueTask.CompletedTask;
+            }));
+        return builder;
+    }
+}

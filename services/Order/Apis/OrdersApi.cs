@@ -1,0 +1,33 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using MtlsAspire.ServiceDefaults.Authorization;
+
+namespace MtlsAspire.Order.Apis;
+
+public static class OrdersApi
+{
+    /// <summary>Who may call: the "order-api" rule, which the AppHost fills from the resources that reference order.</summary>
+    public static IEndpointRouteBuilder MapOrdersApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("api/orders").RequireCallersFromRule("order-api");
+        api.MapPost("", Place);
+        api.MapGet("{id}", Get);
+        return app;
+    }
+
+    public sealed record OrderRequest(string Sku, int Quantity, decimal Amount);
+
+    private static async Task<Results<Created<OrderBook.PlacedOrder>, Conflict<OrderBook.PlacedOrder>, UnprocessableEntity<OrderBook.PlacedOrder>>> Place(
+        OrderRequest request, OrderBook orders, CancellationToken cancellationToken)
+    {
+        var order = await orders.PlaceAsync(request.Sku, request.Quantity, request.Amount, cancellationToken);
+        return order.Status switch
+        {
+            "confirmed" => TypedResults.Created($"/api/orders/{order.Id}", order),
+            "rejected" => TypedResults.Conflict(order),
+            _ => TypedResults.UnprocessableEntity(order),
+        };
+    }
+
+    private static Results<Ok<OrderBook.PlacedOrder>, NotFound> Get(string id, OrderBook orders) =>
+        orders.Find(id) is { } order ? TypedResults.Ok(order) : TypedResults.NotFound();
+}

@@ -1,0 +1,38 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using MtlsAspire.ServiceDefaults.Authorization;
+
+namespace MtlsAspire.Payment.Apis;
+
+public static class PaymentsApi
+{
+    /// <summary>Who may call: the "payment-api" rule, which the AppHost fills from the resources that reference payment.</summary>
+    public static IEndpointRouteBuilder MapPaymentsApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("api/payments").RequireCallersFromRule("payment-api");
+        api.MapPost("charges", Charge);
+        api.MapGet("charges/{orderId}", Get);
+        return app;
+    }
+
+    public sealed record ChargeRequest(string OrderId, decimal Amount);
+
+    private static async Task<Results<Ok<ChargeBook.Charge>, ProblemHttpResult>> Charge(ChargeRequest request, ChargeBook book, CancellationToken cancellationToken)
+    {
+        ChargeBook.Charge charge;
+        try
+        {
+            charge = await book.ChargeAsync(request.OrderId, request.Amount, cancellationToken);
+        }
+        catch (Exception e) when (e is HttpRequestException or ServiceDefaults.Mtls.MtlsHandshakeException or TaskCanceledException)
+        {
+            return TypedResults.Problem($"The charge could not be recorded in the ledger: {e.Message}", statusCode: StatusCodes.Status502BadGateway);
+        }
+
+        return charge.Status == "declined"
+            ? TypedResults.Problem($"Charge of {charge.Amount} declined (limit {ChargeBook.Limit}).", statusCode: StatusCodes.Status402PaymentRequired)
+            : TypedResults.Ok(charge);
+    }
+
+    private static Results<Ok<ChargeBook.Charge>, NotFound> Get(string orderId, ChargeBook book) =>
+        book.Find(orderId) is { } charge ? TypedResults.Ok(charge) : TypedResults.NotFound();
+}

@@ -1,0 +1,47 @@
+using System.Collections.Concurrent;
+
+namespace MtlsAspire.Payment;
+
+/// <summary>
+/// Charges keyed by order id, the idempotency key: a retried charge returns the first one and never charges twice,
+/// even when the retries run concurrently (one execution per key).
+/// </summary>
+public sealed class ChargeBook(LedgerClient ledger, TimeProvider time)
+{
+    public const decimal Limit = 1_000m;
+
+    private readonly ConcurrentDictionary<string, Lazy<Task<Charge>>> _charges = new(StringComparer.Ordinal);
+
+    public sealed record Charge(string OrderId, decimal Amount, string Status, DateTimeOffset At);
+
+    public Charge? Find(string orderId) =>
+        _charges.TryGetValue(orderId, out var charge) && charge.Value.IsCompletedSuccessfully ? charge.Value.Result : null;
+
+    public int Count => _charges.Count(c => c.Value.IsValueCreated && c.Value.Value.IsCompletedSuccessfully);
+
+    /// <summary>Charges once per order. A declined charge is remembered too; a failure to record it is not (the retry tries again).</summary>
+    public async Task<Charge> ChargeAsync(string orderId, decimal amount, CancellationToken cancellationToken)
+    {
+        var charge = _charges.GetOrAdd(orderId, _ => new Lazy<Task<Charge>>(() => ExecuteAsync(orderId, amount, cancellationToken)));
+        try
+        {
+            return await charge.Value;
+        }
+        catch
+        {
+            _charges.TryRemove(new KeyValuePair<string, Lazy<Task<Charge>>>(orderId, charge));
+            throw;
+        }
+    }
+
+    private async Task<Charge> ExecuteAsync(string orderId, decimal amount, CancellationToken cancellationToken)
+    {
+        if (amount <= 0 || amount > Limit)
+        {
+            return new Charge(orderId, amount, "declined", time.GetUtcNow());
+        }
+
+        await ledger.RecordAsync(orderId, amount, cancellationToken);
+        return new Charge(orderId, amount, "charged", time.GetUtcNow());
+    }
+}

@@ -1,0 +1,13 @@
+namespace MtlsAspire.Payment;
+
+/// <summary>Records charges in the legacy ledger, through legacy-proxy (mTLS; the proxy speaks plain HTTP to the ledger).</summary>
+public sealed class LedgerClient(HttpClient http)
+{
+    public sealed record LedgerEntry(string OrderId, decimal Amount);
+
+    public async Task RecordAsync(string orderId, decimal amount, CancellationToken cancellationToken)
+    {
+        using var response = await http.PostAsJsonAsync("/api/ledger/entries", new LedgerEntry(orderId, amount), cancellationToken);
+        response.EnsureSuccessStatusCode();
+    }
+}

@@ -1,0 +1,57 @@
+using System.Net.Http.Json;
+using Microsoft.Extensions.Options;
+
+namespace MtlsAspire.Shopper;
+
+public sealed class ShopperOptions
+{
+    public const string SectionName = "Shopper";
+
+    /// <summary>Off switch for the demo traffic.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Time between orders.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(3);
+}
+
+/// <summary>Steady demo traffic: places an order every few seconds (sometimes one payment declines, to show the release path).</summary>
+public sealed partial class ShopperWorker(HttpClient order, IOptions<ShopperOptions> options, TimeProvider time, ILogger<ShopperWorker> logger) : BackgroundService
+{
+    private static readonly string[] s_skus = ["coffee", "tea", "coffee", "tea", "limited"];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Value.Enabled)
+        {
+            LogDisabled(logger);
+            return;
+        }
+
+        using var timer = new PeriodicTimer(options.Value.Interval, time);
+        var n = 0;
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            n++;
+            var sku = s_skus[n % s_skus.Length];
+            var amount = n % 7 == 0 ? 5_000m : 12.50m * (1 + (n % 4)); // every 7th exceeds payment's limit
+            try
+            {
+                using var response = await order.PostAsJsonAsync("/api/orders", new { sku, quantity = 1, amount }, stoppingToken);
+                LogPlaced(logger, sku, amount, (int)response.StatusCode);
+            }
+            catch (Exception e) when (e is HttpRequestException or MtlsAspire.ServiceDefaults.Mtls.MtlsHandshakeException or TaskCanceledException && !stoppingToken.IsCancellationRequested)
+            {
+                LogFailed(logger, e.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(1, LogLevel.Information, "Shopper is switched off (Shopper:Enabled=false)")]
+    private static partial void LogDisabled(ILogger logger);
+
+    [LoggerMessage(2, LogLevel.Information, "Ordered 1 {Sku} for {Amount}: order answered {Status}")]
+    private static partial void LogPlaced(ILogger logger, string sku, decimal amount, int status);
+
+    [LoggerMessage(3, LogLevel.Warning, "Order failed: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string reason);
+}
