@@ -162,7 +162,7 @@ public sealed class MtlsApplication : IAsyncDisposable
     }
 
     /// <summary>An HttpClient that reaches the resource's health endpoint (over its Unix socket when it has one).</summary>
-    internal static HttpClient HealthClient(ProjectResource resource)
+    public static HttpClient HealthClient(ProjectResource resource)
     {
         var handler = new SocketsHttpHandler();
         if (resource.Kind == ResourceKind.UnixSocket)
