@@ -166,6 +166,34 @@ public sealed class MtlsTestingApplication : IAsyncDisposable
         return new HttpClient(handler) { BaseAddress = new Uri("http://localhost") };
     }
 
+    /// <summary>Opens a new TLS connection to <paramref name="resource"/> and returns the serial of the certificate it serves now.</summary>
+    public async Task<string> ServedCertificateSerialAsync(string resource, string asIdentity)
+    {
+        var serial = string.Empty;
+        var directory = _app.Authority.Ledger.ActiveLeaf(asIdentity)?.OutputDirectory ?? throw new ArgumentException($"'{asIdentity}' has no certificate.", nameof(asIdentity));
+        using var credentials = ServiceCredentials.Load(new CredentialDirectory(directory));
+        using var handler = new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.Zero,
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                ClientCertificateContext = SslStreamCertificateContext.Create(credentials.Leaf, credentials.Intermediates, offline: true),
+                RemoteCertificateValidationCallback = (_, server, chain, _) =>
+                {
+                    serial = (server as X509Certificate2)?.SerialNumber ?? string.Empty;
+                    return server is X509Certificate2 leaf && ChainCheck.Verify(leaf, chain?.ChainPolicy.ExtraStore.Cast<X509Certificate2>() ?? [],
+                        credentials.TrustedRoots, RevocationSet.Empty, DateTimeOffset.UtcNow, CertificateFacts.ServerAuthOid).IsValid;
+                },
+            },
+        };
+        using var client = new HttpClient(handler);
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_app.Endpoints[resource].Https!, "/"));
+        request.Headers.ConnectionClose = true;
+        using var response = await client.SendAsync(request);
+        return serial;
+    }
+
     /// <summary>The SPIFFE ID of a resource.</summary>
     public SpiffeId IdentityOf(string resource) => Resource(resource).SpiffeId;
 

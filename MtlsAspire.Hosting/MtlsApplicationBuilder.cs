@@ -22,8 +22,8 @@ public sealed class MtlsApplicationOptions
     /// <summary>The environment in SPIFFE paths.</summary>
     public string Environment { get; set; } = "development";
 
-    /// <summary>The build configuration whose output is run (the AppHost's own).</summary>
-    public string Configuration { get; set; } = "Debug";
+    /// <summary>The build configuration whose output is run; by default the AppHost's own.</summary>
+    public string? Configuration { get; set; }
 
     /// <summary>How long a resource may take to become healthy.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(60);
@@ -77,10 +77,7 @@ public sealed class MtlsApplicationBuilder
         _projects = appHost.GetCustomAttributes<AssemblyMetadataAttribute>()
             .Where(a => a.Key.StartsWith("MtlsAspire.Project:", StringComparison.Ordinal) && a.Value is not null)
             .ToDictionary(a => a.Key["MtlsAspire.Project:".Length..], a => a.Value!, StringComparer.Ordinal);
-        if (appHost.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "MtlsAspire.Configuration")?.Value is { } configuration)
-        {
-            Options.Configuration = configuration;
-        }
+        Options.Configuration ??= appHost.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "MtlsAspire.Configuration")?.Value ?? "Debug";
     }
 
     /// <summary>The settings of this run.</summary>

@@ -52,7 +52,7 @@ public sealed class ProjectResource
     public string CallerRule => $"{Name}-api";
 
     /// <summary>The build output this resource runs.</summary>
-    public string AssemblyPath => Path.Combine(Path.GetDirectoryName(ProjectPath)!, "bin", Owner.Options.Configuration, "net10.0",
+    public string AssemblyPath => Path.Combine(Path.GetDirectoryName(ProjectPath)!, "bin", Owner.Options.Configuration ?? "Debug", "net10.0",
         Path.GetFileNameWithoutExtension(ProjectPath) + ".dll");
 
     /// <summary>The resources whose references make them callers of this one.</summary>
