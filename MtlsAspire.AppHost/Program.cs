@@ -63,5 +63,15 @@ public static class Program
             .WithMtlsIdentity()
             .WithReference(order)
             .WaitFor(order);
+
+        // Knows where payment and inventory are, is allowed to call neither, and carries certificates they must refuse.
+        builder.AddProject("intruder", "Intruder")
+            .AsWorker()
+            .WithMtlsIdentity()
+            .WithRejectionKit()
+            .WithEndpointOf(payment)
+            .WithEndpointOf(inventory)
+            .WaitFor(payment)
+            .WaitFor(inventory);
     }
 }

@@ -89,6 +89,42 @@ internal sealed class CertificateLifecycle(MtlsApplicationOptions options, TimeP
         }
     }
 
+    /// <summary>Where a resource's rejection kit lives.</summary>
+    public string KitDirectory(ProjectResource resource) => Path.Combine(PkiDirectory, "kits", resource.Name);
+
+    /// <summary>
+    /// Issues the certificates that must be refused: expired (valid for an hour, two days ago), revoked, serverAuth-only,
+    /// and one from a rogue CA of its own. Fresh at every start.
+    /// </summary>
+    public void PrepareRejectionKit(ProjectResource resource)
+    {
+        var kit = KitDirectory(resource);
+        var now = time.GetUtcNow();
+        Authority.Issue(new LeafRequest($"{resource.Name}-expired")
+        {
+            DnsNames = ["localhost"],
+            ValidFrom = now.AddDays(-2),
+            Lifetime = TimeSpan.FromHours(1),
+            OutputDirectory = Path.Combine(kit, "expired"),
+        });
+        var revoked = Authority.Issue(new LeafRequest($"{resource.Name}-revoked") { DnsNames = ["localhost"], OutputDirectory = Path.Combine(kit, "revoked") });
+        Authority.Revoke(revoked.Entry.Serial, System.Security.Cryptography.X509Certificates.X509RevocationReason.KeyCompromise);
+        Authority.Issue(new LeafRequest($"{resource.Name}-server-only")
+        {
+            DnsNames = ["localhost"],
+            ExtendedKeyUsages = [MtlsAspire.CertBootstrap.Certificates.CertificateFacts.ServerAuthOid],
+            OutputDirectory = Path.Combine(kit, "server-only"),
+        });
+
+        var roguePki = Path.Combine(options.StateDirectory, "pki-rogue");
+        var rogue = File.Exists(Path.Combine(roguePki, "pki.json"))
+            ? CertificateAuthority.Open(roguePki, PassphraseSource.FromFileOrEnvironment(null), time)
+            : CertificateAuthority.Initialize(roguePki, new PkiSettings { TrustDomain = options.TrustDomain, Environment = options.Environment },
+                PassphraseSource.FromFileOrEnvironment(null), time).Authority;
+        rogue.Issue(new LeafRequest(resource.Name) { DnsNames = ["localhost"], OutputDirectory = Path.Combine(kit, "rogue") });
+        say($"rejection kit for {resource.Name} in {kit}: expired, revoked, server-only, rogue");
+    }
+
     private static bool IsDue(LedgerEntry leaf, DateTimeOffset now) => now >= leaf.IssuedAt + ((leaf.NotAfter - leaf.IssuedAt) * 2 / 3);
 
     private void Issue(ProjectResource resource, string verb)

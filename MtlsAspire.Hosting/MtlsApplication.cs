@@ -26,8 +26,7 @@ public sealed class MtlsApplication : IAsyncDisposable
     private readonly MtlsApplicationOptions _options;
     private readonly Lock _outputLock = new();
     private readonly Dictionary<string, ResourceProcess> _processes = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, ResourceEndpoints> _endpoints = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (int Https, int Http)> _ports = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ResourceEndpoints> _endpoints = new(StringComparer.Ordinal);
     private readonly CertificateLifecycle _certificates;
     private readonly CancellationTokenSource _stopping = new();
     private readonly HashSet<string> _stopped = new(StringComparer.Ordinal);
@@ -69,6 +68,11 @@ public sealed class MtlsApplication : IAsyncDisposable
         SecureFiles.CreatePrivateDirectory(_options.StateDirectory);
         var identities = Resources.Where(r => r.HasIdentity).ToList();
         _certificates.Bootstrap(identities);
+        foreach (var resource in Resources.Where(r => r.HasRejectionKit))
+        {
+            _certificates.PrepareRejectionKit(resource);
+        }
+
         AllocateEndpoints();
         WriteEndpointsFile();
 
@@ -116,6 +120,7 @@ public sealed class MtlsApplication : IAsyncDisposable
             await wait;
         }
 
+        File.Delete(BoundAddressesFile(resource));
         var process = ResourceProcess.Start(resource, EnvironmentOf(resource), _options.Output, _outputLock);
         lock (_processes)
         {
@@ -131,6 +136,7 @@ public sealed class MtlsApplication : IAsyncDisposable
     {
         using var client = HealthClient(resource);
         var deadline = DateTime.UtcNow + _options.StartTimeout;
+        var bound = resource.Kind == ResourceKind.UnixSocket;
         while (true)
         {
             if (process.Exited.IsCompleted)
@@ -139,8 +145,20 @@ public sealed class MtlsApplication : IAsyncDisposable
                     $"Resource '{resource.Name}' exited with code {process.Exited.Result} while starting. Its last output:{System.Environment.NewLine}{process.Tail}");
             }
 
+            if (!bound && File.Exists(BoundAddressesFile(resource)))
+            {
+                RecordBoundAddresses(resource, File.ReadAllLines(BoundAddressesFile(resource)));
+                WriteEndpointsFile();
+                bound = true;
+            }
+
             try
             {
+                if (!bound)
+                {
+                    throw new HttpRequestException("not bound yet");
+                }
+
                 using var response = await client.GetAsync(_endpoints[resource.Name].Health, cancellationToken);
                 if (response.IsSuccessStatusCode)
                 {
@@ -265,17 +283,18 @@ public sealed class MtlsApplication : IAsyncDisposable
 
     private Dictionary<string, string> EnvironmentOf(ProjectResource resource)
     {
-        var (https, http) = _ports.GetValueOrDefault(resource.Name);
         var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["ASPNETCORE_ENVIRONMENT"] = "Development",
             ["DOTNET_ENVIRONMENT"] = "Development",
+            // Port 0: the child binds and reports the ports the OS gave it (no window for another process to take them).
             ["ASPNETCORE_URLS"] = resource.Kind switch
             {
-                ResourceKind.Service => $"https://127.0.0.1:{https};http://127.0.0.1:{http}",
-                ResourceKind.Worker => $"http://127.0.0.1:{http}",
+                ResourceKind.Service => "https://127.0.0.1:0;http://127.0.0.1:0",
+                ResourceKind.Worker => "http://127.0.0.1:0",
                 _ => $"http://unix:{resource.SocketPath}",
             },
+            ["MtlsAspire__EndpointsFile"] = BoundAddressesFile(resource),
             ["OTEL_SERVICE_NAME"] = resource.Name,
             ["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={resource.Name}-{Guid.NewGuid().ToString("N")[..8]}",
             ["Logging__Console__FormatterName"] = "simple",
@@ -307,7 +326,12 @@ public sealed class MtlsApplication : IAsyncDisposable
             environment[$"Mtls__Authorization__Rules__{resource.CallerRule}__{i}"] = callers[i];
         }
 
-        foreach (var reference in resource.References.Where(r => r.Kind == ResourceKind.Service))
+        if (resource.HasRejectionKit)
+        {
+            environment["Intruder__Kit"] = _certificates.KitDirectory(resource);
+        }
+
+        foreach (var reference in resource.References.Concat(resource.Discovers).Where(r => r.Kind == ResourceKind.Service))
         {
             environment[$"services__{reference.Name}__https__0"] = _endpoints[reference.Name].Https!.ToString().TrimEnd('/');
         }
@@ -325,32 +349,34 @@ public sealed class MtlsApplication : IAsyncDisposable
         foreach (var resource in Resources)
         {
             SecureFiles.CreatePrivateDirectory(resource.DataDirectory);
+            SecureFiles.CreatePrivateDirectory(Path.GetDirectoryName(BoundAddressesFile(resource))!);
             var credentials = resource.HasIdentity ? Authority.Layout.ServiceDirectory(resource.Name) : null;
             var spiffe = resource.HasIdentity ? resource.SpiffeId.ToString() : null;
             if (resource.Kind == ResourceKind.UnixSocket)
             {
-                var directory = Path.GetDirectoryName(resource.SocketPath)!;
-                SecureFiles.CreatePrivateDirectory(directory);
                 File.Delete(resource.SocketPath); // a stale socket from a previous run
                 _endpoints[resource.Name] = new ResourceEndpoints(null, new Uri("http://localhost/health"), resource.SocketPath, credentials, spiffe);
                 continue;
             }
 
-            var https = resource.Kind == ResourceKind.Service ? FreePort() : 0;
-            var http = FreePort();
-            _ports[resource.Name] = (https, http);
-            _endpoints[resource.Name] = new ResourceEndpoints(
-                https == 0 ? null : new Uri($"https://localhost:{https}"),
-                new Uri($"http://127.0.0.1:{http}/health"),
-                null, credentials, spiffe);
+            // The ports are known once the child has bound them (RecordBoundAddresses).
+            _endpoints[resource.Name] = new ResourceEndpoints(null, null, null, credentials, spiffe);
         }
     }
 
-    private static int FreePort()
+    private string BoundAddressesFile(ProjectResource resource) => Path.Combine(_options.StateDirectory, "run", resource.Name, "bound-addresses");
+
+    private void RecordBoundAddresses(ProjectResource resource, string[] addresses)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var https = addresses.Select(a => new Uri(a)).FirstOrDefault(u => u.Scheme == Uri.UriSchemeHttps);
+        var http = addresses.Select(a => new Uri(a)).FirstOrDefault(u => u.Scheme == Uri.UriSchemeHttp)
+            ?? throw new InvalidOperationException($"Resource '{resource.Name}' reported no plain management address ({string.Join(", ", addresses)}).");
+        _endpoints[resource.Name] = _endpoints[resource.Name] with
+        {
+            // By host name: the certificates name localhost, and the .NET client resumes TLS sessions only to host names.
+            Https = https is null ? null : new Uri($"https://localhost:{https.Port}"),
+            Health = new Uri($"http://127.0.0.1:{http.Port}/health"),
+        };
     }
 
     private void WriteEndpointsFile()

@@ -42,6 +42,12 @@ public sealed class ProjectResource
     /// <summary>The resources this one calls. Each reference is also an allow rule on the callee and a NetworkPolicy.</summary>
     public List<ProjectResource> References { get; } = [];
 
+    /// <summary>Resources whose address this one knows without being allowed to call them (see <see cref="ProjectResourceBuilder.WithEndpointOf"/>).</summary>
+    public List<ProjectResource> Discovers { get; } = [];
+
+    /// <summary>True when the resource gets a kit of certificates that must be refused (expired, revoked, serverAuth-only, rogue CA).</summary>
+    public bool HasRejectionKit { get; internal set; }
+
     /// <summary>The resources that must be healthy before this one starts.</summary>
     public List<ProjectResource> WaitsFor { get; } = [];
 
@@ -90,6 +96,26 @@ public sealed class ProjectResourceBuilder
     public ProjectResourceBuilder WithReference(ProjectResourceBuilder callee)
     {
         Resource.References.Add(callee.Resource);
+        return this;
+    }
+
+    /// <summary>
+    /// This resource knows where <paramref name="target"/> is (<c>services__{target}__https__0</c>) but is <em>not</em>
+    /// allowed to call it: no rule is added. For the demo of rejections.
+    /// </summary>
+    public ProjectResourceBuilder WithEndpointOf(ProjectResourceBuilder target)
+    {
+        Resource.Discovers.Add(target.Resource);
+        return this;
+    }
+
+    /// <summary>
+    /// Gives the resource, in <c>Intruder__Kit</c>, a directory of certificates every service must refuse: expired,
+    /// revoked, serverAuth-only (all from this PKI) and one from a rogue CA — each a tls.crt/tls.key set.
+    /// </summary>
+    public ProjectResourceBuilder WithRejectionKit()
+    {
+        Resource.HasRejectionKit = true;
         return this;
     }
 

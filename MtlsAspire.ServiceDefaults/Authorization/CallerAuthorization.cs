@@ -51,7 +51,8 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
         }
 
         var endpoint = http.GetEndpoint();
-        var callee = $"{store.Current.Identity.ServiceName ?? store.Current.Identity.ToString()} {http.Request.Method} {(endpoint as RouteEndpoint)?.RoutePattern.RawText ?? http.Request.Path}";
+        var route = (endpoint as RouteEndpoint)?.RoutePattern.RawText ?? http.Request.Path.Value ?? string.Empty;
+        var callee = $"{store.Current.Identity.ServiceName ?? store.Current.Identity.ToString()} {http.Request.Method} /{route.TrimStart('/')}";
         var allowed = AllowedFor(endpoint);
         var callerName = caller.ServiceName ?? caller.ToString();
         if (allowed.Any(rule => Matches(rule, caller)))
@@ -93,7 +94,7 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
             }
         }
 
-        return allowed;
+        return [.. allowed.Distinct(StringComparer.Ordinal)];
     }
 
     private bool Matches(string rule, SpiffeId caller)

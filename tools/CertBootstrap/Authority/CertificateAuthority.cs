@@ -251,9 +251,10 @@ public sealed class CertificateAuthority
         }
 
         var intermediate = state.Intermediate;
-        var wanted = now + lifetime;
+        var start = request.ValidFrom ?? now;
+        var wanted = start + lifetime;
         var notAfter = Min(wanted, intermediate.Certificate.NotAfter);
-        if (notAfter <= now)
+        if (intermediate.Certificate.NotAfter <= now.UtcDateTime)
         {
             throw new PkiException($"The intermediate CA {intermediate.Entry.Subject} expired on {intermediate.Entry.NotAfter:u}: run rotate-intermediate.");
         }
@@ -269,8 +270,8 @@ public sealed class CertificateAuthority
         var certificateRequest = key.CreateRequest(subject.Build());
         certificateRequest.CertificateExtensions.Add(X509BasicConstraintsExtension.CreateForEndEntity(critical: true));
         certificateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        certificateRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
-            [new Oid(CertificateFacts.ServerAuthOid), new Oid(CertificateFacts.ClientAuthOid)], false));
+        var usages = request.ExtendedKeyUsages ?? [CertificateFacts.ServerAuthOid, CertificateFacts.ClientAuthOid];
+        certificateRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(new OidCollection().AddAll(usages), false));
         var san = new SubjectAlternativeNameBuilder();
         san.AddUri(spiffeId.ToUri());
         foreach (var name in dnsNames)
@@ -292,7 +293,7 @@ public sealed class CertificateAuthority
 
         for (var attempt = 1; ; attempt++)
         {
-            using var certificate = certificateRequest.Create(intermediate.Certificate.SubjectName, generator, now - Settings.ClockSkewAllowance, notAfter, NewSerial());
+            using var certificate = certificateRequest.Create(intermediate.Certificate.SubjectName, generator, start - Settings.ClockSkewAllowance, notAfter, NewSerial());
             var files = new CredentialFiles(Pem.Join([certificate.ExportCertificatePem(), intermediatePem]), keyPem, bundlePem, crlPem);
             using var staged = WithIo(outputDirectory, () => credentials.Stage(files, now));
             if (Ledger.CaVersion() != state.Version)

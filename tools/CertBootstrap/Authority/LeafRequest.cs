@@ -23,6 +23,15 @@ public sealed record LeafRequest(string Service)
 
     /// <summary>The credential directory; <c>{pki}/services/{service}</c> when null.</summary>
     public string? OutputDirectory { get; init; }
+
+    /// <summary>Extended key usage OIDs; serverAuth and clientAuth when null. (A serverAuth-only leaf shows what a server refuses.)</summary>
+    public IReadOnlyList<string>? ExtendedKeyUsages { get; init; }
+
+    /// <summary>
+    /// When the validity starts; now when null. For demos and tests: a start in the past with a short lifetime makes
+    /// an already-expired certificate.
+    /// </summary>
+    public DateTimeOffset? ValidFrom { get; init; }
 }
 
 /// <summary>A leaf issued and published.</summary>

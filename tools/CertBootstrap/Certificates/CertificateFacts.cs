@@ -128,6 +128,17 @@ public static class CertificateFacts
     public static byte[]? GetSubjectKeyIdentifier(this X509Certificate2 certificate) =>
         certificate.Extensions.OfType<X509SubjectKeyIdentifierExtension>().FirstOrDefault()?.SubjectKeyIdentifierBytes.ToArray();
 
+    /// <summary>Adds every OID value to the collection (for building an EKU extension).</summary>
+    public static OidCollection AddAll(this OidCollection collection, IEnumerable<string> oids)
+    {
+        foreach (var oid in oids)
+        {
+            collection.Add(new Oid(oid));
+        }
+
+        return collection;
+    }
+
     /// <summary>True when <paramref name="certificate"/>'s public key belongs to <paramref name="privateKey"/>.</summary>
     public static bool PublicKeyMatches(this X509Certificate2 certificate, AsymmetricAlgorithm privateKey) =>
         certificate.PublicKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(privateKey.ExportSubjectPublicKeyInfo());

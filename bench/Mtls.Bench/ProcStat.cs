@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace MtlsAspire.Mtls.Bench;
+
+/// <summary>CPU time from /proc: a process's utime + stime, and the whole machine's busy time, in clock ticks.</summary>
+internal static class ProcStat
+{
+    /// <summary>Clock ticks per second (<c>getconf CLK_TCK</c>; 100 when it cannot be asked).</summary>
+    public static int ClockTicks { get; } = ReadClockTicks();
+
+    /// <summary>utime + stime of every thread of <paramref name="pid"/> (fields 14 and 15 of /proc/PID/stat).</summary>
+    public static TimeSpan ProcessCpu(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var utime = long.Parse(fields[11], CultureInfo.InvariantCulture);
+        var stime = long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return Ticks(utime + stime);
+    }
+
+    /// <summary>Busy (non-idle, non-iowait) CPU time of the whole machine, all cores, from the first line of /proc/stat.</summary>
+    public static TimeSpan MachineBusy()
+    {
+        using var reader = new StreamReader("/proc/stat");
+        var fields = reader.ReadLine()!.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        // cpu user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+        long busy = 0;
+        for (var i = 1; i <= 8 && i < fields.Length; i++)
+        {
+            if (i is 4 or 5)
+            {
+                continue;
+            }
+
+            busy += long.Parse(fields[i], CultureInfo.InvariantCulture);
+        }
+
+        return Ticks(busy);
+    }
+
+    private static TimeSpan Ticks(long ticks) => TimeSpan.FromSeconds((double)ticks / ClockTicks);
+
+    private static int ReadClockTicks()
+    {
+        try
+        {
+            using var getconf = Process.Start(new ProcessStartInfo("getconf", "CLK_TCK") { RedirectStandardOutput = true, UseShellExecute = false });
+            if (getconf is not null)
+            {
+                var output = getconf.StandardOutput.ReadToEnd().Trim();
+                getconf.WaitForExit();
+                if (int.TryParse(output, NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) && ticks > 0)
+                {
+                    return ticks;
+                }
+            }
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+        }
+
+        return 100;
+    }
+}

@@ -1,0 +1,14 @@
+using MtlsAspire.Intruder;
+using MtlsAspire.ServiceDefaults;
+using MtlsAspire.ServiceDefaults.Mtls;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.Services.AddOptions<IntruderOptions>().BindConfiguration(IntruderOptions.SectionName);
+// Its own, valid identity: used for the "wrong identity" attempt (payment does not allow intruder).
+builder.Services.AddHttpClient("as-itself", client => client.BaseAddress = new("https://payment")).AddMtlsClient("payment");
+builder.Services.AddHostedService<IntruderWorker>();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.Run();
