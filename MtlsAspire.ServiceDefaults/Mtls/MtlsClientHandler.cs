@@ -92,6 +92,7 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
             ClientCertificateContext = credentials.CertificateContext,
             EnabledSslProtocols = _options.MinimumTlsVersion == MtlsTlsVersion.Tls13 ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.CertBootstrap.Certificates.CertificateFacts.ServerAuthOid),
             RemoteCertificateValidationCallback = (sender, certificate, chain, _) =>
             {
                 var target = (sender as SslStream)?.TargetHostName is { Length: > 0 } host ? host : "unknown";

@@ -90,6 +90,24 @@ public sealed class MtlsCredentials : IDisposable
         }
     }
 
+    /// <summary>
+    /// A chain policy for SslStream's own chain build, which runs before the validation callback on every handshake:
+    /// trusting only ca.crt's roots keeps that build to our 2–3 certificates instead of the system's ~150 roots. The
+    /// callback still decides (<see cref="Validate"/>), on the injected clock, with CRLs and identity.
+    /// </summary>
+    public X509ChainPolicy CreateChainPolicy(string usage)
+    {
+        var policy = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+            DisableCertificateDownloads = true,
+        };
+        policy.CustomTrustStore.AddRange(_files.TrustedRoots);
+        policy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid(usage));
+        return policy;
+    }
+
     /// <summary>The SPIFFE ID of <paramref name="service"/> in this service's trust domain and environment.</summary>
     public SpiffeId IdentityOf(string service) =>
         Environment is { } environment

@@ -87,6 +87,7 @@ public static class MtlsServerExtensions
             ClientCertificateRequired = true,
             EnabledSslProtocols = options.MinimumTlsVersion == MtlsTlsVersion.Tls13 ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.CertBootstrap.Certificates.CertificateFacts.ClientAuthOid),
             ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
             RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
             {
