@@ -10,6 +10,7 @@ using Microsoft.Extensions.Options;
 using MtlsAspire.CertBootstrap.Certificates;
 using MtlsAspire.CertBootstrap.Identity;
 using MtlsAspire.ServiceDefaults.Mtls;
+using MtlsAspire.ServiceDefaults.Telemetry;
 
 namespace MtlsAspire.ServiceDefaults.Authorization;
 
@@ -19,11 +20,12 @@ namespace MtlsAspire.ServiceDefaults.Authorization;
 /// and TLS facts (OpenTelemetry's <c>tls.*</c> attributes). Not a substitute for Microsoft.AspNetCore.Authentication.Certificate,
 /// which is not available here: validation happens in the handshake, this only reads its result.
 /// </summary>
-public sealed class SpiffeAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder,
-    MtlsCredentialStore store)
+public sealed partial class SpiffeAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder,
+    MtlsCredentialStore store, MtlsTelemetry telemetry, TimeProvider time)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     private const string FailureItem = "mtls.authentication.failure";
+    private const string GenerationItem = "mtls.validated.generation";
 
     /// <inheritdoc />
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
@@ -48,11 +50,33 @@ public sealed class SpiffeAuthenticationHandler(IOptionsMonitor<AuthenticationSc
             return Task.FromResult(AuthenticateResult.NoResult());
         }
 
-        var identity = certificate.GetSpiffeId(out var problem);
-        if (identity.IsEmpty || !identity.IsMemberOf(store.Current.TrustDomain))
+        // The handshake validated the certificate against the credentials of its time. When they changed since (a new
+        // CRL, a new bundle), the certificate is judged again: a peer revoked after connecting loses its connection.
+        var current = store.Current;
+        var connection = Context.Features.Get<IConnectionItemsFeature>()?.Items;
+        if (connection is not null && (connection.TryGetValue(GenerationItem, out var seen) ? (long)seen! : 0) != current.Generation)
         {
-            var reason = identity.IsEmpty ? $"the client certificate has {problem}" : $"{identity} is not in the trust domain '{store.Current.TrustDomain}'";
+            var peer = new PeerCertificate(certificate, [], Context.Connection.RemoteIpAddress + ":" + Context.Connection.RemotePort);
+            var verdict = current.Validate(peer, PeerSide.Server, time.GetUtcNow());
+            if (!verdict.Accepted)
+            {
+                MtlsServerExtensions.Report(Logger, telemetry, current, PeerSide.Server, peer, verdict);
+                Context.Items[FailureItem] = verdict.Describe();
+                Context.Abort();
+                return Task.FromResult(AuthenticateResult.Fail(verdict.Describe()));
+            }
+
+            connection[GenerationItem] = current.Generation;
+        }
+
+        var identity = certificate.GetSpiffeId(out var problem);
+        if (identity.IsEmpty || !identity.IsMemberOf(current.TrustDomain))
+        {
+            var reason = identity.IsEmpty ? $"the client certificate has {problem}" : $"{identity} is not in the trust domain '{current.TrustDomain}'";
             Context.Items[FailureItem] = reason;
+            telemetry.AuthorizationDecision("unauthenticated", "unverified", current.Identity.ServiceName ?? current.Identity.ToString());
+            LogInvalidIdentity(Logger, current.Identity.ToString(), Context.Connection.RemoteIpAddress + ":" + Context.Connection.RemotePort, reason,
+                certificate.Subject, certificate.SerialNumber);
             return Task.FromResult(AuthenticateResult.Fail(reason));
         }
 
@@ -71,6 +95,9 @@ public sealed class SpiffeAuthenticationHandler(IOptionsMonitor<AuthenticationSc
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, MtlsAuthenticationDefaults.Scheme));
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, MtlsAuthenticationDefaults.Scheme)));
     }
+
+    [LoggerMessage(10, LogLevel.Warning, "mTLS server {Self} gives 401 to {PeerAddress}: {Reason} (subject '{Subject}', serial {Serial})")]
+    private static partial void LogInvalidIdentity(ILogger logger, string self, string peerAddress, string reason, string subject, string serial);
 
     /// <summary>Why authentication produced no identity for this request, if it did not.</summary>
     internal static string? FailureOf(HttpContext context) => context.Items[FailureItem] as string;

@@ -16,7 +16,7 @@ namespace MtlsAspire.ServiceDefaults.Mtls;
 /// </summary>
 internal sealed class MtlsClientHandler : HttpMessageHandler
 {
-    private static readonly TimeSpan s_rejectionMemory = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan s_rejectionMemory = TimeSpan.FromSeconds(5);
     private readonly MtlsCredentialStore _store;
     private readonly MtlsOptions _options;
     private readonly TimeProvider _time;
@@ -44,6 +44,13 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        if (request.RequestUri?.Scheme != Uri.UriSchemeHttps)
+        {
+            // Never fall back to plain HTTP (e.g. an https+http:// name that resolved to an http endpoint): no identity either way.
+            throw new MtlsHandshakeException(RejectionReason.Invalid,
+                $"Refusing to call {request.RequestUri} from an mTLS client: only https is allowed, so that {_service} proves who it is.");
+        }
+
         var inner = Volatile.Read(ref _current);
         if (inner.Credentials.Generation != _store.Current.Generation)
         {

@@ -58,7 +58,7 @@ public sealed class MtlsCredentialStore : IDisposable
         }
 
         _telemetry.ObserveCredentials(() => Volatile.Read(ref _current));
-        _timer = time.CreateTimer(_ => TryReload(), null, _options.ReloadInterval, _options.ReloadInterval);
+        _timer = time.CreateTimer(_ => SafeReload(), null, _options.ReloadInterval, _options.ReloadInterval);
         try
         {
             _watcher = new FileSystemWatcher(_directory.Path)
@@ -66,9 +66,9 @@ public sealed class MtlsCredentialStore : IDisposable
                 NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite,
                 EnableRaisingEvents = true,
             };
-            _watcher.Created += (_, _) => TryReload();
-            _watcher.Renamed += (_, _) => TryReload();
-            _watcher.Changed += (_, _) => TryReload();
+            _watcher.Created += (_, _) => SafeReload();
+            _watcher.Renamed += (_, _) => SafeReload();
+            _watcher.Changed += (_, _) => SafeReload();
         }
         catch (Exception e) when (e is IOException or PlatformNotSupportedException)
         {
@@ -136,11 +136,36 @@ public sealed class MtlsCredentialStore : IDisposable
                 ["serial"] = next.Leaf.SerialNumber,
                 ["generation"] = next.Generation,
             }));
-            Changed?.Invoke(next);
+            foreach (var subscriber in Changed?.GetInvocationList() ?? [])
+            {
+                try
+                {
+                    ((Action<MtlsCredentials>)subscriber).Invoke(next);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // A subscriber's failure must not stop the others or crash the reload thread.
+                    MtlsLog.CredentialsRefused(_logger, _directory.Path, $"a subscriber failed to apply generation {next.Generation}: {e.Message}", next.Leaf.SerialNumber);
+                }
+            }
 
             // The previous generation's certificates stay referenced by connections already made; they are
             // released with it once no handshake uses it (no explicit dispose, which could break one in flight).
             return true;
+        }
+    }
+
+    /// <summary>For timer and watcher threads: an unexpected failure is logged, never thrown into the thread pool.</summary>
+    private void SafeReload()
+    {
+        try
+        {
+            TryReload();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            MtlsLog.CredentialsRefused(_logger, _directory.Path, $"unexpected {e.GetType().Name}: {e.Message}", Current.Leaf.SerialNumber);
+            _telemetry.ReloadRefused("unexpected");
         }
     }
 

@@ -129,8 +129,8 @@ public sealed class MtlsCredentials : IDisposable
                 : "the server presented no certificate");
         }
 
-        var cacheKey = certificate.Thumbprint;
-        if (_cache.TryGetValue(cacheKey, out var cached) && now >= cached.ValidFrom && now <= cached.ValidUntil && cached.Side == side)
+        var cacheKey = (side == PeerSide.Server ? "s:" : "c:") + certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        if (_cache.TryGetValue(cacheKey, out var cached) && now >= cached.ValidFrom && now <= cached.ValidUntil)
         {
             return CheckExpected(cached.Identity, side, expectedServer);
         }
@@ -208,7 +208,7 @@ internal sealed class KnownIntermediates
 {
     private const int Capacity = 64;
     private const int SentCapacity = 4096;
-    private const int MaxSentPerLeaf = 4;
+    private const int MaxSentPerLeaf = 2;
     private readonly ConcurrentDictionary<string, X509Certificate2> _byThumbprint = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, X509Certificate2[]> _sentByLeaf = new(StringComparer.Ordinal);
     private X509Certificate2[] _snapshot = [];

@@ -109,7 +109,9 @@ public static class MtlsServerExtensions
     internal static void Report(ILogger logger, MtlsTelemetry telemetry, MtlsCredentials self, PeerSide side, PeerCertificate peer, PeerVerdict verdict)
     {
         var identity = verdict.Identity.IsEmpty ? "none" : verdict.Identity.ToString();
-        telemetry.HandshakeRejected(side, verdict.Reason!.Value, verdict.Identity.IsEmpty ? "unknown" : verdict.Identity.ServiceName ?? identity);
+        // The peer tag names a service only when the chain was trusted (an impersonation); otherwise anyone could mint tag values.
+        telemetry.HandshakeRejected(side, verdict.Reason!.Value,
+            verdict.Reason == RejectionReason.ServerIdentityMismatch ? verdict.Identity.ServiceName ?? identity : "unverified");
         MtlsLog.HandshakeRejected(logger,
             side == PeerSide.Server ? "server" : "client",
             self.Identity.ServiceName ?? self.Identity.ToString(),

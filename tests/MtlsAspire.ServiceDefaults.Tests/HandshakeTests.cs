@@ -201,4 +201,40 @@ public class HandshakeTests
         Assert.InRange(failures.GetMeasurementSnapshot().Count, 1, 4);
         Assert.All(failures.GetMeasurementSnapshot(), m => Assert.Equal("revoked", m.Tags["reason"]));
     }
+
+    [Fact]
+    public async Task A_client_revoked_after_connecting_loses_its_open_connection()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        var issued = scenario.IssueClient("order");
+        // A plain copy of its files, so the client keeps presenting the certificate after it is revoked.
+        var copy = Path.Combine(scenario.Pki.Directory, "order-copy");
+        Directory.CreateDirectory(copy);
+        foreach (var name in CredentialFiles.FileNames)
+        {
+            File.Copy(Path.Combine(issued, name), Path.Combine(copy, name));
+        }
+
+        await using var client = await MtlsTestClient.StartAsync(copy, scenario.Server.Https, "payment");
+        var pooled = client.Pooled();
+        Assert.Equal(HttpStatusCode.OK, (await pooled.GetAsync("/api/whoami")).StatusCode);
+
+        var generation = scenario.Server.Store.Current.Generation;
+        scenario.Pki.Authority.RevokeService("order", System.Security.Cryptography.X509Certificates.X509RevocationReason.KeyCompromise);
+        await Eventually.True(() => scenario.Server.Store.Current.Generation > generation, "the server loaded the new crl.pem");
+
+        await Assert.ThrowsAnyAsync<Exception>(() => pooled.GetAsync("/api/whoami"));
+        Assert.Contains(scenario.Server.Logs.GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains(": revoked.", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_mtls_client_never_falls_back_to_plain_http()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        await using var client = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment");
+
+        var error = await Assert.ThrowsAsync<MtlsHandshakeException>(() => client.Pooled().GetAsync(new Uri(scenario.Server.Http, "/health")));
+
+        Assert.Contains("only https is allowed", error.Message, StringComparison.Ordinal);
+    }
 }

@@ -97,7 +97,10 @@ public sealed record ChainCheck(bool IsValid, IReadOnlyList<X509Certificate2> Pa
         }
 
         var revocationChecks = new List<RevocationCheck>();
-        for (var i = 0; i + 1 < path.Count; i++)
+        // Only a chain that reached a trusted root says who the issuers are: an untrusted path is not checked against CRLs
+        // (nor does it make the revocation set verify CRLs against issuers an attacker made up).
+        var trusted = built || chain.ChainStatus.All(status => status.Status is not (X509ChainStatusFlags.UntrustedRoot or X509ChainStatusFlags.PartialChain));
+        for (var i = 0; trusted && i + 1 < path.Count; i++)
         {
             var check = revocation.Check(path[i], path[i + 1], at);
             revocationChecks.Add(check);
