@@ -1,5 +1,4 @@
 using System.Net.Security;
-using System.Net.Sockets;
 using System.Reflection;
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.CertBootstrap.Authority;
@@ -145,25 +144,9 @@ public sealed class MtlsTestingApplication : IAsyncDisposable
     /// <summary>A plain HttpClient over a Unix-socket resource's socket (the test stands where its proxy stands).</summary>
     public HttpClient CreateUnixSocketClient(string resource)
     {
-        var path = Resource(resource).SocketPath;
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, cancellationToken) =>
-            {
-                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                try
-                {
-                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = new Uri("http://localhost") };
+        var client = MtlsApplication.HealthClient(Resource(resource));
+        client.BaseAddress = new Uri("http://localhost");
+        return client;
     }
 
     /// <summary>Opens a new TLS connection to <paramref name="resource"/> and returns the serial of the certificate it serves now.</summary>

@@ -179,7 +179,7 @@ public sealed class MtlsApplication : IAsyncDisposable
         }
     }
 
-    /// <summary>An HttpClient that reaches the resource's health endpoint (over its Unix socket when it has one).</summary>
+    /// <summary>An HttpClient that reaches the resource's plain HTTP (over its Unix socket when it has one): health checks, tests.</summary>
     public static HttpClient HealthClient(ProjectResource resource)
     {
         var handler = new SocketsHttpHandler();

@@ -68,12 +68,10 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>A liveness check ("self", tagged live) and, when mTLS is registered, a readiness check of the loaded certificate.</summary>
+    /// <summary>A liveness check ("self", tagged live); mTLS adds a readiness check of the loaded certificate.</summary>
     public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
-        builder.Services.AddHealthChecks()
-            .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"])
-            .AddCheck<MtlsHealthCheck>("mtls");
+        builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
         return builder;
     }
 

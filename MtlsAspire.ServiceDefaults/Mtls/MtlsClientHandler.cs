@@ -97,7 +97,7 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
         inner.Handler.SslOptions = new SslClientAuthenticationOptions
         {
             ClientCertificateContext = credentials.CertificateContext,
-            EnabledSslProtocols = _options.MinimumTlsVersion == MtlsTlsVersion.Tls13 ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13,
+            EnabledSslProtocols = _options.EnabledProtocols,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.CertBootstrap.Certificates.CertificateFacts.ServerAuthOid),
             RemoteCertificateValidationCallback = (sender, certificate, chain, _) =>

@@ -1,18 +1,12 @@
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;
 
 /// <summary>Ready while the loaded certificate is valid; degraded in its last tenth of life (renewal is late).</summary>
-internal sealed class MtlsHealthCheck(IServiceProvider services, TimeProvider time) : IHealthCheck
+internal sealed class MtlsHealthCheck(MtlsCredentialStore store, TimeProvider time) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        if (services.GetService<MtlsCredentialStore>() is not { } store)
-        {
-            return Task.FromResult(HealthCheckResult.Healthy("mTLS not configured"));
-        }
-
         var leaf = store.Current.Leaf;
         var now = time.GetUtcNow().UtcDateTime;
         var notAfter = leaf.NotAfter.ToUniversalTime();

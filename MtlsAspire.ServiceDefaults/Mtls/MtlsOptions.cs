@@ -41,6 +41,11 @@ public sealed class MtlsOptions
     /// <summary>The lowest TLS version accepted (default TLS 1.3).</summary>
     public MtlsTlsVersion MinimumTlsVersion { get; set; } = MtlsTlsVersion.Tls13;
 
+    /// <summary>The protocols to enable for <see cref="MinimumTlsVersion"/>.</summary>
+    public System.Security.Authentication.SslProtocols EnabledProtocols => MinimumTlsVersion == MtlsTlsVersion.Tls13
+        ? System.Security.Authentication.SslProtocols.Tls13
+        : System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
+
     /// <summary>How often the files are checked for a new generation (a file watcher also triggers a check at once).</summary>
     public TimeSpan ReloadInterval { get; set; } = TimeSpan.FromSeconds(2);
 

@@ -85,7 +85,7 @@ public static class MtlsServerExtensions
         {
             ServerCertificateContext = credentials.CertificateContext,
             ClientCertificateRequired = true,
-            EnabledSslProtocols = options.MinimumTlsVersion == MtlsTlsVersion.Tls13 ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13,
+            EnabledSslProtocols = options.EnabledProtocols,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.CertBootstrap.Certificates.CertificateFacts.ClientAuthOid),
             ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],

@@ -16,7 +16,12 @@ public static class MtlsServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.TryAddSingleton<MtlsTelemetry>();
-        services.TryAddSingleton<MtlsCredentialStore>();
+        if (!services.Any(d => d.ServiceType == typeof(MtlsCredentialStore)))
+        {
+            services.AddSingleton<MtlsCredentialStore>();
+            services.AddHealthChecks().AddCheck<MtlsHealthCheck>("mtls");
+        }
+
         return services;
     }
 }
