@@ -175,14 +175,8 @@ public class HandshakeTests
     public async Task A_client_whose_certificate_the_server_refuses_gets_one_exception_and_no_retry()
     {
         await using var scenario = await Scenario.StartAsync();
-        var issued = scenario.IssueClient("order");
         // The client runs from a plain copy of its files, so it does not learn of its own revocation; the server does.
-        var copy = Path.Combine(scenario.Pki.Directory, "order-copy");
-        Directory.CreateDirectory(copy);
-        foreach (var name in CredentialFiles.FileNames)
-        {
-            File.Copy(Path.Combine(issued, name), Path.Combine(copy, name));
-        }
+        var copy = scenario.PlainCopyOf(scenario.IssueClient("order"));
 
         await using var client = await MtlsTestClient.StartAsync(copy, scenario.Server.Https, "payment");
         var generation = scenario.Server.Store.Current.Generation;
@@ -206,14 +200,8 @@ public class HandshakeTests
     public async Task A_client_revoked_after_connecting_loses_its_open_connection()
     {
         await using var scenario = await Scenario.StartAsync();
-        var issued = scenario.IssueClient("order");
         // A plain copy of its files, so the client keeps presenting the certificate after it is revoked.
-        var copy = Path.Combine(scenario.Pki.Directory, "order-copy");
-        Directory.CreateDirectory(copy);
-        foreach (var name in CredentialFiles.FileNames)
-        {
-            File.Copy(Path.Combine(issued, name), Path.Combine(copy, name));
-        }
+        var copy = scenario.PlainCopyOf(scenario.IssueClient("order"));
 
         await using var client = await MtlsTestClient.StartAsync(copy, scenario.Server.Https, "payment");
         var pooled = client.Pooled();

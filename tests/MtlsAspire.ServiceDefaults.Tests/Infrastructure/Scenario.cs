@@ -53,6 +53,19 @@ public sealed class Scenario : IAsyncDisposable
     /// <summary>Issues a client leaf and returns its directory.</summary>
     public string IssueClient(string service) => Pki.Authority.Issue(new LeafRequest(service)).Directory;
 
+    /// <summary>The current files of <paramref name="directory"/> copied to a plain directory, which no later publish touches.</summary>
+    public string PlainCopyOf(string directory)
+    {
+        var copy = Path.Combine(Pki.Directory, Path.GetFileName(directory) + "-copy-" + Guid.NewGuid().ToString("N")[..6]);
+        Directory.CreateDirectory(copy);
+        foreach (var name in CredentialFiles.FileNames)
+        {
+            File.Copy(Path.Combine(directory, name), Path.Combine(copy, name));
+        }
+
+        return copy;
+    }
+
     /// <summary>A raw client presenting the leaf in <paramref name="directory"/>.</summary>
     public HttpClient RawClientFor(string directory, System.Security.Authentication.SslProtocols protocols = System.Security.Authentication.SslProtocols.Tls13)
     {
