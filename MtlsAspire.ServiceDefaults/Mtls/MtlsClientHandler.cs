@@ -59,11 +59,16 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
 
         try
         {
+            Interlocked.Increment(ref inner.InFlight);
             return await inner.Invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException e) when (Translate(e, inner, request) is { } translated)
         {
             throw translated;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref inner.InFlight);
         }
     }
 
@@ -86,8 +91,29 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
         }
 
         // Requests already under way finish on the old connections; then they are closed.
-        _time.CreateTimer(state => ((Inner)state!).Dispose(), retired, _options.RetiredClientHandlerGrace, Timeout.InfiniteTimeSpan);
+        RetireAfterGrace(retired, _time.GetUtcNow());
         return next;
+    }
+
+    /// <summary>
+    /// Disposes a retired handler once the grace period has passed and no request it carries is still waiting for its
+    /// response headers (bodies HttpClient buffers afterwards are covered by the grace), or at the latest after ten graces.
+    /// </summary>
+    private void RetireAfterGrace(Inner retired, DateTimeOffset since)
+    {
+        ITimer? timer = null;
+        timer = _time.CreateTimer(_ =>
+        {
+            timer?.Dispose();
+            if (Volatile.Read(ref retired.InFlight) == 0 || _time.GetUtcNow() - since > _options.RetiredClientHandlerGrace * 10)
+            {
+                retired.Dispose();
+            }
+            else
+            {
+                RetireAfterGrace(retired, since);
+            }
+        }, null, _options.RetiredClientHandlerGrace, Timeout.InfiniteTimeSpan);
     }
 
     private Inner CreateInner(MtlsCredentials credentials)
@@ -105,7 +131,11 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
                 var target = (sender as SslStream)?.TargetHostName is { Length: > 0 } host ? host : "unknown";
                 var peer = new PeerCertificate(certificate as X509Certificate2, MtlsServerExtensions.SentIntermediates(chain), target);
                 var verdict = credentials.Validate(peer, PeerSide.Client, _time.GetUtcNow(), expected);
-                if (!verdict.Accepted)
+                if (verdict.Accepted)
+                {
+                    inner.LastAcceptedHandshake = _time.GetUtcNow();
+                }
+                else
                 {
                     inner.LastRejection = (verdict, _time.GetUtcNow());
                     MtlsServerExtensions.Report(_logger, _telemetry, credentials, PeerSide.Client, peer, verdict);
@@ -129,7 +159,10 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
                 $"{_store.Current.Identity} (client) refused the certificate of {target}, which should be {inner.Expected}: {verdict.Describe()}", e);
         }
 
-        if (e.HttpRequestError is HttpRequestError.SecureConnectionError or HttpRequestError.ResponseEnded)
+        // A connection that ends right after a handshake we accepted is the server refusing our certificate (TLS 1.3
+        // tells the client only then). One that ends later (a server dying mid-response) stays a retryable HttpRequestException.
+        var justHandshaked = _time.GetUtcNow() - inner.LastAcceptedHandshake < TimeSpan.FromSeconds(2);
+        if (e.HttpRequestError is HttpRequestError.SecureConnectionError || (e.HttpRequestError is HttpRequestError.ResponseEnded && justHandshaked))
         {
             return new MtlsHandshakeException(RejectionReason.RefusedByPeer,
                 $"{target} ({inner.Expected}) closed the connection during or right after the TLS handshake: it most likely refused this client's certificate " +
@@ -175,6 +208,12 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
         public HttpMessageInvoker Invoker { get; }
 
         public SpiffeId Expected { get; set; }
+
+        /// <summary>When this handler last accepted a server in a handshake.</summary>
+        public DateTimeOffset LastAcceptedHandshake { get; set; } = DateTimeOffset.MinValue;
+
+        /// <summary>Requests sent through this handler still waiting for their response headers.</summary>
+        public int InFlight;
 
         public (PeerVerdict Verdict, DateTimeOffset At)? LastRejection { get; set; }
 
