@@ -39,7 +39,7 @@ public sealed class MtlsCredentialStore : IDisposable
         _fingerprint = Fingerprint();
         try
         {
-            _current = MtlsCredentials.Load(_directory.Read(), _directory.Path, _options, 1, _knownIntermediates, time.GetUtcNow());
+            _current = MtlsCredentials.Load(_directory.Read(), _directory.Path, _options, 1, _knownIntermediates, time.GetUtcNow(), telemetry);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
         {
@@ -113,7 +113,7 @@ public sealed class MtlsCredentialStore : IDisposable
             MtlsCredentials next;
             try
             {
-                next = MtlsCredentials.Load(_directory.Read(), _directory.Path, _options, previous.Generation + 1, _knownIntermediates, _time.GetUtcNow());
+                next = MtlsCredentials.Load(_directory.Read(), _directory.Path, _options, previous.Generation + 1, _knownIntermediates, _time.GetUtcNow(), _telemetry);
             }
             catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {

@@ -18,10 +18,12 @@ public sealed class MtlsCredentials : IDisposable
     private readonly ConcurrentDictionary<string, CachedVerdict> _cache = new(StringComparer.Ordinal);
     private readonly KnownIntermediates _knownIntermediates;
     private readonly MtlsOptions _options;
+    private readonly Telemetry.MtlsTelemetry? _telemetry;
 
     private MtlsCredentials(ServiceCredentials files, string trustDomain, long generation, MtlsOptions options, KnownIntermediates knownIntermediates,
-        RevocationList? issuerCrl)
+        RevocationList? issuerCrl, Telemetry.MtlsTelemetry? telemetry)
     {
+        _telemetry = telemetry;
         _files = files;
         _options = options;
         _knownIntermediates = knownIntermediates;
@@ -61,7 +63,8 @@ public sealed class MtlsCredentials : IDisposable
     /// bundle with both EKUs at <paramref name="now"/>, the CRL verifies and does not list the leaf. Throws
     /// <see cref="InvalidDataException"/> with the reason otherwise.
     /// </summary>
-    internal static MtlsCredentials Load(CredentialFiles files, string source, MtlsOptions options, long generation, KnownIntermediates knownIntermediates, DateTimeOffset now)
+    internal static MtlsCredentials Load(CredentialFiles files, string source, MtlsOptions options, long generation, KnownIntermediates knownIntermediates,
+        DateTimeOffset now, Telemetry.MtlsTelemetry? telemetry = null)
     {
         var parsed = ServiceCredentials.Parse(files, source);
         try
@@ -81,7 +84,7 @@ public sealed class MtlsCredentials : IDisposable
             }
 
             knownIntermediates.Add(parsed.Intermediates);
-            return new MtlsCredentials(parsed, trustDomain, generation, options, knownIntermediates, ownCrl?.Crl);
+            return new MtlsCredentials(parsed, trustDomain, generation, options, knownIntermediates, ownCrl?.Crl, telemetry);
         }
         catch
         {
@@ -132,9 +135,11 @@ public sealed class MtlsCredentials : IDisposable
         var cacheKey = (side == PeerSide.Server ? "s:" : "c:") + certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
         if (_cache.TryGetValue(cacheKey, out var cached) && now >= cached.ValidFrom && now <= cached.ValidUntil)
         {
+            _telemetry?.Validated(side, cacheHit: true);
             return CheckExpected(cached.Identity, side, expectedServer);
         }
 
+        _telemetry?.Validated(side, cacheHit: false);
         var usage = side == PeerSide.Server ? CertificateFacts.ClientAuthOid : CertificateFacts.ServerAuthOid;
         var sent = _knownIntermediates.SentBy(certificate, peer.SentIntermediates);
         var check = ChainCheck.Verify(certificate, [.. sent, .. _knownIntermediates.Snapshot()], _files.TrustedRoots, _files.Revocation,

@@ -12,7 +12,8 @@ namespace MtlsAspire.ServiceDefaults.Telemetry;
 /// <item><c>mtls.certificate.expiry</c>: seconds until the loaded certificate expires;</item>
 /// <item><c>mtls.certificate.rotations</c>: credential generations swapped in;</item>
 /// <item><c>mtls.certificate.reload_failures</c> {reason}: new file sets refused (the old one kept serving);</item>
-/// <item><c>mtls.crl.age</c>: seconds since the CRL of this service's issuer was signed.</item>
+/// <item><c>mtls.crl.age</c>: seconds since the CRL of this service's issuer was signed;</item>
+/// <item><c>mtls.peer.validations</c> {side, cache}: peer certificates judged, and whether the verdict cache answered.</item>
 /// </list>
 /// </summary>
 public sealed class MtlsTelemetry : IDisposable
@@ -28,6 +29,7 @@ public sealed class MtlsTelemetry : IDisposable
     private readonly Counter<long> _authorizationDecisions;
     private readonly Counter<long> _rotations;
     private readonly Counter<long> _reloadFailures;
+    private readonly Counter<long> _validations;
     private Func<MtlsCredentials?> _credentials = () => null;
 
     /// <summary>Creates the instruments.</summary>
@@ -38,6 +40,7 @@ public sealed class MtlsTelemetry : IDisposable
         _authorizationDecisions = _meter.CreateCounter<long>("mtls.authz.decisions", "{request}", "Caller authorization decisions by result, caller and callee");
         _rotations = _meter.CreateCounter<long>("mtls.certificate.rotations", "{rotation}", "Credential generations swapped in without a restart");
         _reloadFailures = _meter.CreateCounter<long>("mtls.certificate.reload_failures", "{reload}", "New credential file sets refused; the previous set kept serving");
+        _validations = _meter.CreateCounter<long>("mtls.peer.validations", "{certificate}", "Peer certificates judged, by side and whether the verdict cache answered");
         _meter.CreateObservableGauge("mtls.certificate.expiry", () => Observe(c => (c.Leaf.NotAfter.ToUniversalTime() - time.GetUtcNow().UtcDateTime).TotalSeconds),
             "s", "Seconds until the loaded certificate expires");
         _meter.CreateObservableGauge("mtls.crl.age", () => Observe(c => c.IssuerCrl is { } crl ? (time.GetUtcNow() - crl.ThisUpdate).TotalSeconds : double.NaN),
@@ -66,6 +69,9 @@ public sealed class MtlsTelemetry : IDisposable
         _authorizationDecisions.Add(1, new("result", result), new("caller", caller), new("callee", callee));
 
     internal void Rotated() => _rotations.Add(1);
+
+    internal void Validated(PeerSide side, bool cacheHit) =>
+        _validations.Add(1, new("side", side == PeerSide.Server ? "server" : "client"), new("cache", cacheHit ? "hit" : "miss"));
 
     internal void ReloadRefused(string reason) => _reloadFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
 

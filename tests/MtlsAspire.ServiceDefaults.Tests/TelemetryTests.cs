@@ -66,4 +66,30 @@ public class TelemetryTests
         Assert.Equal("1.3", span.GetTagItem("tls.protocol.version"));
         Assert.Equal("CN=order, OU=development, O=MtlsAspire", span.GetTagItem("tls.client.subject"));
     }
+
+    [Fact]
+    public async Task A_peer_seen_before_is_judged_from_the_verdict_cache_until_the_credentials_change()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var validations = new MetricCollector<long>(scenario.Server.App.Services.GetRequiredService<IMeterFactory>(),
+            MtlsTelemetry.MeterName, "mtls.peer.validations");
+        using var client = scenario.RawClientFor(scenario.IssueClient("order")); // a new connection per request
+
+        for (var i = 0; i < 3; i++)
+        {
+            (await client.GetAsync(new Uri(scenario.Server.HttpsByIp, "/api/whoami"))).EnsureSuccessStatusCode();
+        }
+
+        var server = validations.GetMeasurementSnapshot().Where(m => (string?)m.Tags["side"] == "server").ToList();
+        Assert.Equal(1, server.Count(m => (string?)m.Tags["cache"] == "miss"));
+        Assert.True(server.Count(m => (string?)m.Tags["cache"] == "hit") >= 2);
+
+        // New credentials (here: a new CRL) start a new cache: the next handshake is judged in full again.
+        var generation = scenario.Server.Store.Current.Generation;
+        scenario.Pki.Authority.PublishCrls(includeRoots: false);
+        await Eventually.True(() => scenario.Server.Store.Current.Generation > generation, "the new crl.pem");
+        validations.Clear();
+        (await client.GetAsync(new Uri(scenario.Server.HttpsByIp, "/api/whoami"))).EnsureSuccessStatusCode();
+        Assert.Contains(validations.GetMeasurementSnapshot(), m => (string?)m.Tags["side"] == "server" && (string?)m.Tags["cache"] == "miss");
+    }
 }
