@@ -216,6 +216,7 @@ internal sealed class KnownIntermediates
     private const int MaxSentPerLeaf = 2;
     private readonly ConcurrentDictionary<string, X509Certificate2> _byThumbprint = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, X509Certificate2[]> _sentByLeaf = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<string> _sentOrder = new();
     private X509Certificate2[] _snapshot = [];
 
     /// <summary>
@@ -226,15 +227,20 @@ internal sealed class KnownIntermediates
     {
         if (sent.Count == 0)
         {
-            return _sentByLeaf.TryGetValue(leaf.Thumbprint, out var remembered) ? remembered : [];
+            return _sentByLeaf.TryGetValue(leaf.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256), out var remembered) ? remembered : [];
         }
 
-        if (_sentByLeaf.Count >= SentCapacity)
+        var key = leaf.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        if (_sentByLeaf.TryAdd(key, [.. sent.Where(c => c.IsCertificateAuthority()).Take(MaxSentPerLeaf)]))
         {
-            _sentByLeaf.Clear();
+            // Oldest first out, one at a time: a flood of strangers' chains pushes out old entries gradually
+            // instead of emptying the map at once.
+            _sentOrder.Enqueue(key);
+            while (_sentByLeaf.Count > SentCapacity && _sentOrder.TryDequeue(out var oldest))
+            {
+                _sentByLeaf.TryRemove(oldest, out _);
+            }
         }
-
-        _sentByLeaf[leaf.Thumbprint] = [.. sent.Where(c => c.IsCertificateAuthority()).Take(MaxSentPerLeaf)];
         return sent;
     }
 
