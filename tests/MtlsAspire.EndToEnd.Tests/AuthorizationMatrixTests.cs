@@ -46,7 +46,7 @@ public class AuthorizationMatrixTests(ShopFixture shop)
     }
 
     [Fact]
-    public async Task The_legacy_ledger_has_no_tcp_port()
+    public void The_legacy_ledger_has_no_tcp_port()
     {
         var pid = App.Application.ProcessIds["legacy-ledger"];
         var socketInodes = Directory.GetFiles($"/proc/{pid}/fd")
@@ -65,7 +65,6 @@ public class AuthorizationMatrixTests(ShopFixture shop)
         Assert.Empty(listening);
         Assert.Equal(System.IO.UnixFileMode.UserRead | System.IO.UnixFileMode.UserWrite | System.IO.UnixFileMode.UserExecute,
             File.GetUnixFileMode(Path.GetDirectoryName(App.Application.Endpoints["legacy-ledger"].Socket)!));
-        await Task.CompletedTask;
     }
 
     [Fact]

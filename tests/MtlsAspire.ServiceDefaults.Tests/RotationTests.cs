@@ -72,7 +72,8 @@ public class RotationTests
             var serverSerial = renewed.Single(r => r.Entry.Service == "payment").Entry.Serial;
             var clientSerial = renewed.Single(r => r.Entry.Service == "order").Entry.Serial;
             await Eventually.True(() => scenario.Server.Store.Current.Leaf.SerialNumber == serverSerial, "the server swapped in its new certificate");
-            await Eventually.True(() => load.LastSerialByWorker.Values.All(serial => serial == clientSerial), "every worker presents the new client certificate");
+            await Eventually.True(() => load.LastSerialByWorker.Count == 4 && load.LastSerialByWorker.Values.All(serial => serial == clientSerial),
+                "every worker presents the new client certificate");
             await load.AdvanceAsync(80);
 
             Assert.Empty(load.Failures);

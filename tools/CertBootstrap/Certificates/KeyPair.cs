@@ -26,22 +26,6 @@ public sealed class KeyPair : IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 
-    /// <summary>Wraps the private key of a certificate that has one.</summary>
-    public static KeyPair FromCertificate(X509Certificate2 certificate)
-    {
-        if (certificate.GetECDsaPrivateKey() is { } ecdsa)
-        {
-            return new KeyPair(ecdsa, KeyType.EcdsaP256);
-        }
-
-        if (certificate.GetRSAPrivateKey() is { } rsa)
-        {
-            return new KeyPair(rsa, KeyType.Rsa2048);
-        }
-
-        throw new InvalidOperationException($"The certificate {certificate.Subject} has no ECDSA or RSA private key.");
-    }
-
     /// <summary>A certificate request for this key, signed with SHA-256.</summary>
     public CertificateRequest CreateRequest(X500DistinguishedName subject) => Key switch
     {

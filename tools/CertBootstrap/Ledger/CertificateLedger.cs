@@ -192,13 +192,6 @@ public sealed class CertificateLedger
         return directories;
     }
 
-    /// <summary>Records an event that changes no certificate (e.g. a CRL published).</summary>
-    public void RecordEvent(LedgerEvent @event)
-    {
-        using var connection = Open();
-        InsertEvent(connection, null, @event);
-    }
-
     /// <summary>Every certificate, oldest first.</summary>
     public IReadOnlyList<LedgerEntry> All()
     {

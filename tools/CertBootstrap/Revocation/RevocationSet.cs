@@ -42,12 +42,6 @@ public sealed class RevocationSet
         _pending = pending;
     }
 
-    /// <summary>The CRLs verified so far.</summary>
-    public IReadOnlyList<RevocationList> VerifiedLists => [.. _verified, .. _verifiedLater.Values.OfType<RevocationList>()];
-
-    /// <summary>How many CRLs the set holds in all.</summary>
-    public int Count => _verified.Count + _pending.Count;
-
     /// <summary>An empty set (no CRL known).</summary>
     public static RevocationSet Empty { get; } = new([], []);
 
