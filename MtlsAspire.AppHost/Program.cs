@@ -1,77 +1,61 @@
+using Microsoft.Extensions.Configuration;
+using MtlsAspire.AppHost;
 using MtlsAspire.Hosting;
 
-namespace MtlsAspire.AppHost;
+// The system. A reference is a call (Aspire service discovery), the allow rule on the callee and, when published,
+// a NetworkPolicy: one source of truth.
+//
+//   shopper ─▶ order ─┬─▶ inventory
+//                      └─▶ payment ─▶ legacy-proxy ─(plain HTTP, Unix socket)─▶ legacy-ledger
+//   intruder ─▶ payment, inventory   (refused, each in its own way)
+var builder = DistributedApplication.CreateBuilder(AppHostArguments.Translate(args));
 
-public static class Program
+var pki = builder.AddMtlsPki("pki");
+
+var ledger = builder.AddProject<Projects.LegacyLedger>("legacy-ledger")
+    .ListenOnUnixSocket();
+ledger.WithEnvironment("Ledger__Database", Path.Combine(ledger.GetDataDirectory(), "ledger.db"));
+
+var proxy = builder.AddProject<Projects.LegacyProxy>("legacy-proxy")
+    .WithHttpsEndpoint()
+    .WithMtlsIdentity(pki)
+    .WithReference(ledger)
+    .WithEnvironment("LegacyLedger__Socket", ledger.Resource.GetUnixSocketPath())
+    .WaitFor(ledger);
+
+var inventory = builder.AddProject<Projects.Inventory>("inventory")
+    .WithHttpsEndpoint()
+    .WithMtlsIdentity(pki);
+
+var payment = builder.AddProject<Projects.Payment>("payment")
+    .WithHttpsEndpoint()
+    .WithMtlsIdentity(pki)
+    .WithReference(proxy)
+    .WaitFor(proxy);
+
+var order = builder.AddProject<Projects.Order>("order")
+    .WithHttpsEndpoint()
+    .WithMtlsIdentity(pki)
+    .WithReference(inventory)
+    .WithReference(payment)
+    .WaitFor(inventory)
+    .WaitFor(payment);
+
+if (builder.Configuration.GetValue("MtlsAspire:Workers", defaultValue: true))
 {
-    public static async Task<int> Main(string[] args)
-    {
-        MtlsApplicationOptions options;
-        try
-        {
-            options = MtlsApplicationOptions.Parse(args);
-        }
-        catch (Exception e) when (e is ArgumentException or FormatException)
-        {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
-            return 2;
-        }
+    builder.AddProject<Projects.Shopper>("shopper")
+        .WithMtlsIdentity(pki)
+        .WithReference(order)
+        .WaitFor(order);
 
-        var builder = new MtlsApplicationBuilder(options, typeof(Program).Assembly);
-        Describe(builder);
-        await using var app = builder.Build();
-        return await app.RunAsync();
-    }
-
-    /// <summary>
-    /// The system. A reference is a call, an allow rule on the callee and a NetworkPolicy: one source of truth.
-    /// <code>
-    /// shopper ─▶ order ─┬─▶ inventory
-    ///                    └─▶ payment ─▶ legacy-proxy ─(plain HTTP, Unix socket)─▶ legacy-ledger
-    /// intruder ─▶ payment, inventory   (refused, each in its own way)
-    /// </code>
-    /// </summary>
-    public static void Describe(MtlsApplicationBuilder builder)
-    {
-        var ledger = builder.AddProject("legacy-ledger", "LegacyLedger")
-            .ListenOnUnixSocket();
-        ledger.WithEnvironment("Ledger__Database", Path.Combine(ledger.Resource.DataDirectory, "ledger.db"));
-
-        var proxy = builder.AddProject("legacy-proxy", "LegacyProxy")
-            .WithMtlsIdentity()
-            .WithReference(ledger)
-            .WithEnvironment("LegacyLedger__Socket", ledger.Resource.SocketPath)
-            .WaitFor(ledger);
-
-        var inventory = builder.AddProject("inventory", "Inventory")
-            .WithMtlsIdentity();
-
-        var payment = builder.AddProject("payment", "Payment")
-            .WithMtlsIdentity()
-            .WithReference(proxy)
-            .WaitFor(proxy);
-
-        var order = builder.AddProject("order", "Order")
-            .WithMtlsIdentity()
-            .WithReference(inventory)
-            .WithReference(payment)
-            .WaitFor(inventory)
-            .WaitFor(payment);
-
-        builder.AddProject("shopper", "Shopper")
-            .AsWorker()
-            .WithMtlsIdentity()
-            .WithReference(order)
-            .WaitFor(order);
-
-        // Knows where payment and inventory are, is allowed to call neither, and carries certificates they must refuse.
-        builder.AddProject("intruder", "Intruder")
-            .AsWorker()
-            .WithMtlsIdentity()
-            .WithRejectionKit()
-            .WithEndpointOf(payment)
-            .WithEndpointOf(inventory)
-            .WaitFor(payment)
-            .WaitFor(inventory);
-    }
+    // Knows where payment and inventory are, is allowed to call neither, and carries certificates they must refuse.
+    builder.AddProject<Projects.Intruder>("intruder")
+        .WithMtlsIdentity(pki)
+        .WithRejectionKit(pki)
+        .WithEndpointOf(payment)
+        .WithEndpointOf(inventory)
+        .WaitFor(payment)
+        .WaitFor(inventory);
 }
+
+builder.Build().Run();

@@ -1,150 +1,251 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
 using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Certificates;
 using MtlsAspire.CertBootstrap.Ledger;
+using MtlsAspire.CertBootstrap.Revocation;
+using MtlsAspire.CertBootstrap.Storage;
 
 namespace MtlsAspire.Hosting;
 
+/// <summary>What happened to a leaf, for the timeline and the resource's properties.</summary>
+/// <param name="Service">The resource the leaf belongs to.</param>
+/// <param name="Verb">issued, renewed, re-issued, revoked and re-issued, …</param>
+/// <param name="Leaf">The new leaf.</param>
+internal sealed record LeafChange(string Service, string Verb, IssuedLeaf Leaf);
+
 /// <summary>
-/// The AppHost's side of the certificate lifecycle: bootstrap the PKI on first run (reuse it later), give every
-/// identity resource a current leaf, renew each at 2/3 of its lifetime while the app runs, and republish the CRLs
-/// before they go stale. Every clock read goes through the <see cref="TimeProvider"/>.
+/// The AppHost's side of the certificate lifecycle: create the PKI on the first run (reuse it later), give every
+/// identity a current leaf, renew each at 2/3 of its lifetime, republish the CRLs before they go stale, and carry out
+/// the dashboard's commands. One operation at a time (the renewal loop and commands share the CA). Every clock read
+/// goes through the <see cref="TimeProvider"/>; every step is a line of <paramref name="timeline"/>.
 /// </summary>
-internal sealed class CertificateLifecycle(MtlsApplicationOptions options, TimeProvider time, Action<string> say)
+internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource passphrase, TimeProvider time, ILogger timeline) : IDisposable
 {
+    private readonly SemaphoreSlim _gate = new(1, 1);
     private DateTimeOffset _crlsPublishedAt;
+    private CertificateAuthority? _authority;
 
-    public CertificateAuthority Authority { get; private set; } = null!;
+    /// <summary>Raised after a leaf was written (under the lifecycle's lock: keep handlers short).</summary>
+    public event Action<LeafChange>? LeafChanged;
 
-    public string PkiDirectory => Path.Combine(options.StateDirectory, "pki");
+    /// <summary>Raised after the CAs or CRLs changed.</summary>
+    public event Action? AuthorityChanged;
 
-    /// <summary>Creates or opens the PKI, renews what a previous run left expired or near its end, republishes the CRLs.</summary>
-    public void Bootstrap(IEnumerable<ProjectResource> identities)
+    public CertificateAuthority Authority => _authority ?? throw new InvalidOperationException("The PKI has not been bootstrapped yet.");
+
+    public bool IsReady => _authority is not null;
+
+    /// <summary>The intermediate CRL last published (number and next update for the dashboard).</summary>
+    public RevocationList? LastIntermediateCrl { get; private set; }
+
+    public DateTimeOffset CrlsPublishedAt => _crlsPublishedAt;
+
+    /// <summary>Creates or opens the PKI, rotates an intermediate that is missing or about to expire, republishes the CRLs.</summary>
+    public Task BootstrapAsync(CancellationToken cancellationToken) => LockedAsync(() =>
     {
-        if (File.Exists(Path.Combine(PkiDirectory, "pki.json")))
+        SecureFiles.CreatePrivateDirectory(options.StateDirectory);
+        if (File.Exists(Path.Combine(options.PkiDirectory, "pki.json")))
         {
-            Authority = CertificateAuthority.Open(PkiDirectory, PassphraseSource.FromFileOrEnvironment(null), time);
-            say($"PKI reused from {PkiDirectory}");
+            _authority = CertificateAuthority.Open(options.PkiDirectory, passphrase, time);
+            timeline.LogInformation("PKI reused from {Directory} (trust domain {TrustDomain})", options.PkiDirectory, _authority.Settings.TrustDomain);
         }
         else
         {
             var settings = new PkiSettings { TrustDomain = options.TrustDomain, Environment = options.Environment, LeafLifetime = options.LeafLifetime };
-            (Authority, var created) = CertificateAuthority.Initialize(PkiDirectory, settings, PassphraseSource.FromFileOrEnvironment(null), time);
-            say($"PKI created in {PkiDirectory}: root {created.Root.Subject}, intermediate {created.Intermediate.Subject}");
+            (_authority, var created) = CertificateAuthority.Initialize(options.PkiDirectory, settings, passphrase, time);
+            timeline.LogInformation("PKI created in {Directory}: root {RootSubject} (serial {RootSerial}), intermediate {IntermediateSubject} (serial {IntermediateSerial})",
+                options.PkiDirectory, created.Root.Subject, created.Root.Serial, created.Intermediate.Subject, created.Intermediate.Serial);
+            if (created.GeneratedPassphraseFile is { } file)
+            {
+                timeline.LogInformation("root key passphrase generated into {File} (mode 0600); set MTLS_ROOT_PASSPHRASE to supply your own", file);
+            }
         }
 
         var now = time.GetUtcNow();
-        var intermediate = Authority.Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var active] ? active : null;
+        var intermediate = _authority.Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var active] ? active : null;
         if (intermediate is null || now > intermediate.NotAfter - TimeSpan.FromDays(7))
         {
-            Authority.RotateIntermediate();
-            say("intermediate CA rotated (the previous one was missing, revoked or about to expire)");
+            var (rotated, _) = _authority.RotateIntermediate();
+            timeline.LogInformation("intermediate CA rotated: serial {Serial}, valid until {NotAfter:u} (the previous one was missing, revoked or about to expire)",
+                rotated.Serial, rotated.NotAfter);
         }
 
-        foreach (var resource in identities)
+        PublishCrlsLocked();
+    }, cancellationToken);
+
+    /// <summary>Gives <paramref name="service"/> a current leaf: issues one when it has none, its files are gone, it is due or its lifetime changed.</summary>
+    public Task<LedgerEntry> EnsureLeafAsync(string service, CancellationToken cancellationToken) => LockedAsync(() =>
+    {
+        var leaf = Authority.Ledger.ActiveLeaf(service);
+        var now = time.GetUtcNow();
+        if (leaf is null || !File.Exists(Path.Combine(CredentialsDirectory(service), "tls.crt")) || IsDue(leaf, now) || leaf.Lifetime != options.LeafLifetime)
         {
-            var leaf = Authority.Ledger.ActiveLeaf(resource.Name);
-            var directory = Authority.Layout.ServiceDirectory(resource.Name);
-            if (leaf is null || !File.Exists(Path.Combine(directory, "tls.crt")) || IsDue(leaf, now) || leaf.Lifetime != options.LeafLifetime)
-            {
-                Issue(resource, leaf is null ? "issued" : leaf.IsExpired(now) ? "re-issued (the previous run's had expired)" : "renewed");
-            }
+            return IssueLocked(service, leaf is null ? "issued" : leaf.IsExpired(now) ? "re-issued (the previous one had expired)" : "renewed").Entry;
         }
 
-        PublishCrls();
-    }
+        return leaf;
+    }, cancellationToken);
 
     /// <summary>Renews due leaves and republishes CRLs until <paramref name="cancellationToken"/> fires.</summary>
-    public async Task RunAsync(IReadOnlyList<ProjectResource> identities, CancellationToken cancellationToken)
+    public async Task RunAsync(Func<IReadOnlyList<string>> services, CancellationToken cancellationToken)
     {
         var interval = TimeSpan.FromTicks(Math.Clamp(options.LeafLifetime.Ticks / 30, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromSeconds(30).Ticks));
         using var timer = new PeriodicTimer(interval, time);
-        while (await timer.WaitForNextTickAsync(cancellationToken))
+        while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
         {
             try
             {
-                RenewDue(identities);
+                await RenewDueAsync(services(), cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is PkiException or IOException)
+            catch (Exception e) when (e is PkiException or IOException or UnauthorizedAccessException)
             {
-                say($"renewal failed, will retry: {e.Message}");
+                timeline.LogWarning("renewal failed, will retry at the next tick: {Message}", e.Message);
             }
         }
     }
 
     /// <summary>One pass of the renewal loop.</summary>
-    public void RenewDue(IReadOnlyList<ProjectResource> identities)
+    public Task RenewDueAsync(IReadOnlyList<string> services, CancellationToken cancellationToken) => LockedAsync(() =>
     {
         var now = time.GetUtcNow();
-        foreach (var resource in identities)
+        foreach (var service in services)
         {
-            if (Authority.Ledger.ActiveLeaf(resource.Name) is not { } leaf || IsDue(leaf, now))
+            if (Authority.Ledger.ActiveLeaf(service) is not { } leaf || IsDue(leaf, now))
             {
-                Issue(resource, "renewed");
+                IssueLocked(service, "renewed");
             }
         }
 
         if (now - _crlsPublishedAt >= Authority.Settings.IntermediateCrlValidity / 2)
         {
-            PublishCrls();
+            PublishCrlsLocked();
         }
-    }
+    }, cancellationToken);
+
+    /// <summary>A new key and certificate for <paramref name="service"/> now.</summary>
+    public Task<IssuedLeaf> RenewAsync(string service, CancellationToken cancellationToken) =>
+        LockedAsync(() => IssueLocked(service, "renewed (on request)"), cancellationToken);
+
+    /// <summary>Revokes the service's active leaf (key compromise), republishes the CRLs, and issues it a new key and certificate.</summary>
+    public Task<(LedgerEntry Revoked, IssuedLeaf Replacement)> RevokeAsync(string service, CancellationToken cancellationToken) => LockedAsync(() =>
+    {
+        var revoked = Authority.RevokeService(service, X509RevocationReason.KeyCompromise);
+        timeline.LogWarning("revoked {Service}: serial {Serial} (keyCompromise); every peer refuses it once it loads the new CRL", service, revoked.Serial);
+        var replacement = IssueLocked(service, "re-issued after revocation");
+        PublishCrlsLocked();
+        return (revoked, replacement);
+    }, cancellationToken);
+
+    /// <summary>A new intermediate under the same root; leaves move to it at their next renewal.</summary>
+    public Task<LedgerEntry> RotateIntermediateAsync(CancellationToken cancellationToken) => LockedAsync(() =>
+    {
+        var (rotated, _) = Authority.RotateIntermediate();
+        timeline.LogInformation("intermediate CA rotated: serial {Serial}, valid until {NotAfter:u}; the previous one stays trusted until its leaves are renewed",
+            rotated.Serial, rotated.NotAfter);
+        PublishCrlsLocked();
+        AuthorityChanged?.Invoke();
+        return rotated;
+    }, cancellationToken);
+
+    /// <summary>Re-signs every CRL and republishes crl.pem to every service.</summary>
+    public Task PublishCrlsAsync(CancellationToken cancellationToken) => LockedAsync(PublishCrlsLocked, cancellationToken);
+
+    /// <summary>Where a service's credential files live (tls.crt, tls.key, ca.crt, crl.pem).</summary>
+    public string CredentialsDirectory(string service) => Path.Combine(options.PkiDirectory, "services", service);
 
     /// <summary>Where a resource's rejection kit lives.</summary>
-    public string KitDirectory(ProjectResource resource) => Path.Combine(PkiDirectory, "kits", resource.Name);
+    public string KitDirectory(string service) => Path.Combine(options.PkiDirectory, "kits", service);
 
     /// <summary>
     /// Issues the certificates that must be refused: expired (valid for an hour, two days ago), revoked, serverAuth-only,
     /// and one from a rogue CA of its own. Fresh at every start.
     /// </summary>
-    public void PrepareRejectionKit(ProjectResource resource)
+    public Task PrepareRejectionKitAsync(string service, CancellationToken cancellationToken) => LockedAsync(() =>
     {
-        var kit = KitDirectory(resource);
+        var kit = KitDirectory(service);
         var now = time.GetUtcNow();
-        Authority.Issue(new LeafRequest($"{resource.Name}-expired")
+        Authority.Issue(new LeafRequest($"{service}-expired")
         {
             DnsNames = ["localhost"],
             ValidFrom = now.AddDays(-2),
             Lifetime = TimeSpan.FromHours(1),
             OutputDirectory = Path.Combine(kit, "expired"),
         });
-        var revoked = Authority.Issue(new LeafRequest($"{resource.Name}-revoked") { DnsNames = ["localhost"], OutputDirectory = Path.Combine(kit, "revoked") });
-        Authority.Revoke(revoked.Entry.Serial, System.Security.Cryptography.X509Certificates.X509RevocationReason.KeyCompromise);
-        Authority.Issue(new LeafRequest($"{resource.Name}-server-only")
+        var revoked = Authority.Issue(new LeafRequest($"{service}-revoked") { DnsNames = ["localhost"], OutputDirectory = Path.Combine(kit, "revoked") });
+        Authority.Revoke(revoked.Entry.Serial, X509RevocationReason.KeyCompromise);
+        Authority.Issue(new LeafRequest($"{service}-server-only")
         {
             DnsNames = ["localhost"],
-            ExtendedKeyUsages = [MtlsAspire.CertBootstrap.Certificates.CertificateFacts.ServerAuthOid],
+            ExtendedKeyUsages = [CertificateFacts.ServerAuthOid],
             OutputDirectory = Path.Combine(kit, "server-only"),
         });
 
         var roguePki = Path.Combine(options.StateDirectory, "pki-rogue");
         var rogue = File.Exists(Path.Combine(roguePki, "pki.json"))
-            ? CertificateAuthority.Open(roguePki, PassphraseSource.FromFileOrEnvironment(null), time)
-            : CertificateAuthority.Initialize(roguePki, new PkiSettings { TrustDomain = options.TrustDomain, Environment = options.Environment },
-                PassphraseSource.FromFileOrEnvironment(null), time).Authority;
-        rogue.Issue(new LeafRequest(resource.Name) { DnsNames = ["localhost"], OutputDirectory = Path.Combine(kit, "rogue") });
-        say($"rejection kit for {resource.Name} in {kit}: expired, revoked, server-only, rogue");
-    }
+            ? CertificateAuthority.Open(roguePki, PassphraseSource.Local, time)
+            : CertificateAuthority.Initialize(roguePki, new PkiSettings { TrustDomain = Authority.Settings.TrustDomain, Environment = Authority.Settings.Environment },
+                PassphraseSource.Local, time).Authority;
+        rogue.Issue(new LeafRequest(service) { DnsNames = ["localhost"], OutputDirectory = Path.Combine(kit, "rogue") });
+        timeline.LogInformation("rejection kit for {Service} in {Directory}: expired, revoked, server-only, rogue", service, kit);
+        PublishCrlsLocked();
+    }, cancellationToken);
 
     private static bool IsDue(LedgerEntry leaf, DateTimeOffset now) => now >= leaf.IssuedAt + ((leaf.NotAfter - leaf.IssuedAt) * 2 / 3);
 
-    private void Issue(ProjectResource resource, string verb)
+    private IssuedLeaf IssueLocked(string service, string verb)
     {
-        var issued = Authority.Issue(new LeafRequest(resource.Name)
+        var issued = Authority.Issue(new LeafRequest(service)
         {
             DnsNames = ["localhost"],
             IPAddresses = [IPAddress.Loopback],
             Lifetime = options.LeafLifetime,
         });
-        say($"certificate {verb} for {resource.Name}: {issued.SpiffeId}, serial {issued.Entry.Serial}, valid until {issued.Entry.NotAfter:u}");
+        timeline.LogInformation("certificate {Verb} for {Service}: {SpiffeId}, serial {Serial}, valid until {NotAfter:u}",
+            verb, service, issued.SpiffeId, issued.Entry.Serial, issued.Entry.NotAfter);
+        LeafChanged?.Invoke(new LeafChange(service, verb, issued));
+        return issued;
     }
 
-    private void PublishCrls()
+    private void PublishCrlsLocked()
     {
-        var (_, refresh) = Authority.PublishCrls(includeRoots: true);
+        var (published, refresh) = Authority.PublishCrls(includeRoots: true);
         _crlsPublishedAt = time.GetUtcNow();
+        var intermediates = Authority.Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active).Select(e => e.Subject).ToHashSet(StringComparer.Ordinal);
+        LastIntermediateCrl = published.LastOrDefault(crl => intermediates.Contains(crl.Issuer.Name)) ?? (published.Count > 0 ? published[^1] : null);
+        foreach (var crl in published)
+        {
+            timeline.LogInformation("CRL published for {Issuer}: number {Number}, {Count} revoked, next update {NextUpdate:u}",
+                crl.Issuer.Name, crl.Number, crl.Entries.Count, crl.NextUpdate);
+        }
+
         foreach (var failure in refresh.Failed)
         {
-            say($"warning: {failure}");
+            timeline.LogWarning("could not republish to a service directory: {Failure}", failure);
+        }
+
+        AuthorityChanged?.Invoke();
+    }
+
+    private async Task<T> LockedAsync<T>(Func<T> work, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return work();
+        }
+        finally
+        {
+            _gate.Release();
         }
     }
+
+    private Task<bool> LockedAsync(Action work, CancellationToken cancellationToken) => LockedAsync(() =>
+    {
+        work();
+        return true;
+    }, cancellationToken);
+
+    public void Dispose() => _gate.Dispose();
 }

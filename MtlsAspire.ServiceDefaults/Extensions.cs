@@ -31,11 +31,6 @@ public static class Extensions
             http.AddServiceDiscovery();
         });
 
-        if (builder.Configuration["MtlsAspire:EndpointsFile"] is { Length: > 0 } endpointsFile)
-        {
-            builder.Services.AddHostedService(services => new BoundAddressesReporter(services, services.GetRequiredService<IHostApplicationLifetime>(), endpointsFile));
-        }
-
         return builder;
     }
 

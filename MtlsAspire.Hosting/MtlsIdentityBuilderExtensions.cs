@@ -1,0 +1,204 @@
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.DependencyInjection;
+using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Storage;
+
+namespace MtlsAspire.Hosting;
+
+/// <summary>Gives resources SPIFFE identities from a <see cref="PkiResource"/>, and the other wiring of the mTLS app.</summary>
+public static class MtlsIdentityBuilderExtensions
+{
+    /// <summary>The property names shown on the dashboard for a resource with an identity.</summary>
+    internal static class Properties
+    {
+        public const string SpiffeId = "mtls.spiffe_id";
+        public const string Serial = "mtls.certificate.serial";
+        public const string NotAfter = "mtls.certificate.not_after";
+        public const string Generation = "mtls.certificate.generation";
+    }
+
+    /// <summary>
+    /// Gives the resource its SPIFFE identity <c>spiffe://{td}/ns/{env}/sa/{name}</c>: its leaf is issued after what it
+    /// waits for is healthy and before the process starts, renewed while it runs, and shown as properties (SPIFFE ID,
+    /// serial, expiry, generation) with the commands "Renew certificate" and "Revoke certificate". It gets
+    /// <c>Mtls__CredentialsDirectory</c>, <c>Mtls__TrustDomain</c> and, from the app model, the callers allowed to call it
+    /// (<c>Mtls__Authorization__ReferencedBy__{n}</c>: the SPIFFE ID of every resource with a <c>WithReference</c> to it).
+    /// Aspire's dev-certificate injection is switched off: the resource does its own (mutual) TLS. The plain-HTTP
+    /// endpoint <c>http</c> is its management port, with <c>/health</c> as the resource's health check.
+    /// </summary>
+    /// <param name="builder">The resource builder.</param>
+    /// <param name="pki">The issuing PKI.</param>
+    public static IResourceBuilder<T> WithMtlsIdentity<T>(this IResourceBuilder<T> builder, IResourceBuilder<PkiResource> pki)
+        where T : IResourceWithEnvironment, IResourceWithArgs, IResourceWithEndpoints, IResourceWithWaitSupport
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(pki);
+
+        var name = builder.Resource.Name;
+        var resources = builder.ApplicationBuilder.Resources;
+        if (!builder.Resource.Annotations.OfType<EndpointAnnotation>().Any(e => e.Name == "http"))
+        {
+            builder.WithHttpEndpoint(name: "http");
+        }
+
+        return builder
+            .WithAnnotation(new MtlsIdentityAnnotation(pki.Resource))
+            .WithoutHttpsCertificate()
+            .WithCertificateTrustScope(CertificateTrustScope.None)
+            .WaitFor(pki)
+            .WithHttpHealthCheck("/health", endpointName: "http")
+            .WithEnvironment(context =>
+            {
+                context.EnvironmentVariables["Mtls__CredentialsDirectory"] = pki.Resource.CredentialsDirectory(name);
+                context.EnvironmentVariables["Mtls__TrustDomain"] = pki.Resource.IdentityOf(name).TrustDomain;
+                var callers = resources
+                    .Where(r => r.Annotations.OfType<MtlsIdentityAnnotation>().Any(a => a.Pki == pki.Resource)
+                        && r.Annotations.OfType<ResourceRelationshipAnnotation>().Any(a => a.Type == "Reference" && ReferenceEquals(a.Resource, builder.Resource)))
+                    .Select(r => pki.Resource.IdentityOf(r.Name).ToString())
+                    .Order(StringComparer.Ordinal)
+                    .ToList();
+                for (var i = 0; i < callers.Count; i++)
+                {
+                    context.EnvironmentVariables[$"Mtls__Authorization__ReferencedBy__{i}"] = callers[i];
+                }
+            })
+            .OnBeforeResourceStarted(async (resource, e, cancellationToken) =>
+            {
+                await e.Services.GetRequiredService<ResourceNotificationService>().WaitForDependenciesAsync(resource, cancellationToken).ConfigureAwait(false);
+                var lifecycle = pki.Resource.Lifecycle ?? throw new InvalidOperationException($"The PKI '{pki.Resource.Name}' did not start.");
+                var leaf = await lifecycle.EnsureLeafAsync(name, cancellationToken).ConfigureAwait(false);
+                var notifications = e.Services.GetRequiredService<ResourceNotificationService>();
+                await MtlsPkiBuilderExtensions.PublishLeafAsync(pki.Resource, resources, notifications,
+                    new LeafChange(name, "current", new IssuedLeaf(leaf, pki.Resource.IdentityOf(name), pki.Resource.CredentialsDirectory(name), false))).ConfigureAwait(false);
+            })
+            .WithCommand("renew-certificate", "Renew certificate", async context =>
+                {
+                    if (pki.Resource.Lifecycle is not { IsReady: true } lifecycle)
+                    {
+                        return CommandResults.Failure($"The PKI '{pki.Resource.Name}' is not running.");
+                    }
+
+                    try
+                    {
+                        var renewed = await lifecycle.RenewAsync(name, context.CancellationToken).ConfigureAwait(false);
+                        return new ExecuteCommandResult { Success = true, Message = $"{name}: new key and certificate, serial {renewed.Entry.Serial}." };
+                    }
+                    catch (Exception ex) when (ex is PkiException or IOException or UnauthorizedAccessException)
+                    {
+                        return CommandResults.Failure($"Renewing {name} failed: {ex.Message}");
+                    }
+                },
+                new CommandOptions
+                {
+                    Description = "Issue a new key and certificate now; the service loads it without a restart.",
+                    IconName = "ArrowClockwise",
+                    IsHighlighted = true,
+                })
+            .WithCommand("revoke-certificate", "Revoke certificate", async context =>
+                {
+                    if (pki.Resource.Lifecycle is not { IsReady: true } lifecycle)
+                    {
+                        return CommandResults.Failure($"The PKI '{pki.Resource.Name}' is not running.");
+                    }
+
+                    try
+                    {
+                        var (revoked, replacement) = await lifecycle.RevokeAsync(name, context.CancellationToken).ConfigureAwait(false);
+                        return new ExecuteCommandResult
+                        {
+                            Success = true,
+                            Message = $"{name}: serial {revoked.Serial} revoked (keyCompromise), every peer refuses it; new serial {replacement.Entry.Serial}.",
+                        };
+                    }
+                    catch (Exception ex) when (ex is PkiException or IOException or UnauthorizedAccessException)
+                    {
+                        return CommandResults.Failure($"Revoking {name} failed: {ex.Message}");
+                    }
+                },
+                new CommandOptions
+                {
+                    Description = "Revoke the current certificate (key compromise) and issue a new key and certificate.",
+                    ConfirmationMessage = $"Revoke {name}'s certificate? Every peer refuses it from the next CRL; {name} gets a new key and certificate.",
+                    IconName = "ShieldDismiss",
+                });
+    }
+
+    /// <summary>
+    /// Gives the resource, in <c>Intruder__Kit</c>, a directory of certificates every service must refuse: expired,
+    /// revoked, serverAuth-only (all from <paramref name="pki"/>) and one from a rogue CA — each a tls.crt/tls.key set,
+    /// issued fresh before the resource starts.
+    /// </summary>
+    public static IResourceBuilder<T> WithRejectionKit<T>(this IResourceBuilder<T> builder, IResourceBuilder<PkiResource> pki)
+        where T : IResourceWithEnvironment
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(pki);
+        var name = builder.Resource.Name;
+        return builder
+            .WithEnvironment(context => context.EnvironmentVariables["Intruder__Kit"] = Path.Combine(pki.Resource.Options.PkiDirectory, "kits", name))
+            .OnBeforeResourceStarted(async (_, _, cancellationToken) =>
+            {
+                var lifecycle = pki.Resource.Lifecycle ?? throw new InvalidOperationException($"The PKI '{pki.Resource.Name}' did not start.");
+                await lifecycle.PrepareRejectionKitAsync(name, cancellationToken).ConfigureAwait(false);
+            });
+    }
+
+    /// <summary>
+    /// The resource knows where <paramref name="target"/>'s mTLS endpoint is (<c>services__{target}__https__0</c>) but
+    /// is <em>not</em> allowed to call it: unlike <c>WithReference</c>, no allow rule follows. For the demo of refusals.
+    /// </summary>
+    public static IResourceBuilder<T> WithEndpointOf<T, TTarget>(this IResourceBuilder<T> builder, IResourceBuilder<TTarget> target)
+        where T : IResourceWithEnvironment
+        where TTarget : IResourceWithEndpoints
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(target);
+        var endpoint = target.GetEndpoint("https");
+        return builder.WithEnvironment($"services__{target.Resource.Name}__https__0", endpoint);
+    }
+
+    /// <summary>
+    /// The resource serves plain HTTP only on a Unix domain socket, <c>{state}/run/{name}/app.sock</c>, in a 0700
+    /// directory: no TCP port, nothing but a process of the same user can reach it. Its health is checked by the AppHost
+    /// over the socket.
+    /// </summary>
+    public static IResourceBuilder<T> ListenOnUnixSocket<T>(this IResourceBuilder<T> builder)
+        where T : IResourceWithEnvironment
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var options = PkiOptions.From(builder.ApplicationBuilder.Configuration);
+        var directory = Path.Combine(options.StateDirectory, "run", builder.Resource.Name);
+        var socket = Path.Combine(directory, "app.sock");
+        var healthKey = $"{builder.Resource.Name}-unix-socket";
+        builder.ApplicationBuilder.Services.AddHealthChecks().AddCheck(healthKey, new UnixSocketHealthCheck(socket));
+        return builder
+            .WithAnnotation(new UnixSocketAnnotation(socket))
+            .WithEnvironment("ASPNETCORE_URLS", $"http://unix:{socket}")
+            .WithHealthCheck(healthKey)
+            .OnBeforeResourceStarted((_, _, _) =>
+            {
+                SecureFiles.CreatePrivateDirectory(directory);
+                File.Delete(socket); // a stale socket from a previous run
+                return Task.CompletedTask;
+            });
+    }
+
+    /// <summary>The Unix socket of a resource set up with <see cref="ListenOnUnixSocket{T}"/>.</summary>
+    public static string GetUnixSocketPath(this IResource resource) =>
+        resource.Annotations.OfType<UnixSocketAnnotation>().LastOrDefault()?.SocketPath
+        ?? throw new InvalidOperationException($"Resource '{resource.Name}' does not listen on a Unix socket (ListenOnUnixSocket).");
+
+    /// <summary>A data directory for the resource, <c>{state}/data/{name}</c> (0700, created before it starts).</summary>
+    public static string GetDataDirectory<T>(this IResourceBuilder<T> builder) where T : IResource
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var directory = Path.Combine(PkiOptions.From(builder.ApplicationBuilder.Configuration).StateDirectory, "data", builder.Resource.Name);
+        builder.OnBeforeResourceStarted((_, _, _) =>
+        {
+            SecureFiles.CreatePrivateDirectory(directory);
+            return Task.CompletedTask;
+        });
+        return directory;
+    }
+}

@@ -1,0 +1,296 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Ledger;
+
+namespace MtlsAspire.Hosting;
+
+/// <summary>
+/// The private CA as an Aspire resource. Aspire has server certificates for HTTPS endpoints and CA bundles, but no
+/// mutual TLS between services, no per-resource identity and no lifecycle: this integration adds them.
+/// </summary>
+public static class MtlsPkiBuilderExtensions
+{
+    /// <summary>The property names shown on the dashboard.</summary>
+    internal static class Properties
+    {
+        public const string TrustDomain = "pki.trust_domain";
+        public const string RootSubject = "pki.root.subject";
+        public const string RootSerial = "pki.root.serial";
+        public const string RootNotAfter = "pki.root.not_after";
+        public const string IntermediateSubject = "pki.intermediate.subject";
+        public const string IntermediateSerial = "pki.intermediate.serial";
+        public const string IntermediateNotAfter = "pki.intermediate.not_after";
+        public const string CrlNumber = "pki.crl.number";
+        public const string CrlNextUpdate = "pki.crl.next_update";
+        public const string LiveLeaves = "pki.leaves";
+        public const string Directory = "pki.directory";
+    }
+
+    /// <summary>
+    /// Adds the private CA: on start it creates (first run) or opens the PKI in <c>{state}/pki</c>, publishes its CRLs,
+    /// then renews every identity's leaf at 2/3 of its lifetime and re-signs CRLs while the app runs. Its console log is
+    /// the lifecycle timeline; its commands rotate the intermediate and publish the CRLs.
+    /// </summary>
+    /// <param name="builder">The distributed application builder.</param>
+    /// <param name="name">The resource name.</param>
+    /// <remarks>
+    /// The root passphrase (<c>MTLS_ROOT_PASSPHRASE</c>) is read here and removed from the AppHost's environment, so that
+    /// no child process (they inherit the AppHost's environment) ever sees it.
+    /// </remarks>
+    public static IResourceBuilder<PkiResource> AddMtlsPki(this IDistributedApplicationBuilder builder, [ResourceName] string name)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+
+        var options = PkiOptions.From(builder.Configuration);
+        var passphrase = PassphraseSource.FromFileOrEnvironment(builder.Configuration[$"{PkiOptions.SectionName}:PassphraseFile"]);
+        Environment.SetEnvironmentVariable(PassphraseSource.EnvironmentVariable, null);
+
+        var pki = new PkiResource(name, options, passphrase) { EndpointsFile = new EndpointsFile(Path.Combine(options.StateDirectory, "endpoints.json")) };
+        var healthKey = $"{name}-pki";
+        builder.Services.AddHealthChecks().AddCheck(healthKey, () => pki.Lifecycle switch
+        {
+            null or { IsReady: false } => HealthCheckResult.Unhealthy("the PKI is not bootstrapped"),
+            var l when l.LastIntermediateCrl?.NextUpdate is { } next && next <= DateTimeOffset.UtcNow =>
+                HealthCheckResult.Unhealthy($"the intermediate CRL went stale at {next:u}; services refuse peers until it is republished"),
+            _ => HealthCheckResult.Healthy(),
+        });
+
+        builder.Eventing.Subscribe<ResourceEndpointsAllocatedEvent>((e, _) =>
+        {
+            RecordEndpoints(pki, e.Resource);
+            return Task.CompletedTask;
+        });
+
+        return builder.AddResource(pki)
+            .WithInitialState(new CustomResourceSnapshot
+            {
+                ResourceType = "PKI",
+                State = KnownResourceStates.NotStarted,
+                Properties = [new(Properties.Directory, options.PkiDirectory) { DisplayName = "Directory" }],
+            })
+            .WithHealthCheck(healthKey)
+            .ExcludeFromManifest()
+            .OnInitializeResource((resource, e, cancellationToken) =>
+            {
+                var stopping = e.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+                _ = Task.Run(() => RunAsync(resource, e, builder.Resources, stopping), CancellationToken.None);
+                return Task.CompletedTask;
+            })
+            .WithCommand("rotate-intermediate", "Rotate intermediate", context => RunCommandAsync(pki, async lifecycle =>
+                {
+                    var rotated = await lifecycle.RotateIntermediateAsync(context.CancellationToken).ConfigureAwait(false);
+                    return $"New intermediate {rotated.Serial}, valid until {rotated.NotAfter:u}.";
+                }),
+                new CommandOptions
+                {
+                    Description = "Issue a new intermediate CA under the same root; every leaf moves to it at its next renewal.",
+                    ConfirmationMessage = "Rotate the intermediate CA? Leaves keep working and move to the new intermediate as they renew.",
+                    IconName = "ArrowSync",
+                    IsHighlighted = true,
+                    UpdateState = IsRunning,
+                })
+            .WithCommand("publish-crls", "Publish CRLs", context => RunCommandAsync(pki, async lifecycle =>
+                {
+                    await lifecycle.PublishCrlsAsync(context.CancellationToken).ConfigureAwait(false);
+                    return $"CRL number {lifecycle.LastIntermediateCrl?.Number} published to every service.";
+                }),
+                new CommandOptions
+                {
+                    Description = "Re-sign every CA's CRL and republish crl.pem to every service directory.",
+                    IconName = "DocumentSync",
+                    IsHighlighted = true,
+                    UpdateState = IsRunning,
+                });
+    }
+
+    private static async Task RunAsync(PkiResource pki, InitializeResourceEvent e, IResourceCollection resources, CancellationToken stopping)
+    {
+        var notifications = e.Notifications;
+        var timeline = e.Logger;
+        var consoleLogger = e.Services.GetRequiredService<ILoggerFactory>().CreateLogger($"MtlsAspire.Hosting.{pki.Name}");
+        var lifecycle = new CertificateLifecycle(pki.Options, pki.Passphrase, e.Services.GetService<TimeProvider>() ?? TimeProvider.System,
+            new TeeLogger(timeline, consoleLogger));
+        pki.Lifecycle = lifecycle;
+        lifecycle.LeafChanged += change => _ = PublishLeafAsync(pki, resources, notifications, change);
+        lifecycle.AuthorityChanged += () => _ = PublishPkiAsync(pki, notifications);
+
+        await notifications.PublishUpdateAsync(pki, s => s with { State = KnownResourceStates.Starting, StartTimeStamp = DateTime.UtcNow }).ConfigureAwait(false);
+        try
+        {
+            await lifecycle.BootstrapAsync(stopping).ConfigureAwait(false);
+            foreach (var resource in resources)
+            {
+                RecordEndpoints(pki, resource);
+            }
+        }
+        catch (Exception ex) when (ex is PkiException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            timeline.LogError("the PKI could not be opened: {Message}. Nothing was changed; fix the cause and start again.", ex.Message);
+            consoleLogger.LogError("pki: the PKI could not be opened: {Message}. Nothing was changed; fix the cause and start again.", ex.Message);
+            await notifications.PublishUpdateAsync(pki, s => s with { State = new ResourceStateSnapshot(KnownResourceStates.FailedToStart, KnownResourceStateStyles.Error) })
+                .ConfigureAwait(false);
+            return;
+        }
+
+        await PublishPkiAsync(pki, notifications).ConfigureAwait(false);
+        await notifications.PublishUpdateAsync(pki, s => s with { State = new ResourceStateSnapshot(KnownResourceStates.Running, KnownResourceStateStyles.Success) })
+            .ConfigureAwait(false);
+
+        var identities = resources.Where(r => r.Annotations.OfType<MtlsIdentityAnnotation>().Any(a => a.Pki == pki)).ToList();
+        var loggerService = e.Services.GetRequiredService<ResourceLoggerService>();
+        foreach (var identity in identities)
+        {
+            _ = Task.Run(() => ForwardRefusedReloadsAsync(loggerService, identity, timeline, stopping), CancellationToken.None);
+        }
+
+        try
+        {
+            await lifecycle.RunAsync(() => [.. identities.Select(r => r.Name)], stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>A service that refuses a new credential set says so in its own log; the timeline repeats it.</summary>
+    private static async Task ForwardRefusedReloadsAsync(ResourceLoggerService loggers, IResource resource, ILogger timeline, CancellationToken stopping)
+    {
+        try
+        {
+            await foreach (var batch in loggers.WatchAsync(resource).WithCancellation(stopping).ConfigureAwait(false))
+            {
+                foreach (var line in batch.Where(l => l.Content.Contains("refused the new credential files", StringComparison.Ordinal)))
+                {
+                    timeline.LogWarning("{Service} refused a reload: {Line}", resource.Name, line.Content);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static async Task<ExecuteCommandResult> RunCommandAsync(PkiResource pki, Func<CertificateLifecycle, Task<string>> command)
+    {
+        if (pki.Lifecycle is not { IsReady: true } lifecycle)
+        {
+            return CommandResults.Failure($"The PKI '{pki.Name}' is not running: see its console log for why.");
+        }
+
+        try
+        {
+            var message = await command(lifecycle).ConfigureAwait(false);
+            return new ExecuteCommandResult { Success = true, Message = message };
+        }
+        catch (Exception e) when (e is PkiException or IOException or UnauthorizedAccessException)
+        {
+            return CommandResults.Failure(e.Message);
+        }
+    }
+
+    internal static ResourceCommandState IsRunning(UpdateCommandStateContext context) =>
+        context.ResourceSnapshot.State?.Text == KnownResourceStates.Running ? ResourceCommandState.Enabled : ResourceCommandState.Disabled;
+
+    private static Task PublishPkiAsync(PkiResource pki, ResourceNotificationService notifications)
+    {
+        var lifecycle = pki.Lifecycle;
+        if (lifecycle is not { IsReady: true })
+        {
+            return Task.CompletedTask;
+        }
+
+        var ledger = lifecycle.Authority.Ledger;
+        var root = ledger.Find(CertificateKind.Root, CertificateStatus.Active) is [.., var r] ? r : null;
+        var intermediate = ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var i] ? i : null;
+        var leaves = ledger.Find(CertificateKind.Leaf, CertificateStatus.Active).Count(l => l.NotAfter > DateTimeOffset.UtcNow);
+        var crl = lifecycle.LastIntermediateCrl;
+        ResourcePropertySnapshot[] properties =
+        [
+            Highlighted(Properties.TrustDomain, "Trust domain", lifecycle.Authority.Settings.TrustDomain),
+            Highlighted(Properties.RootSubject, "Root", root?.Subject),
+            Highlighted(Properties.RootSerial, "Root serial", root?.Serial),
+            Highlighted(Properties.RootNotAfter, "Root expires", Format(root?.NotAfter)),
+            Highlighted(Properties.IntermediateSubject, "Intermediate", intermediate?.Subject),
+            Highlighted(Properties.IntermediateSerial, "Intermediate serial", intermediate?.Serial),
+            Highlighted(Properties.IntermediateNotAfter, "Intermediate expires", Format(intermediate?.NotAfter)),
+            Highlighted(Properties.CrlNumber, "CRL number", crl?.Number?.ToString(CultureInfo.InvariantCulture)),
+            Highlighted(Properties.CrlNextUpdate, "CRL next update", Format(crl?.NextUpdate)),
+            Highlighted(Properties.LiveLeaves, "Live leaves", leaves.ToString(CultureInfo.InvariantCulture)),
+        ];
+        return notifications.PublishUpdateAsync(pki, s => s with { Properties = Merge(s.Properties, properties) });
+    }
+
+    internal static Task PublishLeafAsync(PkiResource pki, IResourceCollection resources, ResourceNotificationService notifications, LeafChange change)
+    {
+        _ = PublishPkiAsync(pki, notifications);
+        if (resources.FirstOrDefault(r => r.Name == change.Service) is not { } resource)
+        {
+            return Task.CompletedTask;
+        }
+
+        var generation = pki.Lifecycle!.Authority.Ledger.All().Count(e => e.Kind == CertificateKind.Leaf && e.Service == change.Service);
+        ResourcePropertySnapshot[] properties =
+        [
+            Highlighted(MtlsIdentityBuilderExtensions.Properties.SpiffeId, "SPIFFE ID", change.Leaf.SpiffeId.ToString()),
+            Highlighted(MtlsIdentityBuilderExtensions.Properties.Serial, "Certificate serial", change.Leaf.Entry.Serial),
+            Highlighted(MtlsIdentityBuilderExtensions.Properties.NotAfter, "Certificate expires", Format(change.Leaf.Entry.NotAfter)),
+            Highlighted(MtlsIdentityBuilderExtensions.Properties.Generation, "Certificate generation", generation.ToString(CultureInfo.InvariantCulture)),
+        ];
+        return notifications.PublishUpdateAsync(resource, s => s with { Properties = Merge(s.Properties, properties) });
+    }
+
+    private static void RecordEndpoints(PkiResource pki, IResource resource)
+    {
+        var identity = resource.Annotations.OfType<MtlsIdentityAnnotation>().Any(a => a.Pki == pki);
+        var socket = resource.Annotations.OfType<UnixSocketAnnotation>().FirstOrDefault()?.SocketPath;
+        if (!identity && socket is null)
+        {
+            return;
+        }
+
+        Uri? Allocated(string endpoint, string path) =>
+            resource is IResourceWithEndpoints withEndpoints && withEndpoints.GetEndpoints().FirstOrDefault(e => e.EndpointName == endpoint) is { IsAllocated: true } allocated
+                ? new Uri(new Uri(allocated.Url), path)
+                : null;
+
+        pki.EndpointsFile.Set(resource.Name, new ResourceEndpoints(
+            Allocated("https", "/"),
+            socket is null ? Allocated("http", "/health") : new Uri("http://localhost/health"),
+            socket,
+            identity ? pki.CredentialsDirectory(resource.Name) : null,
+            identity ? pki.IdentityOf(resource.Name).ToString() : null));
+    }
+
+    internal static ResourcePropertySnapshot Highlighted(string name, string displayName, object? value) =>
+        new(name, value) { DisplayName = displayName, IsHighlighted = true };
+
+    internal static string? Format(DateTimeOffset? at) => at?.UtcDateTime.ToString("u", CultureInfo.InvariantCulture);
+
+    internal static ImmutableArray<ResourcePropertySnapshot> Merge(ImmutableArray<ResourcePropertySnapshot> current, IReadOnlyCollection<ResourcePropertySnapshot> updates)
+    {
+        var names = updates.Select(u => u.Name).ToHashSet(StringComparer.Ordinal);
+        return [.. current.Where(p => !names.Contains(p.Name)), .. updates];
+    }
+
+    /// <summary>Writes each line to the dashboard's console log of the pki resource and to the AppHost's console.</summary>
+    private sealed class TeeLogger(ILogger first, ILogger second) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => first.BeginScope(state);
+
+        public bool IsEnabled(LogLevel logLevel) => first.IsEnabled(logLevel) || second.IsEnabled(logLevel);
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            first.Log(logLevel, eventId, state, exception, formatter);
+            second.Log(logLevel, eventId, state, exception, formatter);
+        }
+    }
+}
