@@ -116,7 +116,7 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
     internal sealed record Denial(SpiffeId Caller, string Callee, string Allowed);
 }
 
-/// <summary>Writes 401 and 403 as problem details that say who was refused, where, and why.</summary>
+/// <summary>Writes a caller-rule 403 as problem details that say who was refused, where, and why (401s come from <see cref="MtlsCertificateEvents"/>).</summary>
 internal sealed class MtlsAuthorizationResultHandler : IAuthorizationMiddlewareResultHandler
 {
     private readonly Microsoft.AspNetCore.Authorization.Policy.AuthorizationMiddlewareResultHandler _default = new();
@@ -130,17 +130,6 @@ internal sealed class MtlsAuthorizationResultHandler : IAuthorizationMiddlewareR
                 detail: $"{denial.Caller} may not call {denial.Callee}; allowed callers: {denial.Allowed}.",
                 statusCode: StatusCodes.Status403Forbidden,
                 extensions: new Dictionary<string, object?> { ["caller"] = denial.Caller.ToString(), ["callee"] = denial.Callee })
-                .ExecuteAsync(context).ConfigureAwait(false);
-            return;
-        }
-
-        if (authorizeResult.Challenged)
-        {
-            var why = SpiffeAuthenticationHandler.FailureOf(context) ?? "no verified client identity";
-            await Results.Problem(
-                title: "No valid client identity",
-                detail: $"This endpoint needs a client certificate with a SPIFFE ID from this trust domain: {why}.",
-                statusCode: StatusCodes.Status401Unauthorized)
                 .ExecuteAsync(context).ConfigureAwait(false);
             return;
         }

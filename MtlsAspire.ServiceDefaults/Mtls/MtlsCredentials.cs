@@ -258,8 +258,12 @@ internal sealed class KnownIntermediates
         if (added)
         {
             Volatile.Write(ref _snapshot, [.. _byThumbprint.Values]);
+            Added?.Invoke();
         }
     }
 
     public X509Certificate2[] Snapshot() => Volatile.Read(ref _snapshot);
+
+    /// <summary>Raised after an intermediate was added.</summary>
+    public event Action? Added;
 }

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
-using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Certificate;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -24,6 +24,9 @@ namespace MtlsAspire.ServiceDefaults.Mtls;
 /// <summary>The mTLS server: Kestrel endpoints, peer validation, identity and caller authorization.</summary>
 public static class MtlsServerExtensions
 {
+    /// <summary>The log category of the mTLS server's refusals.</summary>
+    internal const string LoggerCategory = "MtlsAspire.Mtls.Server";
+
     /// <summary>
     /// Serves every <c>https</c> URL of <c>ASPNETCORE_URLS</c> (the <c>urls</c> setting) with mutual TLS: a client
     /// certificate is required, the full chain is sent, only ca.crt's roots are trusted, clientAuth is required of
@@ -43,7 +46,7 @@ public static class MtlsServerExtensions
             var options = kestrel.ApplicationServices.GetRequiredService<IOptions<MtlsOptions>>().Value;
             var time = kestrel.ApplicationServices.GetRequiredService<TimeProvider>();
             var telemetry = kestrel.ApplicationServices.GetRequiredService<MtlsTelemetry>();
-            var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("MtlsAspire.Mtls.Server");
+            var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(LoggerCategory);
             foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 var (https, endpoint) = ParseUrl(url);
@@ -62,8 +65,23 @@ public static class MtlsServerExtensions
             }
         });
 
+        // The handshake is the gate (chain, CRLs, EKU, dates); the package turns the connection's certificate into the
+        // principal, with trust from the current credentials (CertificateTrustOptions) and a cache of its verdicts.
         builder.Services.AddAuthentication(MtlsAuthenticationDefaults.Scheme)
-            .AddScheme<AuthenticationSchemeOptions, SpiffeAuthenticationHandler>(MtlsAuthenticationDefaults.Scheme, null);
+            .AddCertificate(MtlsAuthenticationDefaults.Scheme, options =>
+            {
+                options.AllowedCertificateTypes = CertificateTypes.Chained;
+                options.ChainTrustValidationMode = X509ChainTrustMode.CustomRootTrust;
+                options.RevocationMode = X509RevocationMode.NoCheck; // CRLs are checked in the handshake, against crl.pem
+                options.ValidateCertificateUse = true;
+                options.ValidateValidityPeriod = true;
+                options.EventsType = typeof(MtlsCertificateEvents);
+            })
+            .AddCertificateCache();
+        builder.Services.AddSingleton<MtlsCertificateEvents>();
+        builder.Services.AddSingleton<CertificateTrustOptions>();
+        builder.Services.AddSingleton<IConfigureOptions<CertificateAuthenticationOptions>>(services => services.GetRequiredService<CertificateTrustOptions>());
+        builder.Services.AddSingleton<IOptionsChangeTokenSource<CertificateAuthenticationOptions>>(services => services.GetRequiredService<CertificateTrustOptions>());
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(MtlsAuthenticationDefaults.CallerPolicy, policy => policy
                 .AddAuthenticationSchemes(MtlsAuthenticationDefaults.Scheme)
@@ -143,7 +161,7 @@ public static class MtlsServerExtensions
 
     /// <summary>
     /// Keeps the two kinds of endpoint apart: the plain-HTTP management endpoint answers only the health paths,
-    /// and the mTLS endpoint never answers them.
+    /// and the mTLS endpoint never answers them. Then, before authentication, <see cref="PeerConnectionMiddleware"/>.
     /// </summary>
     private sealed class ManagementEndpointFilter : IStartupFilter
     {
@@ -164,6 +182,7 @@ public static class MtlsServerExtensions
 
                 await nextMiddleware(context).ConfigureAwait(false);
             });
+            app.UseMiddleware<PeerConnectionMiddleware>();
             next(app);
         };
     }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using MtlsAspire.ServiceDefaults.Telemetry;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 
@@ -71,18 +72,35 @@ public class AuthorizationTests
     }
 
     [Fact]
-    public async Task A_certificate_from_our_ca_without_a_spiffe_id_gets_401_saying_why()
+    public async Task A_certificate_from_our_ca_without_a_spiffe_id_gets_401_saying_why_on_every_request()
     {
         await using var scenario = await Scenario.StartAsync();
         using var anonymous = CertificateForge.Leaf(scenario.Pki, uri: null, CertificateForge.ClientAuth);
         using var intermediate = CertificateForge.Intermediate(scenario.Pki);
         using var client = RawTlsClient.Create(anonymous, [intermediate], scenario.TrustedRoots);
+        using var decisions = Decisions(scenario.Server);
 
-        var response = await client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"));
+        // The second request is answered from the certificate cache: it must still say why, be logged and counted.
+        for (var i = 0; i < 2; i++)
+        {
+            var response = await client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"));
 
-        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        var problem = await response.Content.ReadFromJsonAsync<ProblemDetails>();
-        Assert.Contains("no URI SAN", problem!.Detail, StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            var problem = await response.Content.ReadFromJsonAsync<ProblemDetails>();
+            Assert.Contains("no URI SAN", problem!.Detail, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(2, decisions.GetMeasurementSnapshot().Count(m => (string?)m.Tags["result"] == "unauthenticated"));
+        var warnings = scenario.Server.Logs.GetSnapshot().Where(r => r.Level == LogLevel.Warning && r.Message.Contains("answered 401", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, warnings.Count);
+        Assert.All(warnings, warning =>
+        {
+            Assert.Equal("server", warning.GetStructuredStateValue("Side"));
+            Assert.Equal("invalid-identity", warning.GetStructuredStateValue("Reason"));
+            Assert.Equal(anonymous.SerialNumber, warning.GetStructuredStateValue("Serial"));
+            Assert.Equal("none", warning.GetStructuredStateValue("ClaimedSpiffeId"));
+            Assert.StartsWith("127.0.0.1:", warning.GetStructuredStateValue("PeerAddress"), StringComparison.Ordinal);
+        });
     }
 
     [Fact]
