@@ -24,10 +24,7 @@ public class TrustBundleTests
         // without sending its intermediate: the server must still build the chain.
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => otherClient.GetAsync(new Uri(scenario.Server.Https, "/api/whoami")));
 
-        var generation = scenario.Server.Store.Current.Generation;
-        new CredentialDirectory(scenario.ServerDirectory).Update(
-            files => files with { BundlePem = files.BundlePem + otherFiles.BundlePem, CrlPem = files.CrlPem + otherFiles.CrlPem }, DateTimeOffset.UtcNow);
-        await Eventually.True(() => scenario.Server.Store.Current.Generation > generation, "the server loaded the two-root bundle");
+        await scenario.UpdateServerFilesAsync(files => Scenario.AlsoTrusting(files, otherFiles));
 
         Assert.Equal(2, scenario.Server.Store.Current.TrustedRoots.Count);
         Assert.Equal(HttpStatusCode.OK, (await otherClient.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"))).StatusCode);
@@ -45,10 +42,7 @@ public class TrustBundleTests
         using var other = new TestPki();
         var otherDirectory = other.Authority.Issue(new LeafRequest("order")).Directory;
         var otherFiles = new CredentialDirectory(otherDirectory).Read();
-        var generation = scenario.Server.Store.Current.Generation;
-        new CredentialDirectory(scenario.ServerDirectory).Update(
-            files => files with { BundlePem = files.BundlePem + otherFiles.BundlePem, CrlPem = files.CrlPem + otherFiles.CrlPem }, DateTimeOffset.UtcNow);
-        await Eventually.True(() => scenario.Server.Store.Current.Generation > generation, "the server loaded the two-root bundle");
+        await scenario.UpdateServerFilesAsync(files => Scenario.AlsoTrusting(files, otherFiles));
 
         // Its intermediate reaches the server only in this handshake; the handler sees only the leaf, yet must build the chain.
         using var otherClient = scenario.RawClientFor(otherDirectory);
@@ -70,15 +64,11 @@ public class TrustBundleTests
         using var other = new TestPki();
         var otherServer = new CredentialDirectory(other.Authority.Issue(new LeafRequest("payment") { DnsNames = ["localhost"], IPAddresses = [IPAddress.Loopback] }).Directory).Read();
         var otherClientDirectory = other.Authority.Issue(new LeafRequest("order")).Directory;
-        var generation = scenario.Server.Store.Current.Generation;
-        new CredentialDirectory(scenario.ServerDirectory).Update(files => files with
+        await scenario.UpdateServerFilesAsync(files => Scenario.AlsoTrusting(files, otherServer) with
         {
             CertificatePem = otherServer.CertificatePem,
             KeyPem = otherServer.KeyPem,
-            BundlePem = files.BundlePem + otherServer.BundlePem,
-            CrlPem = files.CrlPem + otherServer.CrlPem,
-        }, DateTimeOffset.UtcNow);
-        await Eventually.True(() => scenario.Server.Store.Current.Generation > generation, "the server loaded its leaf under the other root");
+        });
 
         using var otherCredentials = ServiceCredentials.Load(new CredentialDirectory(otherClientDirectory));
         using var otherClient = RawTlsClient.Create(otherCredentials.Leaf, otherCredentials.Intermediates, otherCredentials.TrustedRoots);

@@ -66,6 +66,18 @@ public sealed class Scenario : IAsyncDisposable
         return copy;
     }
 
+    /// <summary>Changes the server's credential files as a publisher would, and waits until the server has loaded them.</summary>
+    public async Task UpdateServerFilesAsync(Func<CredentialFiles, CredentialFiles> change)
+    {
+        var generation = Server.Store.Current.Generation;
+        new CredentialDirectory(ServerDirectory).Update(change, DateTimeOffset.UtcNow);
+        await Eventually.True(() => Server.Store.Current.Generation > generation, "the server loaded its new credential files");
+    }
+
+    /// <summary><paramref name="files"/> whose bundle and CRLs also hold those of <paramref name="other"/> (a second PKI).</summary>
+    public static CredentialFiles AlsoTrusting(CredentialFiles files, CredentialFiles other) =>
+        files with { BundlePem = files.BundlePem + other.BundlePem, CrlPem = files.CrlPem + other.CrlPem };
+
     /// <summary>A raw client presenting the leaf in <paramref name="directory"/>.</summary>
     public HttpClient RawClientFor(string directory, System.Security.Authentication.SslProtocols protocols = System.Security.Authentication.SslProtocols.Tls13)
     {
