@@ -32,7 +32,8 @@ public static class MtlsServerExtensions
     /// certificate is required, the full chain is sent, only ca.crt's roots are trusted, clientAuth is required of
     /// clients, crl.pem is checked in-process, and new credentials are used for new handshakes without a restart.
     /// Every <c>http</c> URL is the plain management endpoint, which serves only <c>/health</c> and <c>/alive</c>.
-    /// Also registers the SPIFFE authentication scheme and the caller authorization policy.
+    /// Also registers the SPIFFE authentication scheme, the caller authorization policy and a fallback policy: an
+    /// endpoint without a caller rule still requires a caller of our trust domain.
     /// </summary>
     public static WebApplicationBuilder AddMtlsServer(this WebApplicationBuilder builder)
     {
@@ -86,7 +87,14 @@ public static class MtlsServerExtensions
             .AddPolicy(MtlsAuthenticationDefaults.CallerPolicy, policy => policy
                 .AddAuthenticationSchemes(MtlsAuthenticationDefaults.Scheme)
                 .RequireAuthenticatedUser()
-                .AddRequirements(new CallerRequirement()));
+                .AddRequirements(new CallerRequirement()))
+            // Secure by default: an endpoint that names no caller rule still needs an identity of our trust domain
+            // (authentication admits no other). The health endpoints opt out (MapDefaultEndpoints), on the management port only.
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder(MtlsAuthenticationDefaults.Scheme)
+                .RequireAuthenticatedUser()
+                .RequireClaim(MtlsAuthenticationDefaults.SpiffeIdClaim)
+                .Build());
+        builder.Services.AddHostedService<AuditModeWarning>();
         builder.Services.AddSingleton<IAuthorizationHandler, CallerAuthorizationHandler>();
         builder.Services.AddSingleton<IAuthorizationMiddlewareResultHandler, MtlsAuthorizationResultHandler>();
         builder.Services.AddProblemDetails();

@@ -45,6 +45,27 @@ public class AuthorizationTests
         Assert.Equal(HttpStatusCode.OK, (await order.Pooled().GetAsync("/api/charges")).StatusCode);
 
         Assert.Equal("allow", Assert.Single(decisions.GetMeasurementSnapshot()).Tags["result"]);
+        Assert.DoesNotContain(scenario.Server.Logs.GetSnapshot(), r => r.Message.Contains("AUDIT", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_endpoint_without_a_caller_rule_still_requires_an_identity_of_our_trust_domain()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        await using var shopper = await MtlsTestClient.StartAsync(scenario.IssueClient("shopper"), scenario.Server.Https, "payment");
+        using var intermediate = CertificateForge.Intermediate(scenario.Pki);
+        using var anonymous = CertificateForge.Leaf(scenario.Pki, uri: null, CertificateForge.ClientAuth);
+        using var foreign = CertificateForge.Leaf(scenario.Pki, "spiffe://evil.example/ns/development/sa/shopper", CertificateForge.ClientAuth);
+
+        var caller = await shopper.Pooled().GetFromJsonAsync<Scenario.Caller>("/api/open");
+
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/shopper", caller!.SpiffeId);
+        foreach (var certificate in new[] { anonymous, foreign })
+        {
+            using var client = RawTlsClient.Create(certificate, [intermediate], scenario.TrustedRoots);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync(new Uri(scenario.Server.Https, "/api/open"))).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync(new Uri(scenario.Server.Https, "/api/no-such-route"))).StatusCode);
+        }
     }
 
     [Fact]
@@ -69,6 +90,9 @@ public class AuthorizationTests
 
         Assert.Equal("audit-deny", Assert.Single(decisions.GetMeasurementSnapshot()).Tags["result"]);
         Assert.Contains(scenario.Server.Logs.GetSnapshot(), r => r.Message.Contains("AUDIT", StringComparison.Ordinal) && r.Message.Contains("sa/inventory", StringComparison.Ordinal));
+        // Said once at start, before any request.
+        var start = Assert.Single(scenario.Server.Logs.GetSnapshot(), r => r.Message.Contains("is in AUDIT mode", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Warning, start.Level);
     }
 
     [Fact]

@@ -42,6 +42,7 @@ public sealed class Scenario : IAsyncDisposable
         api.MapGet("/whoami", Whoami).RequireCaller("order", "inventory");
         api.MapGet("/charges", Whoami).RequireCaller("order");
         api.MapGet("/ledger", Whoami).RequireCallersFromRule("ledger-writers");
+        api.MapGet("/open", Whoami); // no caller rule: the fallback policy applies
     }
 
     private static Microsoft.AspNetCore.Http.HttpResults.Ok<Caller> Whoami(HttpContext context) => TypedResults.Ok(new Caller(
