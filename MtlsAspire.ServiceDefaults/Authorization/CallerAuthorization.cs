@@ -18,6 +18,9 @@ public sealed record AllowedCallers(IReadOnlyList<string> Callers);
 /// <param name="Rule">The rule's name.</param>
 public sealed record AllowedCallersRule(string Rule);
 
+/// <summary>Endpoint metadata: the callers allowed are those that reference this service in the app model (<c>Mtls:Authorization:ReferencedBy</c>).</summary>
+public sealed record AllowedReferencingCallers;
+
 /// <summary>The requirement that the caller's SPIFFE ID is allowed by the endpoint's rule.</summary>
 public sealed class CallerRequirement : IAuthorizationRequirement;
 
@@ -28,9 +31,16 @@ public static class CallerAuthorizationExtensions
     public static TBuilder RequireCaller<TBuilder>(this TBuilder builder, params string[] callers) where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new AllowedCallers(callers)).RequireAuthorization(MtlsAuthenticationDefaults.CallerPolicy);
 
-    /// <summary>The callers allowed come from configuration, <c>Mtls:Authorization:Rules:{rule}</c> (the AppHost derives them from references).</summary>
+    /// <summary>The callers allowed come from a hand-written configuration rule, <c>Mtls:Authorization:Rules:{rule}</c>.</summary>
     public static TBuilder RequireCallersFromRule<TBuilder>(this TBuilder builder, string rule) where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new AllowedCallersRule(rule)).RequireAuthorization(MtlsAuthenticationDefaults.CallerPolicy);
+
+    /// <summary>
+    /// Exactly the callers that reference this service in the app model may call: <c>Mtls:Authorization:ReferencedBy</c>,
+    /// which the AppHost sets. A reference is the authorization rule; there is no second list to keep in sync.
+    /// </summary>
+    public static TBuilder RequireReferencingCallers<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new AllowedReferencingCallers()).RequireAuthorization(MtlsAuthenticationDefaults.CallerPolicy);
 }
 
 /// <summary>
@@ -63,7 +73,7 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
             return Task.CompletedTask;
         }
 
-        var allowedText = allowed.Count == 0 ? "nobody (the endpoint's rule is empty)" : string.Join(", ", allowed);
+        var allowedText = allowed.Count == 0 ? $"nobody ({WhyNobody(endpoint)})" : string.Join(", ", allowed);
         if (options.CurrentValue.Authorization.Mode == AuthorizationMode.Audit)
         {
             telemetry.AuthorizationDecision("audit-deny", callerName, callee);
@@ -94,8 +104,18 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
             }
         }
 
+        if (endpoint?.Metadata.GetMetadata<AllowedReferencingCallers>() is not null)
+        {
+            allowed.AddRange(options.CurrentValue.Authorization.ReferencedBy);
+        }
+
         return [.. allowed.Distinct(StringComparer.Ordinal)];
     }
+
+    private static string WhyNobody(Endpoint? endpoint) =>
+        endpoint?.Metadata.GetMetadata<AllowedReferencingCallers>() is not null
+            ? "no resource references this service: Mtls:Authorization:ReferencedBy is empty"
+            : "the endpoint's rule is empty";
 
     private bool Matches(string rule, SpiffeId caller)
     {

@@ -5,6 +5,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Tests;
 using MtlsAspire.ServiceDefaults.Telemetry;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 
@@ -77,6 +79,61 @@ public class AuthorizationTests
 
         Assert.Equal(HttpStatusCode.OK, (await inventory.Pooled().GetAsync("/api/ledger")).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await order.Pooled().GetAsync("/api/ledger")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Exactly_the_callers_that_reference_the_service_may_call_an_endpoint_that_requires_referencing_callers()
+    {
+        await using var scenario = await Scenario.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Mtls:Authorization:ReferencedBy:0"] = "spiffe://mtls-aspire.local/ns/development/sa/order",
+            ["Mtls:Authorization:ReferencedBy:1"] = "shopper",
+        });
+        await using var order = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment");
+        await using var shopper = await MtlsTestClient.StartAsync(scenario.IssueClient("shopper"), scenario.Server.Https, "payment");
+        await using var inventory = await MtlsTestClient.StartAsync(scenario.IssueClient("inventory"), scenario.Server.Https, "payment");
+
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/order", (await order.Pooled().GetFromJsonAsync<Scenario.Caller>("/api/referenced"))!.SpiffeId);
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/shopper", (await shopper.Pooled().GetFromJsonAsync<Scenario.Caller>("/api/referenced"))!.SpiffeId);
+        var response = await inventory.Pooled().GetAsync("/api/referenced");
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<ProblemDetails>();
+        Assert.Contains("spiffe://mtls-aspire.local/ns/development/sa/inventory may not call payment GET /api/referenced", problem!.Detail, StringComparison.Ordinal);
+        Assert.Contains("allowed callers: spiffe://mtls-aspire.local/ns/development/sa/order, shopper.", problem.Detail, StringComparison.Ordinal);
+        // The references are not a rule of their own: an endpoint naming an unconfigured rule still lets nobody in.
+        Assert.Equal(HttpStatusCode.Forbidden, (await order.Pooled().GetAsync("/api/ledger")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_service_nobody_references_refuses_every_caller_of_its_referencing_endpoints_and_says_why()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        await using var order = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment");
+
+        var response = await order.Pooled().GetAsync("/api/referenced");
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Contains("allowed callers: nobody (no resource references this service: Mtls:Authorization:ReferencedBy is empty)",
+            (await response.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_reference_that_is_neither_a_service_name_nor_a_spiffe_id_fails_the_service_at_start_naming_the_setting()
+    {
+        using var pki = new TestPki();
+        var directory = pki.Authority.Issue(new LeafRequest("payment")).Directory;
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => MtlsTestServer.StartAsync(directory, Scenario.MapEndpoints, settings: new Dictionary<string, string?>
+        {
+            ["Mtls:Authorization:ReferencedBy:0"] = "order",
+            ["Mtls:Authorization:ReferencedBy:1"] = "Order Service",
+            ["Mtls:Authorization:ReferencedBy:2"] = "*",
+        }));
+
+        Assert.Contains("Mtls:Authorization:ReferencedBy:1 names 'Order Service', which is neither a service name nor a SPIFFE ID", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Mtls:Authorization:ReferencedBy:2 names '*'", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("ReferencedBy:0", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -42,6 +42,7 @@ public sealed class Scenario : IAsyncDisposable
         api.MapGet("/whoami", Whoami).RequireCaller("order", "inventory");
         api.MapGet("/charges", Whoami).RequireCaller("order");
         api.MapGet("/ledger", Whoami).RequireCallersFromRule("ledger-writers");
+        api.MapGet("/referenced", Whoami).RequireReferencingCallers();
         api.MapGet("/open", Whoami); // no caller rule: the fallback policy applies
     }
 
