@@ -71,13 +71,14 @@ public static class Extensions
     }
 
     /// <summary>
-    /// Maps <c>/health</c> (every check) and <c>/alive</c> (checks tagged live). With <c>AddMtlsServer</c> they answer only
-    /// on the plain-HTTP management endpoint, never on the mTLS one.
+    /// Maps <c>/health</c> (every check) and <c>/alive</c> (checks tagged live), anonymous. With <c>AddMtlsServer</c> they
+    /// answer only on the plain-HTTP management endpoint, never on the mTLS one.
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
-        app.MapHealthChecks(ManagementPaths.Health);
-        app.MapHealthChecks(ManagementPaths.Alive, new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") });
+        // Anonymous, unlike every other endpoint of an mTLS service: probes carry no certificate.
+        app.MapHealthChecks(ManagementPaths.Health).AllowAnonymous();
+        app.MapHealthChecks(ManagementPaths.Alive, new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") }).AllowAnonymous();
         return app;
     }
 }

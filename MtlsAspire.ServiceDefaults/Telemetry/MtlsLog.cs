@@ -27,4 +27,13 @@ internal static partial class MtlsLog
 
     [LoggerMessage(7, LogLevel.Debug, "mTLS authorization allowed {Caller} calling {Callee}")]
     public static partial void AuthorizationAllowed(ILogger logger, string caller, string callee);
+
+    [LoggerMessage(8, LogLevel.Warning,
+        "mTLS {Side} {Self} answered 401 to {PeerAddress}: {Reason}. {Detail} (subject '{Subject}', claimed SPIFFE ID {ClaimedSpiffeId}, serial {Serial})")]
+    public static partial void Unauthenticated(ILogger logger, string side, string self, string peerAddress, string reason, string detail,
+        string subject, string claimedSpiffeId, string serial);
+
+    [LoggerMessage(9, LogLevel.Warning,
+        "mTLS authorization of {Self} is in AUDIT mode (Mtls:Authorization:Mode is Audit): callers an endpoint's rule does not allow are only logged and counted, and let through")]
+    public static partial void AuditMode(ILogger logger, string self);
 }
