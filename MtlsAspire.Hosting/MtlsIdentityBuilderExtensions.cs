@@ -155,7 +155,8 @@ public static class MtlsIdentityBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(target);
         var endpoint = target.GetEndpoint("https");
-        return builder.WithEnvironment($"services__{target.Resource.Name}__https__0", endpoint);
+        // A callback, not WithEnvironment(name, endpoint): that overload records a "Reference" relationship, which is an allow rule.
+        return builder.WithEnvironment(context => context.EnvironmentVariables[$"services__{target.Resource.Name}__https__0"] = endpoint);
     }
 
     /// <summary>

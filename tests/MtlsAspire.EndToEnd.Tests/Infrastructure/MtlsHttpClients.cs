@@ -22,7 +22,8 @@ public static class MtlsHttpClients
         var directory = authority.Ledger.ActiveLeaf(asIdentity) is { OutputDirectory: { } existing } && File.Exists(Path.Combine(existing, "tls.crt"))
             ? existing
             : authority.Issue(new LeafRequest(asIdentity) { DnsNames = ["localhost"] }).Directory;
-        using var credentials = ServiceCredentials.Load(new CredentialDirectory(directory));
+        // Not disposed: the client's certificate context holds the leaf and its key for the client's life.
+        var credentials = ServiceCredentials.Load(new CredentialDirectory(directory));
         return app.CreateHttpClient(resource, credentials.Leaf, credentials.Intermediates);
     }
 
