@@ -83,6 +83,25 @@ public class CommandTests(ShopFixture shop)
     }
 
     [Fact]
+    public async Task A_reload_a_service_refuses_shows_in_the_pki_timeline_and_the_service_keeps_serving()
+    {
+        var serving = await App.ServedCertificateSerialAsync("payment", "order");
+        var otherKey = new CredentialDirectory(App.Pki.CredentialsDirectory("inventory")).Read().KeyPem;
+
+        // A generation whose key does not match its certificate (a botched manual copy).
+        new CredentialDirectory(App.Pki.CredentialsDirectory("payment")).Update(files => files with { KeyPem = otherKey }, DateTimeOffset.UtcNow);
+
+        await App.WaitForLogAsync("payment", l => l.Contains("refused the new credential files", StringComparison.Ordinal));
+        await App.WaitForLogAsync("pki", l => l.Contains("payment refused a reload", StringComparison.Ordinal));
+        Assert.Equal(serving, await App.ServedCertificateSerialAsync("payment", "order"));
+
+        var renewed = await App.App.ResourceCommands.ExecuteCommandAsync("payment", "renew-certificate");
+        Assert.True(renewed.Success, renewed.Message);
+        var now = App.Pki.Lifecycle!.Authority.Ledger.ActiveLeaf("payment")!.Serial;
+        await Eventually.Until(async () => await App.ServedCertificateSerialAsync("payment", "order") == now, "payment serving a good new certificate");
+    }
+
+    [Fact]
     public async Task A_command_on_a_resource_without_an_identity_fails_and_changes_nothing()
     {
         var before = App.Pki.Lifecycle!.Authority.Ledger.All().Count;

@@ -95,4 +95,24 @@ public class LifecycleTests
             File.Delete(wrong);
         }
     }
+
+    [Fact]
+    public async Task A_corrupt_pki_settings_file_fails_the_pki_naming_the_file_and_overwrites_nothing()
+    {
+        var state = TestApp.NewStateDirectory();
+        CertificateAuthority.Initialize(Path.Combine(state, "pki"), new PkiSettings(), PassphraseSource.Local, TimeProvider.System);
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var settings = Path.Combine(state, "pki", "pki.json");
+        var text = File.ReadAllText(settings);
+        File.WriteAllText(settings, text[..(text.Length / 2)]); // half-written
+
+        await using var app = await TestApp.StartAsync(state, ["--no-workers"], waitHealthy: false);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+
+        await app.App.ResourceNotifications.WaitForResourceAsync("pki", e => e.Snapshot.State?.Text == KnownResourceStates.FailedToStart, timeout.Token);
+        var line = await app.WaitForLogAsync("pki", l => l.Contains("could not be opened", StringComparison.Ordinal));
+
+        Assert.Contains("pki.json", line, StringComparison.Ordinal);
+        Assert.Equal(text[..(text.Length / 2)], File.ReadAllText(settings));
+    }
 }
