@@ -208,4 +208,8 @@ public static class ManagementPaths
     /// <summary>True for <see cref="Health"/> and <see cref="Alive"/>.</summary>
     public static bool IsHealth(PathString path) =>
         path.Equals(Health, StringComparison.OrdinalIgnoreCase) || path.Equals(Alive, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>True for a request to a health path on the plain management endpoint (not over TLS).</summary>
+    public static bool IsHealthProbe(HttpContext context) =>
+        context.Features.Get<ITlsHandshakeFeature>() is null && IsHealth(context.Request.Path);
 }
