@@ -65,9 +65,7 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
 
         var endpoint = http.GetEndpoint();
         var route = (endpoint as RouteEndpoint)?.RoutePattern.RawText ?? http.Request.Path.Value ?? string.Empty;
-        var self = store.Current.Identity.ServiceName ?? store.Current.Identity.ToString();
-        var endpointName = $"{http.Request.Method} /{route.TrimStart('/')}";
-        var callee = $"{self} {endpointName}";
+        var callee = $"{store.Current.Identity.ServiceName ?? store.Current.Identity.ToString()} {http.Request.Method} /{route.TrimStart('/')}";
         var allowed = AllowedFor(endpoint);
         var callerName = caller.ServiceName ?? caller.ToString();
         if (allowed.Any(rule => Matches(rule, caller)))
@@ -84,14 +82,14 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
         if (options.CurrentValue.Authorization.Mode == AuthorizationMode.Audit)
         {
             telemetry.AuthorizationDecision("audit-deny", callerName, callee);
-            MtlsLog.AuthorizationAuditDenied(logger, "server", self, caller.ToString(), peerAddress, endpointName, NotAllowedReason, allowedText,
+            MtlsLog.AuthorizationAuditDenied(logger, caller.ToString(), callee, allowedText, "server", NotAllowedReason, peerAddress,
                 certificate?.Subject ?? "-", certificate?.SerialNumber ?? "-");
             context.Succeed(requirement);
             return Task.CompletedTask;
         }
 
         telemetry.AuthorizationDecision("deny", callerName, callee);
-        MtlsLog.AuthorizationDenied(logger, "server", self, caller.ToString(), peerAddress, endpointName, NotAllowedReason, allowedText,
+        MtlsLog.AuthorizationDenied(logger, caller.ToString(), callee, allowedText, "server", NotAllowedReason, peerAddress,
             certificate?.Subject ?? "-", certificate?.SerialNumber ?? "-");
         http.Items[DenialItem] = new Denial(caller, callee, allowedText);
         return Task.CompletedTask;

@@ -20,14 +20,14 @@ internal static partial class MtlsLog
     public static partial void CredentialsRefused(ILogger logger, string directory, string reason, string currentSerial);
 
     [LoggerMessage(5, LogLevel.Warning,
-        "mTLS authorization denied: {Side} {Self} refused {SpiffeId} (from {PeerAddress}) calling {Endpoint}: {Reason}; allowed are {Allowed} (subject '{Subject}', serial {Serial})")]
-    public static partial void AuthorizationDenied(ILogger logger, string side, string self, string spiffeId, string peerAddress, string endpoint, string reason,
-        string allowed, string subject, string serial);
+        "mTLS authorization denied {SpiffeId} calling {Callee}: allowed are {Allowed} (refused by the {Side}: {Reason}; from {PeerAddress}, subject '{Subject}', serial {Serial})")]
+    public static partial void AuthorizationDenied(ILogger logger, string spiffeId, string callee, string allowed, string side, string reason, string peerAddress,
+        string subject, string serial);
 
     [LoggerMessage(6, LogLevel.Warning,
-        "mTLS authorization AUDIT: {Side} {Self} would refuse {SpiffeId} (from {PeerAddress}) calling {Endpoint}: {Reason}; allowed are {Allowed} (subject '{Subject}', serial {Serial}). Let through because Mtls:Authorization:Mode is Audit")]
-    public static partial void AuthorizationAuditDenied(ILogger logger, string side, string self, string spiffeId, string peerAddress, string endpoint, string reason,
-        string allowed, string subject, string serial);
+        "mTLS authorization AUDIT: {SpiffeId} calling {Callee} would be denied (allowed are {Allowed}); let through because Mtls:Authorization:Mode is Audit (the {Side} would refuse: {Reason}; from {PeerAddress}, subject '{Subject}', serial {Serial})")]
+    public static partial void AuthorizationAuditDenied(ILogger logger, string spiffeId, string callee, string allowed, string side, string reason, string peerAddress,
+        string subject, string serial);
 
     [LoggerMessage(7, LogLevel.Debug, "mTLS authorization allowed {Caller} calling {Callee}")]
     public static partial void AuthorizationAllowed(ILogger logger, string caller, string callee);

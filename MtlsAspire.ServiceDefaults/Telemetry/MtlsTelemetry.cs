@@ -8,7 +8,7 @@ namespace MtlsAspire.ServiceDefaults.Telemetry;
 /// mTLS metrics in OpenTelemetry style, and the activity source for credential events and refused handshakes:
 /// <list type="bullet">
 /// <item><c>mtls.handshake.failures</c> {reason, side, peer}: rejected handshakes;</item>
-/// <item><c>mtls.authz.decisions</c> {result, caller, callee}: allow, deny, audit-deny;</item>
+/// <item><c>mtls.authz.decisions</c> {result, caller, callee}: allow, deny, audit-deny, unauthenticated (401);</item>
 /// <item><c>mtls.certificate.expiry</c>: seconds until the loaded certificate expires;</item>
 /// <item><c>mtls.certificate.rotations</c>: credential generations swapped in;</item>
 /// <item><c>mtls.certificate.reload_failures</c> {reason}: new file sets refused (the old one kept serving);</item>

@@ -35,11 +35,12 @@ public class AuthorizationTests
         Assert.Equal("deny", decision.Tags["result"]);
         Assert.Equal("inventory", decision.Tags["caller"]);
         var warning = Assert.Single(scenario.Server.Logs.GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains("authorization denied", StringComparison.Ordinal));
-        Assert.Contains("server payment refused spiffe://mtls-aspire.local/ns/development/sa/inventory (from 127.0.0.1:", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("authorization denied spiffe://mtls-aspire.local/ns/development/sa/inventory calling payment GET /api/charges: allowed are order",
+            warning.Message, StringComparison.Ordinal);
         Assert.Equal("server", warning.GetStructuredStateValue("Side"));
         Assert.Equal("caller-not-allowed", warning.GetStructuredStateValue("Reason"));
         Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/inventory", warning.GetStructuredStateValue("SpiffeId"));
-        Assert.Equal("GET /api/charges", warning.GetStructuredStateValue("Endpoint"));
+        Assert.Equal("payment GET /api/charges", warning.GetStructuredStateValue("Callee"));
         Assert.Equal("order", warning.GetStructuredStateValue("Allowed"));
         Assert.Equal("CN=inventory, OU=development, O=MtlsAspire", warning.GetStructuredStateValue("Subject"));
         Assert.Equal(inventory.Store.Current.Leaf.SerialNumber, warning.GetStructuredStateValue("Serial"));
