@@ -34,7 +34,10 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>Logs, metrics (ASP.NET Core, HttpClient, runtime, mTLS) and traces, exported over OTLP when configured.</summary>
+    /// <summary>
+    /// Logs, metrics (ASP.NET Core, HttpClient, runtime, mTLS) and traces, exported over OTLP when configured. Health
+    /// probes on the management endpoint produce neither spans nor Information logs.
+    /// </summary>
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.Logging.AddOpenTelemetry(logging =>
@@ -42,6 +45,9 @@ public static class Extensions
             logging.IncludeFormattedMessage = true;
             logging.IncludeScopes = true;
         });
+        // Health probes stay out of the logs (their Information lines) as they stay out of the traces (filter below).
+        builder.Services.AddHttpContextAccessor();
+        builder.Logging.AddSampler<HealthProbeLogSampler>();
 
         builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics

@@ -52,6 +52,9 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
 {
     internal const string DenialItem = "mtls.authorization.denial";
 
+    /// <summary>The reason of a 403 in logs: the caller's identity is valid, the endpoint's rule does not name it.</summary>
+    private const string NotAllowedReason = "caller-not-allowed";
+
     protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, CallerRequirement requirement, HttpContext http)
     {
         var caller = context.User.GetSpiffeId();
@@ -74,16 +77,20 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
         }
 
         var allowedText = allowed.Count == 0 ? $"nobody ({WhyNobody(endpoint)})" : string.Join(", ", allowed);
+        var peerAddress = $"{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}";
+        var certificate = http.Connection.ClientCertificate;
         if (options.CurrentValue.Authorization.Mode == AuthorizationMode.Audit)
         {
             telemetry.AuthorizationDecision("audit-deny", callerName, callee);
-            MtlsLog.AuthorizationAuditDenied(logger, caller.ToString(), callee, allowedText);
+            MtlsLog.AuthorizationAuditDenied(logger, caller.ToString(), callee, allowedText, "server", NotAllowedReason, peerAddress,
+                certificate?.Subject ?? "-", certificate?.SerialNumber ?? "-");
             context.Succeed(requirement);
             return Task.CompletedTask;
         }
 
         telemetry.AuthorizationDecision("deny", callerName, callee);
-        MtlsLog.AuthorizationDenied(logger, caller.ToString(), callee, allowedText);
+        MtlsLog.AuthorizationDenied(logger, caller.ToString(), callee, allowedText, "server", NotAllowedReason, peerAddress,
+            certificate?.Subject ?? "-", certificate?.SerialNumber ?? "-");
         http.Items[DenialItem] = new Denial(caller, callee, allowedText);
         return Task.CompletedTask;
     }

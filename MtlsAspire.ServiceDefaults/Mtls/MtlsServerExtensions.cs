@@ -1,18 +1,14 @@
 using System.Net;
 using System.Net.Security;
-using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Authentication.Certificate;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -132,22 +128,24 @@ public static class MtlsServerExtensions
     internal static X509Certificate2[] SentIntermediates(X509Chain? chain) =>
         chain is null ? [] : [.. chain.ChainPolicy.ExtraStore];
 
+    /// <summary>
+    /// One refused handshake, on either side: a Warning log and a <c>mtls.handshake</c> span (a refused handshake has no
+    /// HTTP request, so no other span) carrying the same attributes, and the <c>mtls.handshake.failures</c> count.
+    /// </summary>
     internal static void Report(ILogger logger, MtlsTelemetry telemetry, MtlsCredentials self, PeerSide side, PeerCertificate peer, PeerVerdict verdict)
     {
-        var identity = verdict.Identity.IsEmpty ? "none" : verdict.Identity.ToString();
+        var reason = verdict.Reason!.Value;
+        // The SPIFFE ID the certificate claims; verified only as far as the verdict got before refusing.
+        var claimed = verdict.Identity.IsEmpty ? "none" : verdict.Identity.ToString();
+        var sideName = side == PeerSide.Server ? "server" : "client";
+        var subject = peer.Certificate?.Subject ?? "-";
+        var serial = peer.Certificate?.SerialNumber ?? "-";
         // The peer tag names a service only when the chain was trusted (an impersonation); otherwise anyone could mint tag values.
-        telemetry.HandshakeRejected(side, verdict.Reason!.Value,
-            verdict.Reason == RejectionReason.ServerIdentityMismatch ? verdict.Identity.ServiceName ?? identity : "unverified");
-        MtlsLog.HandshakeRejected(logger,
-            side == PeerSide.Server ? "server" : "client",
-            self.Identity.ServiceName ?? self.Identity.ToString(),
-            side == PeerSide.Server ? "client" : "server",
-            peer.PeerAddress,
-            verdict.Reason.Value.ToTagValue(),
-            verdict.Detail ?? string.Empty,
-            peer.Certificate?.Subject ?? "-",
-            identity,
-            peer.Certificate?.SerialNumber ?? "-");
+        telemetry.HandshakeRejected(side, reason,
+            reason == RejectionReason.ServerIdentityMismatch ? verdict.Identity.ServiceName ?? claimed : "unverified");
+        MtlsLog.HandshakeRejected(logger, sideName, self.Identity.ServiceName ?? self.Identity.ToString(), side == PeerSide.Server ? "client" : "server",
+            peer.PeerAddress, reason.ToTagValue(), verdict.Detail ?? string.Empty, subject, claimed, serial);
+        MtlsTelemetry.TraceRefusedHandshake(sideName, reason.ToTagValue(), verdict.Detail ?? string.Empty, peer.PeerAddress, subject, claimed, serial);
     }
 
     private static (bool Https, IPEndPoint Endpoint) ParseUrl(string url)
@@ -208,4 +206,8 @@ public static class ManagementPaths
     /// <summary>True for <see cref="Health"/> and <see cref="Alive"/>.</summary>
     public static bool IsHealth(PathString path) =>
         path.Equals(Health, StringComparison.OrdinalIgnoreCase) || path.Equals(Alive, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>True for a request to a health path on the plain management endpoint (not over TLS).</summary>
+    public static bool IsHealthProbe(HttpContext context) =>
+        context.Features.Get<ITlsHandshakeFeature>() is null && IsHealth(context.Request.Path);
 }

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Security.Authentication;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using MtlsAspire.ServiceDefaults.Authorization;
 using MtlsAspire.ServiceDefaults.Telemetry;

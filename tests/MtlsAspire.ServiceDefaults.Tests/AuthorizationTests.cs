@@ -34,7 +34,17 @@ public class AuthorizationTests
         var decision = Assert.Single(decisions.GetMeasurementSnapshot());
         Assert.Equal("deny", decision.Tags["result"]);
         Assert.Equal("inventory", decision.Tags["caller"]);
-        Assert.Contains(scenario.Server.Logs.GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains("authorization denied", StringComparison.Ordinal));
+        var warning = Assert.Single(scenario.Server.Logs.GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains("authorization denied", StringComparison.Ordinal));
+        Assert.Contains("authorization denied spiffe://mtls-aspire.local/ns/development/sa/inventory calling payment GET /api/charges: allowed are order",
+            warning.Message, StringComparison.Ordinal);
+        Assert.Equal("server", warning.GetStructuredStateValue("Side"));
+        Assert.Equal("caller-not-allowed", warning.GetStructuredStateValue("Reason"));
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/inventory", warning.GetStructuredStateValue("SpiffeId"));
+        Assert.Equal("payment GET /api/charges", warning.GetStructuredStateValue("Callee"));
+        Assert.Equal("order", warning.GetStructuredStateValue("Allowed"));
+        Assert.Equal("CN=inventory, OU=development, O=MtlsAspire", warning.GetStructuredStateValue("Subject"));
+        Assert.Equal(inventory.Store.Current.Leaf.SerialNumber, warning.GetStructuredStateValue("Serial"));
+        Assert.StartsWith("127.0.0.1:", warning.GetStructuredStateValue("PeerAddress"), StringComparison.Ordinal);
     }
 
     [Fact]

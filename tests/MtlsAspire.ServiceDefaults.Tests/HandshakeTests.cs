@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using MtlsAspire.CertBootstrap.Authority;
 using MtlsAspire.CertBootstrap.Certificates;
@@ -41,6 +42,14 @@ public class HandshakeTests
             {
                 Assert.Contains(fragment, warning.Message, StringComparison.Ordinal);
             }
+
+            // The same facts as attributes, for a log query rather than a text search.
+            Assert.Equal("server", warning.GetStructuredStateValue("Side"));
+            Assert.Equal(reason, warning.GetStructuredStateValue("Reason"));
+            Assert.StartsWith("127.0.0.1:", warning.GetStructuredStateValue("PeerAddress"), StringComparison.Ordinal);
+            Assert.NotNull(warning.GetStructuredStateValue("Subject"));
+            Assert.NotNull(warning.GetStructuredStateValue("ClaimedSpiffeId"));
+            Assert.NotNull(warning.GetStructuredStateValue("Serial"));
         }
 
         Assert.Equal("server", failures.GetMeasurementSnapshot().First(m => (string?)m.Tags["reason"] == reason).Tags["side"]);
@@ -158,6 +167,12 @@ public class HandshakeTests
         using var client = RawTlsClient.Create(forged, [intermediate], scenario.TrustedRoots);
 
         await AssertRejected(scenario, client, "not-a-leaf", why, forged.SerialNumber);
+        Assert.All(scenario.Server.Logs.GetSnapshot().Where(r => r.Message.Contains(": not-a-leaf.", StringComparison.Ordinal)), warning =>
+        {
+            Assert.Equal(forged.SerialNumber, warning.GetStructuredStateValue("Serial"));
+            Assert.Equal("CN=forged, O=MtlsAspire", warning.GetStructuredStateValue("Subject"));
+            Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/order", warning.GetStructuredStateValue("ClaimedSpiffeId"));
+        });
     }
 
     [Fact]
@@ -210,6 +225,10 @@ public class HandshakeTests
         var measurement = Assert.Single(failures.GetMeasurementSnapshot());
         Assert.Equal("client", measurement.Tags["side"]);
         Assert.Equal("server-identity-mismatch", measurement.Tags["reason"]);
+        var warning = Assert.Single(client.Logs.GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains("refused the server certificate", StringComparison.Ordinal));
+        Assert.Equal("client", warning.GetStructuredStateValue("Side"));
+        Assert.Equal("server-identity-mismatch", warning.GetStructuredStateValue("Reason"));
+        Assert.Equal(scenario.Server.Store.Current.Leaf.SerialNumber, warning.GetStructuredStateValue("Serial"));
     }
 
     [Fact]
