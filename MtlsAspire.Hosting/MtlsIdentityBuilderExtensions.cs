@@ -2,7 +2,7 @@ using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.DependencyInjection;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.Hosting;
 

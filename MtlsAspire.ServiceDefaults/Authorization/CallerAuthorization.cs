@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Identity;
 using MtlsAspire.ServiceDefaults.Mtls;
 using MtlsAspire.ServiceDefaults.Telemetry;
 

@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Certificate;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 using MtlsAspire.ServiceDefaults.Mtls;
 using MtlsAspire.ServiceDefaults.Telemetry;
 

@@ -1,5 +1,5 @@
 using System.Security.Claims;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Identity;
 
 namespace MtlsAspire.ServiceDefaults.Authorization;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Storage;
 using MtlsAspire.ServiceDefaults.Telemetry;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Options;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Identity;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;
 

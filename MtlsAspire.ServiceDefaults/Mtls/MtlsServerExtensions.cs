@@ -109,7 +109,7 @@ public static class MtlsServerExtensions
             ClientCertificateRequired = true,
             EnabledSslProtocols = options.EnabledProtocols,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.CertBootstrap.Certificates.CertificateFacts.ClientAuthOid),
+            CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.Verification.Certificates.CertificateFacts.ClientAuthOid),
             ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
             RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
             {

@@ -1,4 +1,4 @@
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;
 

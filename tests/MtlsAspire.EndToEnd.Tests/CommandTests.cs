@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Storage;
 using MtlsAspire.EndToEnd.Tests.Infrastructure;
 
 namespace MtlsAspire.EndToEnd.Tests;

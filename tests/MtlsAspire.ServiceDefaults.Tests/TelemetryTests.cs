@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Storage;
 using MtlsAspire.ServiceDefaults.Telemetry;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Storage;
 using MtlsAspire.CertBootstrap.Tests;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 

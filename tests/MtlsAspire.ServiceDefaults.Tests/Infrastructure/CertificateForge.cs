@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 using MtlsAspire.CertBootstrap.Tests;
 
 namespace MtlsAspire.ServiceDefaults.Tests.Infrastructure;

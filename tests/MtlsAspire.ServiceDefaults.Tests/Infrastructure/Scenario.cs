@@ -2,8 +2,8 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Certificates;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Storage;
 using MtlsAspire.CertBootstrap.Tests;
 using MtlsAspire.ServiceDefaults.Authorization;
 

@@ -2,9 +2,9 @@ using System.Formats.Asn1;
 using System.Numerics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 
-namespace MtlsAspire.CertBootstrap.Revocation;
+namespace MtlsAspire.Verification.Revocation;
 
 /// <summary>One revoked certificate in a CRL.</summary>
 /// <param name="Serial">The revoked serial number (unsigned).</param>
