@@ -40,7 +40,11 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     /// <summary>The intermediate CRL last published (number and next update for the dashboard).</summary>
     public RevocationList? LastIntermediateCrl { get; private set; }
 
-    public DateTimeOffset CrlsPublishedAt => _crlsPublishedAt;
+    /// <summary>The lifecycle's clock (the injected <see cref="TimeProvider"/>).</summary>
+    public DateTimeOffset Now => time.GetUtcNow();
+
+    /// <summary>When the intermediate CRL last published went stale, if it has.</summary>
+    public DateTimeOffset? CrlStaleSince => LastIntermediateCrl?.NextUpdate is { } next && next <= Now ? next : null;
 
     /// <summary>Creates or opens the PKI, rotates an intermediate that is missing or about to expire, republishes the CRLs.</summary>
     public Task BootstrapAsync(CancellationToken cancellationToken) => LockedAsync(() =>

@@ -72,50 +72,22 @@ public static class MtlsIdentityBuilderExtensions
                 await MtlsPkiBuilderExtensions.PublishLeafAsync(pki.Resource, resources, notifications,
                     new LeafChange(name, "current", new IssuedLeaf(leaf, pki.Resource.IdentityOf(name), pki.Resource.CredentialsDirectory(name), false))).ConfigureAwait(false);
             })
-            .WithCommand("renew-certificate", "Renew certificate", async context =>
+            .WithCommand("renew-certificate", "Renew certificate", context => MtlsPkiBuilderExtensions.RunCommandAsync(pki.Resource, async lifecycle =>
                 {
-                    if (pki.Resource.Lifecycle is not { IsReady: true } lifecycle)
-                    {
-                        return CommandResults.Failure($"The PKI '{pki.Resource.Name}' is not running.");
-                    }
-
-                    try
-                    {
-                        var renewed = await lifecycle.RenewAsync(name, context.CancellationToken).ConfigureAwait(false);
-                        return new ExecuteCommandResult { Success = true, Message = $"{name}: new key and certificate, serial {renewed.Entry.Serial}." };
-                    }
-                    catch (Exception ex) when (ex is PkiException or IOException or UnauthorizedAccessException)
-                    {
-                        return CommandResults.Failure($"Renewing {name} failed: {ex.Message}");
-                    }
-                },
+                    var renewed = await lifecycle.RenewAsync(name, context.CancellationToken).ConfigureAwait(false);
+                    return $"{name}: new key and certificate, serial {renewed.Entry.Serial}.";
+                }),
                 new CommandOptions
                 {
                     Description = "Issue a new key and certificate now; the service loads it without a restart.",
                     IconName = "ArrowClockwise",
                     IsHighlighted = true,
                 })
-            .WithCommand("revoke-certificate", "Revoke certificate", async context =>
+            .WithCommand("revoke-certificate", "Revoke certificate", context => MtlsPkiBuilderExtensions.RunCommandAsync(pki.Resource, async lifecycle =>
                 {
-                    if (pki.Resource.Lifecycle is not { IsReady: true } lifecycle)
-                    {
-                        return CommandResults.Failure($"The PKI '{pki.Resource.Name}' is not running.");
-                    }
-
-                    try
-                    {
-                        var (revoked, replacement) = await lifecycle.RevokeAsync(name, context.CancellationToken).ConfigureAwait(false);
-                        return new ExecuteCommandResult
-                        {
-                            Success = true,
-                            Message = $"{name}: serial {revoked.Serial} revoked (keyCompromise), every peer refuses it; new serial {replacement.Entry.Serial}.",
-                        };
-                    }
-                    catch (Exception ex) when (ex is PkiException or IOException or UnauthorizedAccessException)
-                    {
-                        return CommandResults.Failure($"Revoking {name} failed: {ex.Message}");
-                    }
-                },
+                    var (revoked, replacement) = await lifecycle.RevokeAsync(name, context.CancellationToken).ConfigureAwait(false);
+                    return $"{name}: serial {revoked.Serial} revoked (keyCompromise), every peer refuses it; new serial {replacement.Entry.Serial}.";
+                }),
                 new CommandOptions
                 {
                     Description = "Revoke the current certificate (key compromise) and issue a new key and certificate.",

@@ -58,8 +58,7 @@ public static class MtlsPkiBuilderExtensions
         builder.Services.AddHealthChecks().AddCheck(healthKey, () => pki.Lifecycle switch
         {
             null or { IsReady: false } => HealthCheckResult.Unhealthy("the PKI is not bootstrapped"),
-            var l when l.LastIntermediateCrl?.NextUpdate is { } next && next <= DateTimeOffset.UtcNow =>
-                HealthCheckResult.Unhealthy($"the intermediate CRL went stale at {next:u}; services refuse peers until it is republished"),
+            { CrlStaleSince: { } stale } => HealthCheckResult.Unhealthy($"the intermediate CRL went stale at {stale:u}; services refuse peers until it is republished"),
             _ => HealthCheckResult.Healthy(),
         });
 
@@ -122,7 +121,7 @@ public static class MtlsPkiBuilderExtensions
         lifecycle.LeafChanged += change => _ = PublishLeafAsync(pki, resources, notifications, change);
         lifecycle.AuthorityChanged += () => _ = PublishPkiAsync(pki, notifications);
 
-        await notifications.PublishUpdateAsync(pki, s => s with { State = KnownResourceStates.Starting, StartTimeStamp = DateTime.UtcNow }).ConfigureAwait(false);
+        await notifications.PublishUpdateAsync(pki, s => s with { State = KnownResourceStates.Starting, StartTimeStamp = lifecycle.Now.UtcDateTime }).ConfigureAwait(false);
         try
         {
             await lifecycle.BootstrapAsync(stopping).ConfigureAwait(false);
@@ -178,7 +177,8 @@ public static class MtlsPkiBuilderExtensions
         }
     }
 
-    private static async Task<ExecuteCommandResult> RunCommandAsync(PkiResource pki, Func<CertificateLifecycle, Task<string>> command)
+    /// <summary>Runs a command against the running PKI; a failure is the command's result with the reason, never an exception.</summary>
+    internal static async Task<ExecuteCommandResult> RunCommandAsync(PkiResource pki, Func<CertificateLifecycle, Task<string>> command)
     {
         if (pki.Lifecycle is not { IsReady: true } lifecycle)
         {
@@ -210,7 +210,7 @@ public static class MtlsPkiBuilderExtensions
         var ledger = lifecycle.Authority.Ledger;
         var root = ledger.Find(CertificateKind.Root, CertificateStatus.Active) is [.., var r] ? r : null;
         var intermediate = ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var i] ? i : null;
-        var leaves = ledger.Find(CertificateKind.Leaf, CertificateStatus.Active).Count(l => l.NotAfter > DateTimeOffset.UtcNow);
+        var leaves = ledger.Find(CertificateKind.Leaf, CertificateStatus.Active).Count(l => l.NotAfter > lifecycle.Now);
         var crl = lifecycle.LastIntermediateCrl;
         ResourcePropertySnapshot[] properties =
         [

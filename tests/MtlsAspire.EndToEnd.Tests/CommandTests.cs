@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
-using MtlsAspire.Verification.Storage;
+using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Ledger;
 using MtlsAspire.EndToEnd.Tests.Infrastructure;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.EndToEnd.Tests;
 
@@ -102,15 +104,28 @@ public class CommandTests(ShopFixture shop)
     }
 
     [Fact]
-    public async Task A_command_on_a_resource_without_an_identity_fails_and_changes_nothing()
+    public async Task A_command_that_cannot_be_carried_out_fails_with_the_reason_and_changes_nothing()
     {
-        var before = App.Pki.Lifecycle!.Authority.Ledger.All().Count;
-
-        var result = await App.App.ResourceCommands.ExecuteCommandAsync("legacy-ledger", "revoke-certificate");
+        var authority = App.Pki.Lifecycle!.Authority;
+        var root = authority.Ledger.Find(CertificateKind.Root, CertificateStatus.Active)[^1];
+        var passphrase = PkiLayout.PassphraseIn(authority.Layout.RootDirectory(root.Serial));
+        var intermediate = App.Property("pki", "pki.intermediate.serial");
+        var entries = authority.Ledger.All().Count;
+        File.Move(passphrase, passphrase + ".away"); // the root key cannot be unlocked
+        ExecuteCommandResult result;
+        try
+        {
+            result = await App.App.ResourceCommands.ExecuteCommandAsync("pki", "rotate-intermediate");
+        }
+        finally
+        {
+            File.Move(passphrase + ".away", passphrase);
+        }
 
         Assert.False(result.Success);
-        Assert.False(string.IsNullOrEmpty(result.Message));
-        Assert.Equal(before, App.Pki.Lifecycle.Authority.Ledger.All().Count);
+        Assert.Contains("passphrase", result.Message, StringComparison.Ordinal);
+        Assert.Equal(intermediate, App.Property("pki", "pki.intermediate.serial"));
+        Assert.Equal(entries, authority.Ledger.All().Count);
     }
 
     [Fact]
