@@ -27,4 +27,24 @@ internal sealed class DashboardPage(IPage page)
         await ResourceRow(resource).Locator("[aria-label=\"Actions\"]").ClickAsync();
         await page.GetByRole(AriaRole.Menuitem, new() { Name = command, Exact = true }).ClickAsync();
     }
+
+    /// <summary>
+    /// Types into a search box until the grid shows no row it should hide. A page's first render is static and
+    /// replaced once the Blazor circuit connects, which loses what was typed before: so type again (at most three times).
+    /// </summary>
+    public static async Task SearchAsync(ILocator input, string text, ILocator rowsThatMustGo)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            await input.FillAsync(text);
+            try
+            {
+                await Assertions.Expect(rowsThatMustGo).ToHaveCountAsync(0, new() { Timeout = 10_000 });
+                return;
+            }
+            catch (PlaywrightException) when (attempt < 3)
+            {
+            }
+        }
+    }
 }

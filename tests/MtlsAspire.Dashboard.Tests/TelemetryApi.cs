@@ -107,6 +107,13 @@ public sealed class TelemetryApi : IDisposable
     {
         using var response = await _http.GetAsync(new Uri(relative, UriKind.Relative), cancellationToken);
         var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound && relative.Contains("resource=", StringComparison.Ordinal))
+        {
+            // A name matches no resource, or several (a restarted resource has a second instance): say which.
+            using var resources = await _http.GetAsync(new Uri("api/telemetry/resources", UriKind.Relative), cancellationToken);
+            text += " resources: " + await resources.Content.ReadAsStringAsync(cancellationToken);
+        }
+
         Assert.True(response.IsSuccessStatusCode, $"GET {relative}: {(int)response.StatusCode} {text}");
         return JsonDocument.Parse(text);
     }
