@@ -10,6 +10,7 @@ public sealed class DashboardBrowser : IAsyncDisposable
 {
     public const string ChromiumPath = "/usr/bin/chromium";
 
+    // Never disposed: it holds no handle until a waiter blocks, and disposing it would race a late caller.
     private readonly SemaphoreSlim _starting = new(1, 1);
     private IPlaywright? _playwright;
     private IBrowser? _browser;
@@ -66,13 +67,12 @@ public sealed class DashboardBrowser : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_browser is not null)
+        if (Interlocked.Exchange(ref _browser, null) is { } browser)
         {
-            await _browser.CloseAsync();
+            await browser.CloseAsync();
         }
 
-        _playwright?.Dispose();
-        _starting.Dispose();
+        Interlocked.Exchange(ref _playwright, null)?.Dispose();
     }
 }
 

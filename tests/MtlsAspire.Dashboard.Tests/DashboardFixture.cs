@@ -42,9 +42,23 @@ public sealed class DashboardFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _stateDirectory = Directory.CreateTempSubdirectory("mtls-dashboard-tests-").FullName;
+        try
+        {
+            await StartAsync();
+        }
+        catch
+        {
+            // xunit does not dispose a fixture whose InitializeAsync threw: stop what did start, here.
+            await DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task StartAsync()
+    {
         using var timeout = new CancellationTokenSource(s_startTimeout);
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.MtlsAspire_AppHost>(
-            new DistributedApplicationTestingBuilderOptions { EnableDashboard = true }, ["--state-dir", _stateDirectory], timeout.Token);
+            new DistributedApplicationTestingBuilderOptions { EnableDashboard = true }, ["--state-dir", StateDirectory], timeout.Token);
         _app = await builder.BuildAsync(timeout.Token);
         await _app.StartAsync(timeout.Token);
 
@@ -83,22 +97,22 @@ public sealed class DashboardFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await Browser.DisposeAsync();
-        if (_app is not null)
+        if (Interlocked.Exchange(ref _app, null) is { } app)
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
             try
             {
-                await _app.StopAsync(timeout.Token);
+                await app.StopAsync(timeout.Token);
             }
             finally
             {
-                await _app.DisposeAsync();
+                await app.DisposeAsync();
             }
         }
 
-        if (_stateDirectory is not null && Directory.Exists(_stateDirectory))
+        if (Interlocked.Exchange(ref _stateDirectory, null) is { } state && Directory.Exists(state))
         {
-            Directory.Delete(_stateDirectory, recursive: true);
+            Directory.Delete(state, recursive: true);
         }
     }
 }
