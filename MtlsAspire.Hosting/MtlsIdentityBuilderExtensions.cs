@@ -2,7 +2,7 @@ using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.DependencyInjection;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.Hosting;
 
@@ -155,7 +155,8 @@ public static class MtlsIdentityBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(target);
         var endpoint = target.GetEndpoint("https");
-        return builder.WithEnvironment($"services__{target.Resource.Name}__https__0", endpoint);
+        // A callback, not WithEnvironment(name, endpoint): that overload records a "Reference" relationship, which is an allow rule.
+        return builder.WithEnvironment(context => context.EnvironmentVariables[$"services__{target.Resource.Name}__https__0"] = endpoint);
     }
 
     /// <summary>

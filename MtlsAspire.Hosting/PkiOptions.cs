@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Configuration;
-using MtlsAspire.CertBootstrap;
+using MtlsAspire.Verification;
 
 namespace MtlsAspire.Hosting;
 

@@ -1,6 +1,6 @@
 using Aspire.Hosting.ApplicationModel;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Identity;
 
 namespace MtlsAspire.Hosting;
 

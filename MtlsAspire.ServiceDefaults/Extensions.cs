@@ -34,7 +34,10 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>Logs, metrics (ASP.NET Core, HttpClient, runtime, mTLS) and traces, exported over OTLP when configured.</summary>
+    /// <summary>
+    /// Logs, metrics (ASP.NET Core, HttpClient, runtime, mTLS) and traces, exported over OTLP when configured. Health
+    /// probes on the management endpoint produce neither spans nor Information logs.
+    /// </summary>
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.Logging.AddOpenTelemetry(logging =>
@@ -42,6 +45,9 @@ public static class Extensions
             logging.IncludeFormattedMessage = true;
             logging.IncludeScopes = true;
         });
+        // Health probes stay out of the logs (their Information lines) as they stay out of the traces (filter below).
+        builder.Services.AddHttpContextAccessor();
+        builder.Logging.AddSampler<HealthProbeLogSampler>();
 
         builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
@@ -71,13 +77,14 @@ public static class Extensions
     }
 
     /// <summary>
-    /// Maps <c>/health</c> (every check) and <c>/alive</c> (checks tagged live). With <c>AddMtlsServer</c> they answer only
-    /// on the plain-HTTP management endpoint, never on the mTLS one.
+    /// Maps <c>/health</c> (every check) and <c>/alive</c> (checks tagged live), anonymous. With <c>AddMtlsServer</c> they
+    /// answer only on the plain-HTTP management endpoint, never on the mTLS one.
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
-        app.MapHealthChecks(ManagementPaths.Health);
-        app.MapHealthChecks(ManagementPaths.Alive, new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") });
+        // Anonymous, unlike every other endpoint of an mTLS service: probes carry no certificate.
+        app.MapHealthChecks(ManagementPaths.Health).AllowAnonymous();
+        app.MapHealthChecks(ManagementPaths.Alive, new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") }).AllowAnonymous();
         return app;
     }
 }

@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Identity;
 using MtlsAspire.ServiceDefaults.Mtls;
 using MtlsAspire.ServiceDefaults.Telemetry;
 
@@ -18,6 +18,9 @@ public sealed record AllowedCallers(IReadOnlyList<string> Callers);
 /// <param name="Rule">The rule's name.</param>
 public sealed record AllowedCallersRule(string Rule);
 
+/// <summary>Endpoint metadata: the callers allowed are those that reference this service in the app model (<c>Mtls:Authorization:ReferencedBy</c>).</summary>
+public sealed record AllowedReferencingCallers;
+
 /// <summary>The requirement that the caller's SPIFFE ID is allowed by the endpoint's rule.</summary>
 public sealed class CallerRequirement : IAuthorizationRequirement;
 
@@ -28,9 +31,16 @@ public static class CallerAuthorizationExtensions
     public static TBuilder RequireCaller<TBuilder>(this TBuilder builder, params string[] callers) where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new AllowedCallers(callers)).RequireAuthorization(MtlsAuthenticationDefaults.CallerPolicy);
 
-    /// <summary>The callers allowed come from configuration, <c>Mtls:Authorization:Rules:{rule}</c> (the AppHost derives them from references).</summary>
+    /// <summary>The callers allowed come from a hand-written configuration rule, <c>Mtls:Authorization:Rules:{rule}</c>.</summary>
     public static TBuilder RequireCallersFromRule<TBuilder>(this TBuilder builder, string rule) where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new AllowedCallersRule(rule)).RequireAuthorization(MtlsAuthenticationDefaults.CallerPolicy);
+
+    /// <summary>
+    /// Exactly the callers that reference this service in the app model may call: <c>Mtls:Authorization:ReferencedBy</c>,
+    /// which the AppHost sets. A reference is the authorization rule; there is no second list to keep in sync.
+    /// </summary>
+    public static TBuilder RequireReferencingCallers<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new AllowedReferencingCallers()).RequireAuthorization(MtlsAuthenticationDefaults.CallerPolicy);
 }
 
 /// <summary>
@@ -41,6 +51,9 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
     ILogger<CallerAuthorizationHandler> logger) : AuthorizationHandler<CallerRequirement, HttpContext>
 {
     internal const string DenialItem = "mtls.authorization.denial";
+
+    /// <summary>The reason of a 403 in logs: the caller's identity is valid, the endpoint's rule does not name it.</summary>
+    private const string NotAllowedReason = "caller-not-allowed";
 
     protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, CallerRequirement requirement, HttpContext http)
     {
@@ -63,17 +76,21 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
             return Task.CompletedTask;
         }
 
-        var allowedText = allowed.Count == 0 ? "nobody (the endpoint's rule is empty)" : string.Join(", ", allowed);
+        var allowedText = allowed.Count == 0 ? $"nobody ({WhyNobody(endpoint)})" : string.Join(", ", allowed);
+        var peerAddress = $"{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}";
+        var certificate = http.Connection.ClientCertificate;
         if (options.CurrentValue.Authorization.Mode == AuthorizationMode.Audit)
         {
             telemetry.AuthorizationDecision("audit-deny", callerName, callee);
-            MtlsLog.AuthorizationAuditDenied(logger, caller.ToString(), callee, allowedText);
+            MtlsLog.AuthorizationAuditDenied(logger, caller.ToString(), callee, allowedText, "server", NotAllowedReason, peerAddress,
+                certificate?.Subject ?? "-", certificate?.SerialNumber ?? "-");
             context.Succeed(requirement);
             return Task.CompletedTask;
         }
 
         telemetry.AuthorizationDecision("deny", callerName, callee);
-        MtlsLog.AuthorizationDenied(logger, caller.ToString(), callee, allowedText);
+        MtlsLog.AuthorizationDenied(logger, caller.ToString(), callee, allowedText, "server", NotAllowedReason, peerAddress,
+            certificate?.Subject ?? "-", certificate?.SerialNumber ?? "-");
         http.Items[DenialItem] = new Denial(caller, callee, allowedText);
         return Task.CompletedTask;
     }
@@ -94,8 +111,18 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
             }
         }
 
+        if (endpoint?.Metadata.GetMetadata<AllowedReferencingCallers>() is not null)
+        {
+            allowed.AddRange(options.CurrentValue.Authorization.ReferencedBy);
+        }
+
         return [.. allowed.Distinct(StringComparer.Ordinal)];
     }
+
+    private static string WhyNobody(Endpoint? endpoint) =>
+        endpoint?.Metadata.GetMetadata<AllowedReferencingCallers>() is not null
+            ? "no resource references this service: Mtls:Authorization:ReferencedBy is empty"
+            : "the endpoint's rule is empty";
 
     private bool Matches(string rule, SpiffeId caller)
     {
@@ -116,7 +143,7 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
     internal sealed record Denial(SpiffeId Caller, string Callee, string Allowed);
 }
 
-/// <summary>Writes 401 and 403 as problem details that say who was refused, where, and why.</summary>
+/// <summary>Writes a caller-rule 403 as problem details that say who was refused, where, and why (401s come from <see cref="MtlsCertificateEvents"/>).</summary>
 internal sealed class MtlsAuthorizationResultHandler : IAuthorizationMiddlewareResultHandler
 {
     private readonly Microsoft.AspNetCore.Authorization.Policy.AuthorizationMiddlewareResultHandler _default = new();
@@ -130,17 +157,6 @@ internal sealed class MtlsAuthorizationResultHandler : IAuthorizationMiddlewareR
                 detail: $"{denial.Caller} may not call {denial.Callee}; allowed callers: {denial.Allowed}.",
                 statusCode: StatusCodes.Status403Forbidden,
                 extensions: new Dictionary<string, object?> { ["caller"] = denial.Caller.ToString(), ["callee"] = denial.Callee })
-                .ExecuteAsync(context).ConfigureAwait(false);
-            return;
-        }
-
-        if (authorizeResult.Challenged)
-        {
-            var why = SpiffeAuthenticationHandler.FailureOf(context) ?? "no verified client identity";
-            await Results.Problem(
-                title: "No valid client identity",
-                detail: $"This endpoint needs a client certificate with a SPIFFE ID from this trust domain: {why}.",
-                statusCode: StatusCodes.Status401Unauthorized)
                 .ExecuteAsync(context).ConfigureAwait(false);
             return;
         }

@@ -2,7 +2,7 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Identity;
 using MtlsAspire.ServiceDefaults.Telemetry;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;
@@ -125,7 +125,7 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
             ClientCertificateContext = credentials.CertificateContext,
             EnabledSslProtocols = _options.EnabledProtocols,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.CertBootstrap.Certificates.CertificateFacts.ServerAuthOid),
+            CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.Verification.Certificates.CertificateFacts.ServerAuthOid),
             RemoteCertificateValidationCallback = (sender, certificate, chain, _) =>
             {
                 var target = (sender as SslStream)?.TargetHostName is { Length: > 0 } host ? host : "unknown";

@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
-using MtlsAspire.CertBootstrap.Certificates;
-using MtlsAspire.CertBootstrap.Identity;
-using MtlsAspire.CertBootstrap.Revocation;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Identity;
+using MtlsAspire.Verification.Revocation;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;
 
@@ -118,9 +118,10 @@ public sealed class MtlsCredentials : IDisposable
             : throw new InvalidOperationException($"{Identity} does not follow /ns/{{environment}}/sa/{{service}}: name peers by full SPIFFE ID.");
 
     /// <summary>
-    /// Judges a peer certificate: chain to the bundle (peer-sent and known intermediates, so resumed TLS sessions
-    /// validate too), the EKU for its role and the CRLs; on the client side also a SPIFFE ID in the trust domain and
-    /// the identity expected of the server (a server checks the caller's identity per request: 401/403). Positive verdicts are cached per certificate until its chain or CRL expires.
+    /// Judges a peer certificate: a workload leaf (no CA, no keyCertSign or cRLSign), chain to the bundle (peer-sent and
+    /// known intermediates, so resumed TLS sessions validate too), the EKU for its role and the CRLs; on the client side
+    /// also a SPIFFE ID in the trust domain and the identity expected of the server (a server checks the caller's
+    /// identity per request: 401/403). Positive verdicts are cached per certificate until its chain or CRL expires.
     /// </summary>
     public PeerVerdict Validate(PeerCertificate peer, PeerSide side, DateTimeOffset now, SpiffeId expectedServer = default)
     {
@@ -140,6 +141,11 @@ public sealed class MtlsCredentials : IDisposable
         }
 
         _telemetry?.Validated(side, cacheHit: false);
+        if (NotALeaf(certificate) is { } notALeaf)
+        {
+            return PeerVerdict.Reject(RejectionReason.NotALeaf, notALeaf, certificate.GetSpiffeId(out _));
+        }
+
         var usage = side == PeerSide.Server ? CertificateFacts.ClientAuthOid : CertificateFacts.ServerAuthOid;
         var sent = _knownIntermediates.SentBy(certificate, peer.SentIntermediates);
         var check = ChainCheck.Verify(certificate, [.. sent, .. _knownIntermediates.Snapshot()], _files.TrustedRoots, _files.Revocation,
@@ -184,6 +190,21 @@ public sealed class MtlsCredentials : IDisposable
         }
 
         return CheckExpected(identity, side, expectedServer);
+    }
+
+    /// <summary>Why <paramref name="certificate"/> is not a workload leaf (go-spiffe's X.509-SVID profile), or null when it is one.</summary>
+    private static string? NotALeaf(X509Certificate2 certificate)
+    {
+        if (certificate.IsCertificateAuthority())
+        {
+            return $"'{certificate.Subject}' is a CA certificate (basicConstraints CA:true), not a workload leaf";
+        }
+
+        var usage = certificate.Extensions.OfType<X509KeyUsageExtension>().FirstOrDefault()?.KeyUsages ?? X509KeyUsageFlags.None;
+        var signs = new[] { (X509KeyUsageFlags.KeyCertSign, "keyCertSign"), (X509KeyUsageFlags.CrlSign, "cRLSign") }
+            .Where(u => usage.HasFlag(u.Item1)).Select(u => u.Item2).ToList();
+        return signs.Count == 0 ? null
+            : $"'{certificate.Subject}' has keyUsage {string.Join(" and ", signs)}: it may sign certificates or CRLs, which a workload leaf must not";
     }
 
     private static PeerVerdict CheckExpected(SpiffeId identity, PeerSide side, SpiffeId expectedServer)
@@ -258,8 +279,12 @@ internal sealed class KnownIntermediates
         if (added)
         {
             Volatile.Write(ref _snapshot, [.. _byThumbprint.Values]);
+            Added?.Invoke();
         }
     }
 
     public X509Certificate2[] Snapshot() => Volatile.Read(ref _snapshot);
+
+    /// <summary>Raised after an intermediate was added.</summary>
+    public event Action? Added;
 }

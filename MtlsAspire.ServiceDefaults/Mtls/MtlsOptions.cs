@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Options;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Identity;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;
 
@@ -70,10 +70,16 @@ public sealed class MtlsAuthorizationOptions
 
     /// <summary>
     /// Named rules: rule name → allowed callers (service names in this service's trust domain and environment, full
-    /// SPIFFE IDs, or "*" for any member of the trust domain). Endpoints refer to them with
-    /// <c>RequireCallersFromRule("name")</c>; the AppHost supplies them from its references.
+    /// SPIFFE IDs, or "*" for any member of the trust domain), written by hand in configuration. Endpoints refer to them
+    /// with <c>RequireCallersFromRule("name")</c>. The app model's references arrive as <see cref="ReferencedBy"/> instead.
     /// </summary>
     public Dictionary<string, string[]> Rules { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The callers that reference this service in the app model (service names in this service's trust domain and
+    /// environment, or full SPIFFE IDs): what <c>RequireReferencingCallers()</c> allows. The AppHost sets them.
+    /// </summary>
+    public string[] ReferencedBy { get; set; } = [];
 }
 
 internal sealed class MtlsOptionsValidator : IValidateOptions<MtlsOptions>
@@ -113,6 +119,15 @@ internal sealed class MtlsOptionsValidator : IValidateOptions<MtlsOptions>
                 {
                     failures.Add($"Mtls:Authorization:Rules:{rule} names '{caller}', which is neither a service name, a SPIFFE ID nor '*'.");
                 }
+            }
+        }
+
+        for (var i = 0; i < options.Authorization.ReferencedBy.Length; i++)
+        {
+            var caller = options.Authorization.ReferencedBy[i];
+            if (!NameRules.IsValid(caller) && !SpiffeId.TryParse(caller, out _, out _))
+            {
+                failures.Add($"Mtls:Authorization:ReferencedBy:{i} names '{caller}', which is neither a service name nor a SPIFFE ID.");
             }
         }
 

@@ -1,18 +1,14 @@
 using System.Net;
 using System.Net.Security;
-using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
-using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Certificate;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -24,12 +20,16 @@ namespace MtlsAspire.ServiceDefaults.Mtls;
 /// <summary>The mTLS server: Kestrel endpoints, peer validation, identity and caller authorization.</summary>
 public static class MtlsServerExtensions
 {
+    /// <summary>The log category of the mTLS server's refusals.</summary>
+    internal const string LoggerCategory = "MtlsAspire.Mtls.Server";
+
     /// <summary>
     /// Serves every <c>https</c> URL of <c>ASPNETCORE_URLS</c> (the <c>urls</c> setting) with mutual TLS: a client
     /// certificate is required, the full chain is sent, only ca.crt's roots are trusted, clientAuth is required of
     /// clients, crl.pem is checked in-process, and new credentials are used for new handshakes without a restart.
     /// Every <c>http</c> URL is the plain management endpoint, which serves only <c>/health</c> and <c>/alive</c>.
-    /// Also registers the SPIFFE authentication scheme and the caller authorization policy.
+    /// Also registers the SPIFFE authentication scheme, the caller authorization policy and a fallback policy: an
+    /// endpoint without a caller rule still requires a caller of our trust domain.
     /// </summary>
     public static WebApplicationBuilder AddMtlsServer(this WebApplicationBuilder builder)
     {
@@ -43,7 +43,7 @@ public static class MtlsServerExtensions
             var options = kestrel.ApplicationServices.GetRequiredService<IOptions<MtlsOptions>>().Value;
             var time = kestrel.ApplicationServices.GetRequiredService<TimeProvider>();
             var telemetry = kestrel.ApplicationServices.GetRequiredService<MtlsTelemetry>();
-            var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("MtlsAspire.Mtls.Server");
+            var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(LoggerCategory);
             foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 var (https, endpoint) = ParseUrl(url);
@@ -62,13 +62,35 @@ public static class MtlsServerExtensions
             }
         });
 
+        // The handshake is the gate (chain, CRLs, EKU, dates); the package turns the connection's certificate into the
+        // principal, with trust from the current credentials (CertificateTrustOptions) and a cache of its verdicts.
         builder.Services.AddAuthentication(MtlsAuthenticationDefaults.Scheme)
-            .AddScheme<AuthenticationSchemeOptions, SpiffeAuthenticationHandler>(MtlsAuthenticationDefaults.Scheme, null);
+            .AddCertificate(MtlsAuthenticationDefaults.Scheme, options =>
+            {
+                options.AllowedCertificateTypes = CertificateTypes.Chained;
+                options.ChainTrustValidationMode = X509ChainTrustMode.CustomRootTrust;
+                options.RevocationMode = X509RevocationMode.NoCheck; // CRLs are checked in the handshake, against crl.pem
+                options.ValidateCertificateUse = true;
+                options.ValidateValidityPeriod = true;
+                options.EventsType = typeof(MtlsCertificateEvents);
+            })
+            .AddCertificateCache();
+        builder.Services.AddSingleton<MtlsCertificateEvents>();
+        builder.Services.AddSingleton<CertificateTrustOptions>();
+        builder.Services.AddSingleton<IConfigureOptions<CertificateAuthenticationOptions>>(services => services.GetRequiredService<CertificateTrustOptions>());
+        builder.Services.AddSingleton<IOptionsChangeTokenSource<CertificateAuthenticationOptions>>(services => services.GetRequiredService<CertificateTrustOptions>());
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(MtlsAuthenticationDefaults.CallerPolicy, policy => policy
                 .AddAuthenticationSchemes(MtlsAuthenticationDefaults.Scheme)
                 .RequireAuthenticatedUser()
-                .AddRequirements(new CallerRequirement()));
+                .AddRequirements(new CallerRequirement()))
+            // Secure by default: an endpoint that names no caller rule still needs an identity of our trust domain
+            // (authentication admits no other). The health endpoints opt out (MapDefaultEndpoints), on the management port only.
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder(MtlsAuthenticationDefaults.Scheme)
+                .RequireAuthenticatedUser()
+                .RequireClaim(MtlsAuthenticationDefaults.SpiffeIdClaim)
+                .Build());
+        builder.Services.AddHostedService<AuditModeWarning>();
         builder.Services.AddSingleton<IAuthorizationHandler, CallerAuthorizationHandler>();
         builder.Services.AddSingleton<IAuthorizationMiddlewareResultHandler, MtlsAuthorizationResultHandler>();
         builder.Services.AddProblemDetails();
@@ -87,7 +109,7 @@ public static class MtlsServerExtensions
             ClientCertificateRequired = true,
             EnabledSslProtocols = options.EnabledProtocols,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.CertBootstrap.Certificates.CertificateFacts.ClientAuthOid),
+            CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.Verification.Certificates.CertificateFacts.ClientAuthOid),
             ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
             RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
             {
@@ -106,22 +128,24 @@ public static class MtlsServerExtensions
     internal static X509Certificate2[] SentIntermediates(X509Chain? chain) =>
         chain is null ? [] : [.. chain.ChainPolicy.ExtraStore];
 
+    /// <summary>
+    /// One refused handshake, on either side: a Warning log and a <c>mtls.handshake</c> span (a refused handshake has no
+    /// HTTP request, so no other span) carrying the same attributes, and the <c>mtls.handshake.failures</c> count.
+    /// </summary>
     internal static void Report(ILogger logger, MtlsTelemetry telemetry, MtlsCredentials self, PeerSide side, PeerCertificate peer, PeerVerdict verdict)
     {
-        var identity = verdict.Identity.IsEmpty ? "none" : verdict.Identity.ToString();
+        var reason = verdict.Reason!.Value;
+        // The SPIFFE ID the certificate claims; verified only as far as the verdict got before refusing.
+        var claimed = verdict.Identity.IsEmpty ? "none" : verdict.Identity.ToString();
+        var sideName = side == PeerSide.Server ? "server" : "client";
+        var subject = peer.Certificate?.Subject ?? "-";
+        var serial = peer.Certificate?.SerialNumber ?? "-";
         // The peer tag names a service only when the chain was trusted (an impersonation); otherwise anyone could mint tag values.
-        telemetry.HandshakeRejected(side, verdict.Reason!.Value,
-            verdict.Reason == RejectionReason.ServerIdentityMismatch ? verdict.Identity.ServiceName ?? identity : "unverified");
-        MtlsLog.HandshakeRejected(logger,
-            side == PeerSide.Server ? "server" : "client",
-            self.Identity.ServiceName ?? self.Identity.ToString(),
-            side == PeerSide.Server ? "client" : "server",
-            peer.PeerAddress,
-            verdict.Reason.Value.ToTagValue(),
-            verdict.Detail ?? string.Empty,
-            peer.Certificate?.Subject ?? "-",
-            identity,
-            peer.Certificate?.SerialNumber ?? "-");
+        telemetry.HandshakeRejected(side, reason,
+            reason == RejectionReason.ServerIdentityMismatch ? verdict.Identity.ServiceName ?? claimed : "unverified");
+        MtlsLog.HandshakeRejected(logger, sideName, self.Identity.ServiceName ?? self.Identity.ToString(), side == PeerSide.Server ? "client" : "server",
+            peer.PeerAddress, reason.ToTagValue(), verdict.Detail ?? string.Empty, subject, claimed, serial);
+        MtlsTelemetry.TraceRefusedHandshake(sideName, reason.ToTagValue(), verdict.Detail ?? string.Empty, peer.PeerAddress, subject, claimed, serial);
     }
 
     private static (bool Https, IPEndPoint Endpoint) ParseUrl(string url)
@@ -143,7 +167,7 @@ public static class MtlsServerExtensions
 
     /// <summary>
     /// Keeps the two kinds of endpoint apart: the plain-HTTP management endpoint answers only the health paths,
-    /// and the mTLS endpoint never answers them.
+    /// and the mTLS endpoint never answers them. Then, before authentication, <see cref="PeerConnectionMiddleware"/>.
     /// </summary>
     private sealed class ManagementEndpointFilter : IStartupFilter
     {
@@ -164,6 +188,7 @@ public static class MtlsServerExtensions
 
                 await nextMiddleware(context).ConfigureAwait(false);
             });
+            app.UseMiddleware<PeerConnectionMiddleware>();
             next(app);
         };
     }
@@ -181,4 +206,8 @@ public static class ManagementPaths
     /// <summary>True for <see cref="Health"/> and <see cref="Alive"/>.</summary>
     public static bool IsHealth(PathString path) =>
         path.Equals(Health, StringComparison.OrdinalIgnoreCase) || path.Equals(Alive, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>True for a request to a health path on the plain management endpoint (not over TLS).</summary>
+    public static bool IsHealthProbe(HttpContext context) =>
+        context.Features.Get<ITlsHandshakeFeature>() is null && IsHealth(context.Request.Path);
 }

@@ -1,5 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Identity;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;
 

@@ -1,4 +1,4 @@
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;
 
@@ -40,6 +40,12 @@ public enum RejectionReason
 
     /// <summary>The peer closed the connection during or right after the handshake: it refused our certificate.</summary>
     RefusedByPeer,
+
+    /// <summary>
+    /// The peer's certificate is not a workload leaf: it is a CA (basicConstraints CA:true) or may sign certificates or
+    /// CRLs (keyUsage keyCertSign, cRLSign), which go-spiffe's X.509-SVID profile forbids.
+    /// </summary>
+    NotALeaf,
 }
 
 /// <summary>Names of <see cref="RejectionReason"/>.</summary>
@@ -60,6 +66,7 @@ public static class RejectionReasons
         RejectionReason.CrlUnavailable => "crl-unavailable",
         RejectionReason.Invalid => "invalid",
         RejectionReason.RefusedByPeer => "refused-by-peer",
+        RejectionReason.NotALeaf => "not-a-leaf",
         _ => reason.ToString(),
     };
 

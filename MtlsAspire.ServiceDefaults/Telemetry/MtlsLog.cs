@@ -6,9 +6,9 @@ namespace MtlsAspire.ServiceDefaults.Telemetry;
 internal static partial class MtlsLog
 {
     [LoggerMessage(1, LogLevel.Warning,
-        "mTLS {Side} {Self} refused the {PeerRole} certificate from {PeerAddress}: {Reason}. {Detail} (subject '{Subject}', SPIFFE ID {PeerSpiffeId}, serial {Serial})")]
+        "mTLS {Side} {Self} refused the {PeerRole} certificate from {PeerAddress}: {Reason}. {Detail} (subject '{Subject}', claimed SPIFFE ID {ClaimedSpiffeId}, serial {Serial})")]
     public static partial void HandshakeRejected(ILogger logger, string side, string self, string peerRole, string peerAddress, string reason, string detail,
-        string subject, string peerSpiffeId, string serial);
+        string subject, string claimedSpiffeId, string serial);
 
     [LoggerMessage(2, LogLevel.Information, "mTLS credentials loaded: {SpiffeId}, serial {Serial}, valid until {NotAfter:u} (generation {Generation})")]
     public static partial void CredentialsLoaded(ILogger logger, string spiffeId, string serial, DateTimeOffset notAfter, long generation);
@@ -19,12 +19,25 @@ internal static partial class MtlsLog
     [LoggerMessage(4, LogLevel.Warning, "mTLS refused the new credential files in {Directory}: {Reason}. Still serving serial {CurrentSerial}.")]
     public static partial void CredentialsRefused(ILogger logger, string directory, string reason, string currentSerial);
 
-    [LoggerMessage(5, LogLevel.Warning, "mTLS authorization denied {Caller} calling {Callee}: allowed are {Allowed}")]
-    public static partial void AuthorizationDenied(ILogger logger, string caller, string callee, string allowed);
+    [LoggerMessage(5, LogLevel.Warning,
+        "mTLS authorization denied {SpiffeId} calling {Callee}: allowed are {Allowed} (refused by the {Side}: {Reason}; from {PeerAddress}, subject '{Subject}', serial {Serial})")]
+    public static partial void AuthorizationDenied(ILogger logger, string spiffeId, string callee, string allowed, string side, string reason, string peerAddress,
+        string subject, string serial);
 
-    [LoggerMessage(6, LogLevel.Warning, "mTLS authorization AUDIT: {Caller} calling {Callee} would be denied (allowed are {Allowed}); let through because Mtls:Authorization:Mode is Audit")]
-    public static partial void AuthorizationAuditDenied(ILogger logger, string caller, string callee, string allowed);
+    [LoggerMessage(6, LogLevel.Warning,
+        "mTLS authorization AUDIT: {SpiffeId} calling {Callee} would be denied (allowed are {Allowed}); let through because Mtls:Authorization:Mode is Audit (the {Side} would refuse: {Reason}; from {PeerAddress}, subject '{Subject}', serial {Serial})")]
+    public static partial void AuthorizationAuditDenied(ILogger logger, string spiffeId, string callee, string allowed, string side, string reason, string peerAddress,
+        string subject, string serial);
 
     [LoggerMessage(7, LogLevel.Debug, "mTLS authorization allowed {Caller} calling {Callee}")]
     public static partial void AuthorizationAllowed(ILogger logger, string caller, string callee);
+
+    [LoggerMessage(8, LogLevel.Warning,
+        "mTLS {Side} {Self} answered 401 to {PeerAddress}: {Reason}. {Detail} (subject '{Subject}', claimed SPIFFE ID {ClaimedSpiffeId}, serial {Serial})")]
+    public static partial void Unauthenticated(ILogger logger, string side, string self, string peerAddress, string reason, string detail,
+        string subject, string claimedSpiffeId, string serial);
+
+    [LoggerMessage(9, LogLevel.Warning,
+        "mTLS authorization of {Self} is in AUDIT mode (Mtls:Authorization:Mode is Audit): callers an endpoint's rule does not allow are only logged and counted, and let through")]
+    public static partial void AuditMode(ILogger logger, string self);
 }

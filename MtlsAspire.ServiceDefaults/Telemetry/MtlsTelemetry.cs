@@ -5,10 +5,10 @@ using MtlsAspire.ServiceDefaults.Mtls;
 namespace MtlsAspire.ServiceDefaults.Telemetry;
 
 /// <summary>
-/// mTLS metrics in OpenTelemetry style, and the activity source for credential events:
+/// mTLS metrics in OpenTelemetry style, and the activity source for credential events and refused handshakes:
 /// <list type="bullet">
 /// <item><c>mtls.handshake.failures</c> {reason, side, peer}: rejected handshakes;</item>
-/// <item><c>mtls.authz.decisions</c> {result, caller, callee}: allow, deny, audit-deny;</item>
+/// <item><c>mtls.authz.decisions</c> {result, caller, callee}: allow, deny, audit-deny, unauthenticated (401);</item>
 /// <item><c>mtls.certificate.expiry</c>: seconds until the loaded certificate expires;</item>
 /// <item><c>mtls.certificate.rotations</c>: credential generations swapped in;</item>
 /// <item><c>mtls.certificate.reload_failures</c> {reason}: new file sets refused (the old one kept serving);</item>
@@ -23,6 +23,9 @@ public sealed class MtlsTelemetry : IDisposable
 
     /// <summary>The activity source's name (add it to the tracing pipeline).</summary>
     public const string ActivitySourceName = "MtlsAspire.Mtls";
+
+    /// <summary>The span of a refused handshake (either side), with error status and the reason.</summary>
+    public const string HandshakeActivityName = "mtls.handshake";
 
     private readonly Meter _meter;
     private readonly Counter<long> _handshakeFailures;
@@ -47,8 +50,32 @@ public sealed class MtlsTelemetry : IDisposable
             "s", "Seconds since the CRL of this service's issuer was signed");
     }
 
-    /// <summary>The activity source for credential events (loaded, rotated, refused).</summary>
+    /// <summary>The activity source for credential events (loaded, rotated, refused) and refused handshakes (<see cref="HandshakeActivityName"/>).</summary>
     public static ActivitySource ActivitySource { get; } = new(ActivitySourceName);
+
+    /// <summary>
+    /// A <c>mtls.handshake</c> span with error status for a refused handshake. <c>mtls.peer.claimed_spiffe_id</c> is
+    /// what the certificate says, not a verified identity.
+    /// </summary>
+    internal static void TraceRefusedHandshake(string side, string reason, string detail, string peerAddress, string subject, string claimedSpiffeId,
+        string serial)
+    {
+        using var activity = ActivitySource.StartActivity(HandshakeActivityName);
+        if (activity is null)
+        {
+            return;
+        }
+
+        activity.SetTag("mtls.side", side);
+        activity.SetTag("mtls.rejection.reason", reason);
+        activity.SetTag("mtls.rejection.detail", detail);
+        activity.SetTag("error.type", reason);
+        activity.SetTag("mtls.peer.address", peerAddress);
+        activity.SetTag("mtls.peer.subject", subject);
+        activity.SetTag("mtls.peer.claimed_spiffe_id", claimedSpiffeId);
+        activity.SetTag("mtls.peer.serial", serial);
+        activity.SetStatus(ActivityStatusCode.Error, reason);
+    }
 
     internal void ObserveCredentials(Func<MtlsCredentials?> credentials) => _credentials = credentials;
 

@@ -1,5 +1,5 @@
 using System.Globalization;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 
 namespace MtlsAspire.CertBootstrap.Bench;
 

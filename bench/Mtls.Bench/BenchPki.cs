@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Certificates;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.Mtls.Bench;
 

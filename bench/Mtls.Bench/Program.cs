@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Security;
 using System.Runtime.InteropServices;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 
 namespace MtlsAspire.Mtls.Bench;
 

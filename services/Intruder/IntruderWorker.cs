@@ -1,10 +1,10 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Options;
-using MtlsAspire.CertBootstrap.Certificates;
-using MtlsAspire.CertBootstrap.Identity;
-using MtlsAspire.CertBootstrap.Revocation;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Identity;
+using MtlsAspire.Verification.Revocation;
+using MtlsAspire.Verification.Storage;
 using MtlsAspire.ServiceDefaults.Mtls;
 
 namespace MtlsAspire.Intruder;

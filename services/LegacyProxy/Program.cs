@@ -10,6 +10,6 @@ builder.AddLegacyLedgerProxy();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
-// Who may call: the "legacy-proxy-api" rule, which the AppHost fills from the resources that reference legacy-proxy (payment).
-app.MapReverseProxy().RequireCallersFromRule("legacy-proxy-api");
+// Who may call: the resources that reference legacy-proxy in the app model (payment; the AppHost sets them).
+app.MapReverseProxy().RequireReferencingCallers();
 app.Run();

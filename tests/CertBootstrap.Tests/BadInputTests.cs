@@ -1,7 +1,7 @@
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 using MtlsAspire.CertBootstrap.Ledger;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.CertBootstrap.Tests;
 

@@ -1,9 +1,9 @@
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 using MtlsAspire.CertBootstrap.Ledger;
-using MtlsAspire.CertBootstrap.Revocation;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Revocation;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.CertBootstrap.Tests;
 

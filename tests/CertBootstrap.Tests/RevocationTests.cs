@@ -2,10 +2,10 @@ using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 using MtlsAspire.CertBootstrap.Ledger;
-using MtlsAspire.CertBootstrap.Revocation;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Revocation;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.CertBootstrap.Tests;
 
@@ -204,5 +204,107 @@ public class RevocationTests
         Assert.Equal(7, crl.Number);
         Assert.Equal(X509RevocationReason.Superseded, crl.Find(0x0102)!.Reason);
         _ = new AsnReader(der, AsnEncodingRules.DER).ReadSequence(); // and it is DER
+    }
+
+    private const string PrivateOid = "1.3.6.1.4.1.55555.1";
+
+    /// <summary>A CRL signed by <paramref name="ca"/> listing serial 0102, with one extra extension in the CRL or in its entry.</summary>
+    private static byte[] CrlWithExtension(X509Certificate2 ca, ECDsa key, bool inEntry, bool critical)
+    {
+        static void WriteExtension(AsnWriter writer, string oid, bool critical, byte[] value)
+        {
+            using (writer.PushSequence())
+            {
+                writer.WriteObjectIdentifier(oid);
+                if (critical)
+                {
+                    writer.WriteBoolean(true);
+                }
+
+                writer.WriteOctetString(value);
+            }
+        }
+
+        var crlNumber = new AsnWriter(AsnEncodingRules.DER);
+        crlNumber.WriteInteger(3);
+        var nothing = new AsnWriter(AsnEncodingRules.DER);
+        nothing.WriteNull();
+        var now = DateTimeOffset.UtcNow;
+        var tbs = new AsnWriter(AsnEncodingRules.DER);
+        using (tbs.PushSequence())
+        {
+            tbs.WriteInteger(1); // v2
+            using (tbs.PushSequence())
+            {
+                tbs.WriteObjectIdentifier("1.2.840.10045.4.3.2"); // ecdsa-with-SHA256
+            }
+
+            tbs.WriteEncodedValue(ca.SubjectName.RawData);
+            tbs.WriteUtcTime(now.AddMinutes(-1));
+            tbs.WriteUtcTime(now.AddHours(1));
+            using (tbs.PushSequence())
+            using (tbs.PushSequence())
+            {
+                tbs.WriteInteger(0x0102);
+                tbs.WriteUtcTime(now.AddMinutes(-1));
+                if (inEntry)
+                {
+                    using (tbs.PushSequence())
+                    {
+                        WriteExtension(tbs, PrivateOid, critical, nothing.Encode());
+                    }
+                }
+            }
+
+            using (tbs.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true)))
+            using (tbs.PushSequence())
+            {
+                WriteExtension(tbs, "2.5.29.20", critical: false, crlNumber.Encode());
+                if (!inEntry)
+                {
+                    WriteExtension(tbs, PrivateOid, critical, nothing.Encode());
+                }
+            }
+        }
+
+        var signed = tbs.Encode();
+        var crl = new AsnWriter(AsnEncodingRules.DER);
+        using (crl.PushSequence())
+        {
+            crl.WriteEncodedValue(signed);
+            using (crl.PushSequence())
+            {
+                crl.WriteObjectIdentifier("1.2.840.10045.4.3.2");
+            }
+
+            crl.WriteBitString(key.SignData(signed, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence));
+        }
+
+        return crl.Encode();
+    }
+
+    [Theory]
+    [InlineData(false, "the CRL has the critical extension 1.3.6.1.4.1.55555.1", "§5.2")]
+    [InlineData(true, "the entry for serial 102 has the critical extension 1.3.6.1.4.1.55555.1", "§5.3")]
+    public void A_crl_with_a_critical_extension_the_reader_does_not_process_is_refused_and_says_which(bool inEntry, string where, string section)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=test ca", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(X509BasicConstraintsExtension.CreateForCertificateAuthority());
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.KeyCertSign, true));
+        using var ca = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+
+        var refused = Assert.Throws<CryptographicException>(() => RevocationList.Load(CrlWithExtension(ca, key, inEntry, critical: true), ca));
+        var refusedInFile = Assert.Throws<CryptographicException>(() =>
+            RevocationSet.Load(PemEncoding.WriteString("X509 CRL", CrlWithExtension(ca, key, inEntry, critical: true)), [ca], "/x/crl.pem"));
+        // The same extension, not critical, may be ignored: the CRL is used.
+        var used = RevocationList.Load(CrlWithExtension(ca, key, inEntry, critical: false), ca);
+
+        Assert.Contains(where, refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"RFC 5280 {section}", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("/x/crl.pem", refusedInFile.Message, StringComparison.Ordinal);
+        Assert.Contains(where, refusedInFile.Message, StringComparison.Ordinal);
+        Assert.NotNull(used.Find(0x0102));
+        Assert.Equal(3, used.Number);
     }
 }

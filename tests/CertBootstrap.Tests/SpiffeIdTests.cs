@@ -1,4 +1,4 @@
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Identity;
 
 namespace MtlsAspire.CertBootstrap.Tests;
 

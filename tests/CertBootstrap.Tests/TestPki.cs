@@ -1,7 +1,7 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Time.Testing;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 
 namespace MtlsAspire.CertBootstrap.Tests;
 

@@ -1,73 +1,74 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Text.RegularExpressions;
+using MtlsAspire.EndToEnd.Tests.Infrastructure;
 
 namespace MtlsAspire.EndToEnd.Tests;
 
-/// <summary>The real command: the AppHost executable, stopped by SIGTERM as Ctrl+C or a process manager would.</summary>
+/// <summary>The real command: the AppHost executable with DCP and the dashboard, stopped by SIGTERM as Ctrl+C or a process manager would.</summary>
 public partial class AppHostProcessTests
 {
-    [GeneratedRegex(@"started (?<name>[a-z-]+) \(pid (?<pid>\d+)\)")]
-    private static partial Regex Started();
-
     [Fact]
-    public async Task Sigterm_stops_every_child_and_the_apphost_exits_cleanly()
+    public async Task Sigterm_stops_dcp_the_dashboard_and_every_service_and_the_apphost_exits_cleanly()
     {
-        var state = Path.Combine(Path.GetTempPath(), "mtls-apphost-tests", Guid.NewGuid().ToString("N")[..12]);
-        var appHost = Path.Combine(AppContext.BaseDirectory, "MtlsAspire.AppHost.dll");
+        var state = TestApp.NewStateDirectory();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { appHost, "--state-dir", state, "--no-workers" })
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "MtlsAspire.AppHost.dll"), "--state-dir", state, "--no-workers" })
         {
             start.ArgumentList.Add(arg);
         }
 
+        // What the launch profile gives `dotnet run`, on ports the OS picks.
+        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        start.Environment["ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL"] = "http://127.0.0.1:0";
+        start.Environment["ASPIRE_RESOURCE_SERVICE_ENDPOINT_URL"] = "http://127.0.0.1:0";
+        start.Environment["ASPIRE_ALLOW_UNSECURED_TRANSPORT"] = "true";
+
         var output = new System.Text.StringBuilder();
-        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) =>
+        void Collect(string? line)
         {
             lock (output)
             {
-                output.AppendLine(e.Data);
+                output.AppendLine(line);
             }
 
-            if (e.Data?.Contains("running; press Ctrl+C to stop", StringComparison.Ordinal) == true)
+            if (line?.Contains("Distributed application started", StringComparison.Ordinal) == true)
             {
-                running.TrySetResult();
+                started.TrySetResult();
             }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            lock (output)
-            {
-                output.AppendLine(e.Data);
-            }
-        };
+        }
+
+        process.OutputDataReceived += (_, e) => Collect(e.Data);
+        process.ErrorDataReceived += (_, e) => Collect(e.Data);
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         try
         {
-            await running.Task.WaitAsync(TimeSpan.FromSeconds(90));
-            string text;
+            await started.Task.WaitAsync(TimeSpan.FromMinutes(3));
+            var endpoints = Path.Combine(state, "endpoints.json");
+            // DCP detaches from the AppHost (it watches it with --monitor PID); the services run under DCP.
+            IReadOnlyList<int> Started() => [.. ProcessTree.Descendants(process.Id), .. ProcessTree.WithCommandLine($"--monitor {process.Id}").SelectMany(d => ProcessTree.Descendants(d).Prepend(d))];
+            await Eventually.Until(() => Started().Select(ProcessTree.CommandLine)
+                .Count(c => c.Contains("/bin/", StringComparison.Ordinal) && c.Contains("/services/", StringComparison.Ordinal)) == 5,
+                "ledger, proxy, inventory, payment and order running", TimeSpan.FromMinutes(2));
+            var children = Started().Distinct().ToList();
+            Assert.Contains(children, pid => ProcessTree.CommandLine(pid).Contains("dcp", StringComparison.Ordinal));
+            Assert.Contains(children, pid => ProcessTree.CommandLine(pid).Contains("Aspire.Dashboard", StringComparison.Ordinal));
+            Assert.True(File.Exists(endpoints));
             lock (output)
             {
-                text = output.ToString();
+                Assert.Contains("Login to the dashboard at http://127.0.0.1:", output.ToString(), StringComparison.Ordinal);
             }
-
-            var children = Started().Matches(text).Select(m => int.Parse(m.Groups["pid"].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
-            Assert.Equal(5, children.Count); // ledger, proxy, inventory, payment, order
 
             Assert.Equal(0, Kill(process.Id, 15));
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
 
             Assert.Equal(0, process.ExitCode);
-            Assert.All(children, pid => Assert.False(File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal),
-                $"child {pid} still runs"));
-            lock (output)
-            {
-                Assert.Contains("stopped order", output.ToString(), StringComparison.Ordinal);
-            }
+            await Eventually.Until(() => !children.Any(ProcessTree.IsRunning),
+                "every process the AppHost started (DCP, dashboard, services) to stop",
+                TimeSpan.FromSeconds(60));
         }
         finally
         {
@@ -77,7 +78,6 @@ public partial class AppHostProcessTests
                 await process.WaitForExitAsync();
             }
 
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             if (Directory.Exists(state))
             {
                 Directory.Delete(state, recursive: true);

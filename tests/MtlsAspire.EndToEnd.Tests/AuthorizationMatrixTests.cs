@@ -1,13 +1,15 @@
 using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using MtlsAspire.EndToEnd.Tests.Infrastructure;
 using MtlsAspire.Hosting;
-using MtlsAspire.Hosting.Testing;
 
 namespace MtlsAspire.EndToEnd.Tests;
 
 [Collection(ShopGroup.Name)]
 public class AuthorizationMatrixTests(ShopFixture shop)
 {
-    private MtlsTestingApplication App => shop.App;
+    private TestApp App => shop.App;
 
     private static readonly string[] s_tcpTables = ["/proc/net/tcp", "/proc/net/tcp6"];
 
@@ -20,19 +22,22 @@ public class AuthorizationMatrixTests(ShopFixture shop)
         ["legacy-proxy"] = "/api/ledger/entries?orderId=none",
     };
 
+    private IEnumerable<IResource> Identities =>
+        App.App.Services.GetRequiredService<DistributedApplicationModel>().Resources.Where(r => r.Annotations.OfType<MtlsIdentityAnnotation>().Any());
+
     [Fact]
-    public async Task Every_resource_may_call_every_endpoint_exactly_where_the_app_model_has_a_reference()
+    public async Task Every_identity_may_call_every_endpoint_exactly_where_the_app_model_has_a_reference()
     {
-        var identities = App.Application.Resources.Where(r => r.HasIdentity).Select(r => r.Name).Append("stranger").ToList();
+        var identities = Identities.Select(r => r.Name).Append("stranger").ToList();
         var mismatches = new List<string>();
         foreach (var (callee, path) in s_endpoints)
         {
-            var model = App.Application.Resources.Single(r => r.Name == callee);
+            var callers = App.App.Services.ReferencesTo(callee);
             foreach (var caller in identities)
             {
                 using var client = App.CreateHttpClient(callee, asIdentity: caller);
                 using var response = await client.GetAsync(path);
-                var referenced = model.Callers.Any(c => c.Name == caller);
+                var referenced = callers.Contains(caller);
                 var allowed = response.StatusCode != HttpStatusCode.Forbidden;
                 if (allowed != referenced || response.StatusCode is HttpStatusCode.Unauthorized or >= HttpStatusCode.InternalServerError)
                 {
@@ -42,13 +47,23 @@ public class AuthorizationMatrixTests(ShopFixture shop)
         }
 
         Assert.Empty(mismatches);
-        Assert.Contains(App.Application.Resources.Single(r => r.Name == "legacy-proxy").Callers, c => c.Name == "payment");
+        Assert.Equal(["payment"], App.App.Services.ReferencesTo("legacy-proxy"));
     }
 
     [Fact]
-    public void The_legacy_ledger_has_no_tcp_port()
+    public void The_allow_rules_each_service_gets_are_the_full_spiffe_ids_of_its_referencing_resources()
     {
-        var pid = App.Application.ProcessIds["legacy-ledger"];
+        var environ = File.ReadAllText($"/proc/{App.ProcessId("order")}/environ").Split('\0');
+
+        Assert.Contains($"Mtls__Authorization__ReferencedBy__0={App.IdentityOf("shopper")}", environ);
+        Assert.DoesNotContain(environ, v => v.StartsWith("Mtls__Authorization__ReferencedBy__1=", StringComparison.Ordinal));
+        Assert.Contains($"services__inventory__https__0={App.App.GetEndpoint("inventory", "https").ToString().TrimEnd('/')}", environ);
+    }
+
+    [Fact]
+    public void The_legacy_ledger_has_no_tcp_port_and_its_socket_directory_is_private()
+    {
+        var pid = App.ProcessId("legacy-ledger");
         var socketInodes = Directory.GetFiles($"/proc/{pid}/fd")
             .Select(fd => new FileInfo(fd).LinkTarget ?? string.Empty)
             .Where(target => target.StartsWith("socket:[", StringComparison.Ordinal))
@@ -63,20 +78,25 @@ public class AuthorizationMatrixTests(ShopFixture shop)
 
         Assert.NotEmpty(socketInodes); // it does listen: on its Unix socket
         Assert.Empty(listening);
-        Assert.Equal(System.IO.UnixFileMode.UserRead | System.IO.UnixFileMode.UserWrite | System.IO.UnixFileMode.UserExecute,
-            File.GetUnixFileMode(Path.GetDirectoryName(App.Application.Endpoints["legacy-ledger"].Socket)!));
+        var socket = App.App.Services.GetModelResource("legacy-ledger").GetUnixSocketPath();
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(socket)!));
     }
 
     [Fact]
-    public void Endpoints_file_lists_every_resource()
+    public void The_endpoints_file_lists_every_resource_with_its_endpoint_credentials_and_identity()
     {
-        var json = File.ReadAllText(Path.Combine(App.Application.StateDirectory, "endpoints.json"));
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(App.StateDirectory, "endpoints.json")));
 
-        foreach (var resource in App.Application.Resources)
+        foreach (var service in s_endpoints.Keys)
         {
-            Assert.Contains($"\"{resource.Name}\"", json, StringComparison.Ordinal);
+            var entry = json.RootElement.GetProperty(service);
+            Assert.Equal(App.App.GetEndpoint(service, "https"), new Uri(entry.GetProperty("https").GetString()!));
+            Assert.Equal(App.IdentityOf(service).ToString(), entry.GetProperty("spiffeId").GetString());
+            Assert.True(File.Exists(Path.Combine(entry.GetProperty("credentials").GetString()!, "tls.key")));
+            Assert.StartsWith("http://localhost:", entry.GetProperty("health").GetString(), StringComparison.Ordinal);
         }
 
-        Assert.All(App.Application.Resources.Where(r => r.Kind == ResourceKind.Service), r => Assert.NotNull(App.Application.Endpoints[r.Name].Https));
+        Assert.Equal(App.App.Services.GetModelResource("legacy-ledger").GetUnixSocketPath(), json.RootElement.GetProperty("legacy-ledger").GetProperty("socket").GetString());
+        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("shopper").GetProperty("https").ValueKind);
     }
 }

@@ -1,166 +1,118 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Net.Http.Json;
 using Microsoft.Extensions.Time.Testing;
-using MtlsAspire.AppHost;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.Hosting;
-using MtlsAspire.Hosting.Testing;
+using MtlsAspire.CertBootstrap.Ledger;
+using MtlsAspire.EndToEnd.Tests.Infrastructure;
 
 namespace MtlsAspire.EndToEnd.Tests;
 
-/// <summary>Renewal under traffic, clean stops, and the ways a start can go wrong.</summary>
+/// <summary>Starting from old state, stopping cleanly, and the ways a start can go wrong — each on an app of its own.</summary>
 public class LifecycleTests
 {
-    private static bool IsRunning(int pid)
-    {
-        try
-        {
-            using var process = Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-    }
-
-    private static MtlsTestingApplication QuietShop(Action<MtlsApplicationOptions>? configure = null, Action<MtlsApplicationBuilder>? describe = null)
-    {
-        var builder = MtlsTestingBuilder.Create(typeof(Program).Assembly, describe ?? Program.Describe, configure);
-        if (builder.Builder.Resources.FirstOrDefault(r => r.Name == "shopper") is { } shopper)
-        {
-            shopper.Environment["Shopper__Enabled"] = "false";
-        }
-
-        return builder.Build();
-    }
+    private static readonly string[] s_services = ["inventory", "payment", "legacy-proxy", "order"];
 
     [Fact]
-    public async Task Renewing_every_leaf_while_orders_flow_fails_no_request_and_each_service_serves_its_new_certificate()
+    public async Task An_old_state_dir_with_expired_leaves_is_reissued_at_start_the_passphrase_reaches_no_child_and_stopping_leaves_no_process()
     {
-        await using var app = QuietShop();
-        await app.StartAsync();
-        var failures = new ConcurrentQueue<string>();
-        var placed = 0;
-        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        using var shopper = app.CreateHttpClient("order", asIdentity: "shopper");
-        var loop = Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                try
-                {
-                    using var response = await shopper.PostAsJsonAsync("/api/orders", new { sku = "coffee", quantity = 1, amount = 10m }, stop.Token);
-                    if (response.StatusCode != System.Net.HttpStatusCode.Created)
-                    {
-                        failures.Enqueue($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-                    }
-
-                    Interlocked.Increment(ref placed);
-                }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                {
-                    return;
-                }
-                catch (Exception e)
-                {
-                    failures.Enqueue(e.Message);
-                }
-            }
-        })));
-
-        await Until(() => Volatile.Read(ref placed) >= 10, "orders flowing");
-        foreach (var service in new[] { "inventory", "payment", "legacy-proxy", "order" })
-        {
-            var renewed = app.Application.Authority.Renew(service);
-            await Until(async () => await app.ServedCertificateSerialAsync(service, "shopper") == renewed.Entry.Serial, $"{service} serving its renewed certificate");
-        }
-
-        var after = Volatile.Read(ref placed);
-        await Until(() => Volatile.Read(ref placed) >= after + 20, "orders flowing after the renewals");
-        await stop.CancelAsync();
-        await loop;
-
-        Assert.Empty(failures);
-    }
-
-    [Fact]
-    public async Task Stopping_the_app_leaves_no_child_process()
-    {
-        var app = QuietShop(options => options.Workers = false);
-        await app.StartAsync();
-        var pids = app.Application.ProcessIds.Values.ToList();
-        Assert.All(pids, pid => Assert.True(IsRunning(pid)));
-
-        await app.DisposeAsync();
-
-        Assert.All(pids, pid => Assert.False(IsRunning(pid), $"pid {pid} still runs"));
-    }
-
-    [Fact]
-    public async Task A_service_that_crashes_at_start_is_named_with_its_exit_code_and_everything_started_is_stopped()
-    {
-        // legacy-proxy without the ledger's socket setting refuses to start.
-        await using var app = QuietShop(options => options.Workers = false, builder =>
-        {
-            builder.AddProject("inventory", "Inventory").WithMtlsIdentity();
-            builder.AddProject("legacy-proxy", "LegacyProxy").WithMtlsIdentity();
-        });
-
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync());
-
-        Assert.Contains("Resource 'legacy-proxy' exited with code", error.Message, StringComparison.Ordinal);
-        Assert.Contains("LegacyLedger:Socket is required", error.Message, StringComparison.Ordinal);
-        Assert.All(app.Application.ProcessIds.Values, pid => Assert.False(IsRunning(pid), $"pid {pid} still runs"));
-    }
-
-    [Fact]
-    public async Task A_missing_build_output_is_named_before_anything_starts()
-    {
-        await using var app = QuietShop(options => options.Configuration = "NoSuchConfiguration");
-
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync());
-
-        Assert.Contains("Resource 'legacy-ledger': its build output", error.Message, StringComparison.Ordinal);
-        Assert.Contains("NoSuchConfiguration", error.Message, StringComparison.Ordinal);
-        Assert.Empty(app.Application.ProcessIds);
-    }
-
-    [Fact]
-    public async Task A_state_dir_from_an_older_run_with_expired_certificates_is_renewed_at_start()
-    {
-        var state = Path.Combine(Path.GetTempPath(), "mtls-apphost-tests", Guid.NewGuid().ToString("N")[..12]);
+        var state = TestApp.NewStateDirectory();
+        var passphrase = $"test-passphrase-{Guid.NewGuid():N}";
         var past = new FakeTimeProvider(DateTimeOffset.UtcNow.AddDays(-3));
-        var (old, _) = CertificateAuthority.Initialize(Path.Combine(state, "pki"), new PkiSettings(), PassphraseSource.FromFileOrEnvironment(null), past);
-        var expired = new[] { "inventory", "payment", "legacy-proxy", "order" }
-            .ToDictionary(s => s, s => old.Issue(new LeafRequest(s) { DnsNames = ["localhost"] }).Entry.Serial);
+        var (old, _) = CertificateAuthority.Initialize(Path.Combine(state, "pki"), new PkiSettings(), PassphraseSource.FromValue(passphrase), past);
+        var expired = s_services.ToDictionary(s => s, s => old.Issue(new LeafRequest(s) { DnsNames = ["localhost"] }).Entry.Serial);
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
 
-        await using var app = QuietShop(options =>
+        // The AppHost reads the passphrase from its environment and removes it before any child starts.
+        Environment.SetEnvironmentVariable(PassphraseSource.EnvironmentVariable, passphrase);
+        var app = await TestApp.StartAsync(state, ["--no-workers"]);
+        List<int> pids;
+        try
         {
-            options.StateDirectory = state;
-            options.Workers = false;
-        });
-        await app.StartAsync();
+            Assert.Null(Environment.GetEnvironmentVariable(PassphraseSource.EnvironmentVariable));
+            foreach (var (service, serial) in expired)
+            {
+                Assert.NotEqual(serial, await app.ServedCertificateSerialAsync(service, "order"));
+            }
 
-        foreach (var (service, serial) in expired)
+            await app.WaitForLogAsync("pki", l => l.Contains("re-issued (the previous one had expired)", StringComparison.Ordinal));
+            pids = [.. s_services.Append("legacy-ledger").Select(app.ProcessId)];
+            foreach (var pid in pids)
+            {
+                Assert.DoesNotContain(passphrase, File.ReadAllText($"/proc/{pid}/environ"), StringComparison.Ordinal);
+            }
+        }
+        finally
         {
-            Assert.NotEqual(serial, await app.ServedCertificateSerialAsync(service, "order"));
+            Environment.SetEnvironmentVariable(PassphraseSource.EnvironmentVariable, null);
+            await app.DisposeAsync();
         }
 
-        Assert.Contains("re-issued (the previous run's had expired)", app.Output, StringComparison.Ordinal);
+        await Eventually.Until(() => !pids.Any(ProcessTree.IsRunning), "every child stopped", TimeSpan.FromSeconds(30));
     }
 
-    private static Task Until(Func<bool> condition, string what) => Until(() => Task.FromResult(condition()), what);
-
-    private static async Task Until(Func<Task<bool>> condition, string what)
+    [Fact]
+    public async Task A_service_that_crashes_at_start_shows_as_exited_with_its_reason_and_its_dependents_never_start()
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!await condition())
+        await using var app = await TestApp.StartAsync(args: ["--no-workers"], waitHealthy: false,
+            configure: builder => builder.CreateResourceBuilder<ProjectResource>("inventory").WithEnvironment("Mtls__MinimumTlsVersion", "Tls9"));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+
+        var crashed = await app.App.ResourceNotifications.WaitForResourceAsync("inventory",
+            e => e.Snapshot.State?.Text is "Exited" or "FailedToStart" or "Finished", timeout.Token);
+
+        Assert.NotEqual(0, crashed.Snapshot.ExitCode);
+        await app.WaitForLogAsync("inventory", l => l.Contains("Mtls:MinimumTlsVersion", StringComparison.Ordinal));
+        await app.App.ResourceNotifications.WaitForResourceHealthyAsync("payment", timeout.Token);
+        Assert.True(app.App.ResourceNotifications.TryGetCurrentState("order", out var order));
+        Assert.NotEqual(KnownResourceStates.Running, order!.Snapshot.State?.Text);
+    }
+
+    [Fact]
+    public async Task A_wrong_root_passphrase_fails_the_pki_with_a_clear_message_starts_nothing_and_loses_nothing()
+    {
+        var state = TestApp.NewStateDirectory();
+        var (created, _) = CertificateAuthority.Initialize(Path.Combine(state, "pki"), new PkiSettings(), PassphraseSource.FromValue("the-right-one"), TimeProvider.System);
+        created.Issue(new LeafRequest("order") { DnsNames = ["localhost"] });
+        var before = created.Ledger.All().Select(e => e.Serial).Order(StringComparer.Ordinal).ToList();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var wrong = Path.Combine(Path.GetTempPath(), $"wrong-passphrase-{Guid.NewGuid():N}");
+        File.WriteAllText(wrong, "not-the-right-one");
+        try
         {
-            Assert.True(DateTime.UtcNow < deadline, $"Timed out waiting for: {what}");
-            await Task.Delay(50);
+            await using var app = await TestApp.StartAsync(state, ["--no-workers", "--MtlsAspire:PassphraseFile", wrong], waitHealthy: false);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+
+            await app.App.ResourceNotifications.WaitForResourceAsync("pki", e => e.Snapshot.State?.Text == KnownResourceStates.FailedToStart, timeout.Token);
+            var line = await app.WaitForLogAsync("pki", l => l.Contains("could not be opened", StringComparison.Ordinal));
+
+            Assert.Contains(wrong, line, StringComparison.Ordinal);
+            Assert.DoesNotContain("not-the-right-one", line, StringComparison.Ordinal);
+            Assert.True(app.App.ResourceNotifications.TryGetCurrentState("order", out var order));
+            Assert.NotEqual(KnownResourceStates.Running, order!.Snapshot.State?.Text);
+            var after = new CertificateLedger(Path.Combine(state, "pki", "ledger.db")).All().Select(e => e.Serial).Order(StringComparer.Ordinal).ToList();
+            Assert.Equal(before, after);
         }
+        finally
+        {
+            File.Delete(wrong);
+        }
+    }
+
+    [Fact]
+    public async Task A_corrupt_pki_settings_file_fails_the_pki_naming_the_file_and_overwrites_nothing()
+    {
+        var state = TestApp.NewStateDirectory();
+        CertificateAuthority.Initialize(Path.Combine(state, "pki"), new PkiSettings(), PassphraseSource.Local, TimeProvider.System);
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var settings = Path.Combine(state, "pki", "pki.json");
+        var text = File.ReadAllText(settings);
+        File.WriteAllText(settings, text[..(text.Length / 2)]); // half-written
+
+        await using var app = await TestApp.StartAsync(state, ["--no-workers"], waitHealthy: false);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+
+        await app.App.ResourceNotifications.WaitForResourceAsync("pki", e => e.Snapshot.State?.Text == KnownResourceStates.FailedToStart, timeout.Token);
+        var line = await app.WaitForLogAsync("pki", l => l.Contains("could not be opened", StringComparison.Ordinal));
+
+        Assert.Contains("pki.json", line, StringComparison.Ordinal);
+        Assert.Equal(text[..(text.Length / 2)], File.ReadAllText(settings));
     }
 }

@@ -1,18 +1,21 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using MtlsAspire.Hosting.Testing;
+using MtlsAspire.EndToEnd.Tests.Infrastructure;
+using MtlsAspire.Hosting;
 
 namespace MtlsAspire.EndToEnd.Tests;
 
 [Collection(ShopGroup.Name)]
 public class OrderFlowTests(ShopFixture shop)
 {
-    private MtlsTestingApplication App => shop.App;
+    private TestApp App => shop.App;
 
     private sealed record PlacedOrder(string Id, string Status, string? Problem);
 
     private sealed record LedgerEntry(long Id, string OrderId, decimal Amount, string? Caller, string? ForwardedClientCert);
+
+    private HttpClient Ledger() => UnixSocketHttp.CreateClient(App.App.Services.GetModelResource("legacy-ledger").GetUnixSocketPath());
 
     [Fact]
     public async Task An_order_flows_through_every_hop_and_the_ledger_records_payment_as_the_caller()
@@ -25,7 +28,7 @@ public class OrderFlowTests(ShopFixture shop)
         var order = await response.Content.ReadFromJsonAsync<PlacedOrder>();
         Assert.Equal("confirmed", order!.Status);
 
-        using var ledger = App.CreateUnixSocketClient("legacy-ledger");
+        using var ledger = Ledger();
         var entries = await ledger.GetFromJsonAsync<List<LedgerEntry>>($"/api/ledger/entries?orderId={order.Id}");
         var entry = Assert.Single(entries!);
         Assert.Equal(25.00m, entry.Amount);
@@ -63,7 +66,7 @@ public class OrderFlowTests(ShopFixture shop)
         using var response = await payment.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        using var ledger = App.CreateUnixSocketClient("legacy-ledger");
+        using var ledger = Ledger();
         var entry = Assert.Single((await ledger.GetFromJsonAsync<List<LedgerEntry>>($"/api/ledger/entries?orderId={orderId}"))!);
         Assert.Equal(App.IdentityOf("payment").ToString(), entry.Caller);
         Assert.DoesNotContain("evil", entry.ForwardedClientCert, StringComparison.Ordinal);

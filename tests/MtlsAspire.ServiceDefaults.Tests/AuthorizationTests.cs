@@ -4,6 +4,9 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Tests;
 using MtlsAspire.ServiceDefaults.Telemetry;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 
@@ -31,7 +34,17 @@ public class AuthorizationTests
         var decision = Assert.Single(decisions.GetMeasurementSnapshot());
         Assert.Equal("deny", decision.Tags["result"]);
         Assert.Equal("inventory", decision.Tags["caller"]);
-        Assert.Contains(scenario.Server.Logs.GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains("authorization denied", StringComparison.Ordinal));
+        var warning = Assert.Single(scenario.Server.Logs.GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains("authorization denied", StringComparison.Ordinal));
+        Assert.Contains("authorization denied spiffe://mtls-aspire.local/ns/development/sa/inventory calling payment GET /api/charges: allowed are order",
+            warning.Message, StringComparison.Ordinal);
+        Assert.Equal("server", warning.GetStructuredStateValue("Side"));
+        Assert.Equal("caller-not-allowed", warning.GetStructuredStateValue("Reason"));
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/inventory", warning.GetStructuredStateValue("SpiffeId"));
+        Assert.Equal("payment GET /api/charges", warning.GetStructuredStateValue("Callee"));
+        Assert.Equal("order", warning.GetStructuredStateValue("Allowed"));
+        Assert.Equal("CN=inventory, OU=development, O=MtlsAspire", warning.GetStructuredStateValue("Subject"));
+        Assert.Equal(inventory.Store.Current.Leaf.SerialNumber, warning.GetStructuredStateValue("Serial"));
+        Assert.StartsWith("127.0.0.1:", warning.GetStructuredStateValue("PeerAddress"), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -44,6 +57,27 @@ public class AuthorizationTests
         Assert.Equal(HttpStatusCode.OK, (await order.Pooled().GetAsync("/api/charges")).StatusCode);
 
         Assert.Equal("allow", Assert.Single(decisions.GetMeasurementSnapshot()).Tags["result"]);
+        Assert.DoesNotContain(scenario.Server.Logs.GetSnapshot(), r => r.Message.Contains("AUDIT", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_endpoint_without_a_caller_rule_still_requires_an_identity_of_our_trust_domain()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        await using var shopper = await MtlsTestClient.StartAsync(scenario.IssueClient("shopper"), scenario.Server.Https, "payment");
+        using var intermediate = CertificateForge.Intermediate(scenario.Pki);
+        using var anonymous = CertificateForge.Leaf(scenario.Pki, uri: null, CertificateForge.ClientAuth);
+        using var foreign = CertificateForge.Leaf(scenario.Pki, "spiffe://evil.example/ns/development/sa/shopper", CertificateForge.ClientAuth);
+
+        var caller = await shopper.Pooled().GetFromJsonAsync<Scenario.Caller>("/api/open");
+
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/shopper", caller!.SpiffeId);
+        foreach (var certificate in new[] { anonymous, foreign })
+        {
+            using var client = RawTlsClient.Create(certificate, [intermediate], scenario.TrustedRoots);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync(new Uri(scenario.Server.Https, "/api/open"))).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync(new Uri(scenario.Server.Https, "/api/no-such-route"))).StatusCode);
+        }
     }
 
     [Fact]
@@ -58,6 +92,61 @@ public class AuthorizationTests
     }
 
     [Fact]
+    public async Task Exactly_the_callers_that_reference_the_service_may_call_an_endpoint_that_requires_referencing_callers()
+    {
+        await using var scenario = await Scenario.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Mtls:Authorization:ReferencedBy:0"] = "spiffe://mtls-aspire.local/ns/development/sa/order",
+            ["Mtls:Authorization:ReferencedBy:1"] = "shopper",
+        });
+        await using var order = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment");
+        await using var shopper = await MtlsTestClient.StartAsync(scenario.IssueClient("shopper"), scenario.Server.Https, "payment");
+        await using var inventory = await MtlsTestClient.StartAsync(scenario.IssueClient("inventory"), scenario.Server.Https, "payment");
+
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/order", (await order.Pooled().GetFromJsonAsync<Scenario.Caller>("/api/referenced"))!.SpiffeId);
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/shopper", (await shopper.Pooled().GetFromJsonAsync<Scenario.Caller>("/api/referenced"))!.SpiffeId);
+        var response = await inventory.Pooled().GetAsync("/api/referenced");
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<ProblemDetails>();
+        Assert.Contains("spiffe://mtls-aspire.local/ns/development/sa/inventory may not call payment GET /api/referenced", problem!.Detail, StringComparison.Ordinal);
+        Assert.Contains("allowed callers: spiffe://mtls-aspire.local/ns/development/sa/order, shopper.", problem.Detail, StringComparison.Ordinal);
+        // The references are not a rule of their own: an endpoint naming an unconfigured rule still lets nobody in.
+        Assert.Equal(HttpStatusCode.Forbidden, (await order.Pooled().GetAsync("/api/ledger")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_service_nobody_references_refuses_every_caller_of_its_referencing_endpoints_and_says_why()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        await using var order = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment");
+
+        var response = await order.Pooled().GetAsync("/api/referenced");
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Contains("allowed callers: nobody (no resource references this service: Mtls:Authorization:ReferencedBy is empty)",
+            (await response.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_reference_that_is_neither_a_service_name_nor_a_spiffe_id_fails_the_service_at_start_naming_the_setting()
+    {
+        using var pki = new TestPki();
+        var directory = pki.Authority.Issue(new LeafRequest("payment")).Directory;
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => MtlsTestServer.StartAsync(directory, Scenario.MapEndpoints, settings: new Dictionary<string, string?>
+        {
+            ["Mtls:Authorization:ReferencedBy:0"] = "order",
+            ["Mtls:Authorization:ReferencedBy:1"] = "Order Service",
+            ["Mtls:Authorization:ReferencedBy:2"] = "*",
+        }));
+
+        Assert.Contains("Mtls:Authorization:ReferencedBy:1 names 'Order Service', which is neither a service name nor a SPIFFE ID", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Mtls:Authorization:ReferencedBy:2 names '*'", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("ReferencedBy:0", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Audit_mode_lets_a_denied_caller_through_but_logs_and_counts_it()
     {
         await using var scenario = await Scenario.StartAsync(settings: new Dictionary<string, string?> { ["Mtls:Authorization:Mode"] = "Audit" });
@@ -68,21 +157,41 @@ public class AuthorizationTests
 
         Assert.Equal("audit-deny", Assert.Single(decisions.GetMeasurementSnapshot()).Tags["result"]);
         Assert.Contains(scenario.Server.Logs.GetSnapshot(), r => r.Message.Contains("AUDIT", StringComparison.Ordinal) && r.Message.Contains("sa/inventory", StringComparison.Ordinal));
+        // Said once at start, before any request.
+        var start = Assert.Single(scenario.Server.Logs.GetSnapshot(), r => r.Message.Contains("is in AUDIT mode", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Warning, start.Level);
     }
 
     [Fact]
-    public async Task A_certificate_from_our_ca_without_a_spiffe_id_gets_401_saying_why()
+    public async Task A_certificate_from_our_ca_without_a_spiffe_id_gets_401_saying_why_on_every_request()
     {
         await using var scenario = await Scenario.StartAsync();
         using var anonymous = CertificateForge.Leaf(scenario.Pki, uri: null, CertificateForge.ClientAuth);
         using var intermediate = CertificateForge.Intermediate(scenario.Pki);
         using var client = RawTlsClient.Create(anonymous, [intermediate], scenario.TrustedRoots);
+        using var decisions = Decisions(scenario.Server);
 
-        var response = await client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"));
+        // The second request is answered from the certificate cache: it must still say why, be logged and counted.
+        for (var i = 0; i < 2; i++)
+        {
+            var response = await client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"));
 
-        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        var problem = await response.Content.ReadFromJsonAsync<ProblemDetails>();
-        Assert.Contains("no URI SAN", problem!.Detail, StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            var problem = await response.Content.ReadFromJsonAsync<ProblemDetails>();
+            Assert.Contains("no URI SAN", problem!.Detail, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(2, decisions.GetMeasurementSnapshot().Count(m => (string?)m.Tags["result"] == "unauthenticated"));
+        var warnings = scenario.Server.Logs.GetSnapshot().Where(r => r.Level == LogLevel.Warning && r.Message.Contains("answered 401", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, warnings.Count);
+        Assert.All(warnings, warning =>
+        {
+            Assert.Equal("server", warning.GetStructuredStateValue("Side"));
+            Assert.Equal("invalid-identity", warning.GetStructuredStateValue("Reason"));
+            Assert.Equal(anonymous.SerialNumber, warning.GetStructuredStateValue("Serial"));
+            Assert.Equal("none", warning.GetStructuredStateValue("ClaimedSpiffeId"));
+            Assert.StartsWith("127.0.0.1:", warning.GetStructuredStateValue("PeerAddress"), StringComparison.Ordinal);
+        });
     }
 
     [Fact]

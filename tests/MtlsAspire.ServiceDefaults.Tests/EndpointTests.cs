@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 
 namespace MtlsAspire.ServiceDefaults.Tests;
@@ -23,6 +24,35 @@ public class EndpointTests
         Assert.Equal(HttpStatusCode.NotFound, (await plain.GetAsync(new Uri(scenario.Server.Http, "/api/whoami"))).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await mtls.GetAsync(new Uri(scenario.Server.Https, "/health"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await mtls.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"))).StatusCode);
+    }
+
+    [Fact]
+    public async Task Health_probes_write_no_information_logs_and_other_requests_still_do()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var plain = new HttpClient();
+        using var mtls = scenario.RawClientFor(scenario.IssueClient("order"));
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await plain.GetAsync(new Uri(scenario.Server.Http, "/health"))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await plain.GetAsync(new Uri(scenario.Server.Http, "/alive"))).StatusCode);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await mtls.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"))).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await mtls.GetAsync(new Uri(scenario.Server.Https, "/health"))).StatusCode);
+
+        // Hosting logs "Request finished" after the response is sent: wait for the API request's.
+        await Eventually.True(() => scenario.Server.Logs.GetSnapshot().Any(r => r.Message.StartsWith("Request finished", StringComparison.Ordinal)
+            && r.Message.Contains("/api/whoami", StringComparison.Ordinal)), "the API request's request-finished log");
+        var logs = scenario.Server.Logs.GetSnapshot();
+        Assert.DoesNotContain(logs, r => r.Level <= LogLevel.Information && (r.Message.Contains(scenario.Server.Http.Authority + "/health", StringComparison.Ordinal)
+            || r.Message.Contains(scenario.Server.Http.Authority + "/alive", StringComparison.Ordinal) || r.Message.Contains("'Health checks'", StringComparison.Ordinal)));
+        Assert.Contains(logs, r => r.Message.StartsWith("Request starting", StringComparison.Ordinal) && r.Message.Contains("/api/whoami", StringComparison.Ordinal));
+        Assert.Contains(logs, r => r.Message.StartsWith("Executing endpoint", StringComparison.Ordinal) && r.Message.Contains("/api/whoami", StringComparison.Ordinal));
+        // A /health request on the mTLS port is not a probe: it stays in the logs.
+        Assert.Contains(logs, r => r.Message.StartsWith("Request starting", StringComparison.Ordinal)
+            && r.Message.Contains(scenario.Server.Https.Authority + "/health", StringComparison.Ordinal));
     }
 
     [Fact]

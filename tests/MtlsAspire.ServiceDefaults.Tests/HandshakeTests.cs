@@ -1,12 +1,15 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Storage;
 using MtlsAspire.CertBootstrap.Tests;
 using MtlsAspire.ServiceDefaults.Mtls;
 using MtlsAspire.ServiceDefaults.Telemetry;
@@ -39,6 +42,14 @@ public class HandshakeTests
             {
                 Assert.Contains(fragment, warning.Message, StringComparison.Ordinal);
             }
+
+            // The same facts as attributes, for a log query rather than a text search.
+            Assert.Equal("server", warning.GetStructuredStateValue("Side"));
+            Assert.Equal(reason, warning.GetStructuredStateValue("Reason"));
+            Assert.StartsWith("127.0.0.1:", warning.GetStructuredStateValue("PeerAddress"), StringComparison.Ordinal);
+            Assert.NotNull(warning.GetStructuredStateValue("Subject"));
+            Assert.NotNull(warning.GetStructuredStateValue("ClaimedSpiffeId"));
+            Assert.NotNull(warning.GetStructuredStateValue("Serial"));
         }
 
         Assert.Equal("server", failures.GetMeasurementSnapshot().First(m => (string?)m.Tags["reason"] == reason).Tags["side"]);
@@ -138,6 +149,51 @@ public class HandshakeTests
         await AssertRejected(scenario, client, "wrong-eku", "clientAuth", "it has serverAuth");
     }
 
+    public static TheoryData<bool, X509KeyUsageFlags, string> NotWorkloadLeaves => new()
+    {
+        { true, X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, "is a CA certificate (basicConstraints CA:true)" },
+        { false, X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, "has keyUsage keyCertSign" },
+        { false, X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.CrlSign, "has keyUsage cRLSign" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NotWorkloadLeaves))]
+    public async Task A_client_certificate_from_our_ca_that_is_not_a_workload_leaf_is_refused_in_the_handshake(bool ca, X509KeyUsageFlags keyUsage, string why)
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var forged = CertificateForge.Leaf(scenario.Pki, "spiffe://mtls-aspire.local/ns/development/sa/order", CertificateForge.ClientAuth,
+            certificateAuthority: ca, keyUsage: keyUsage);
+        using var intermediate = CertificateForge.Intermediate(scenario.Pki);
+        using var client = RawTlsClient.Create(forged, [intermediate], scenario.TrustedRoots);
+
+        await AssertRejected(scenario, client, "not-a-leaf", why, forged.SerialNumber);
+        Assert.All(scenario.Server.Logs.GetSnapshot().Where(r => r.Message.Contains(": not-a-leaf.", StringComparison.Ordinal)), warning =>
+        {
+            Assert.Equal(forged.SerialNumber, warning.GetStructuredStateValue("Serial"));
+            Assert.Equal("CN=forged, O=MtlsAspire", warning.GetStructuredStateValue("Subject"));
+            Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/order", warning.GetStructuredStateValue("ClaimedSpiffeId"));
+        });
+    }
+
+    [Fact]
+    public async Task A_client_refuses_a_server_whose_certificate_from_our_ca_is_a_ca()
+    {
+        using var pki = new TestPki();
+        using var forged = CertificateForge.Leaf(pki, "spiffe://mtls-aspire.local/ns/development/sa/payment",
+            [CertificateFacts.ServerAuthOid, CertificateFacts.ClientAuthOid], certificateAuthority: true,
+            keyUsage: X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign);
+        using var intermediate = CertificateForge.Intermediate(pki);
+        await using var server = new RawTlsServer(forged, [intermediate]);
+        await using var client = await MtlsTestClient.StartAsync(pki.Authority.Issue(new LeafRequest("order")).Directory, server.Https, "payment");
+
+        var error = await Assert.ThrowsAsync<MtlsHandshakeException>(() => client.Pooled().GetAsync("/api/whoami"));
+
+        Assert.Equal(RejectionReason.NotALeaf, error.Reason);
+        Assert.Contains("is a CA certificate (basicConstraints CA:true)", error.Message, StringComparison.Ordinal);
+        Assert.Contains(client.Logs.GetSnapshot(), r => r.Level == LogLevel.Warning
+            && r.Message.Contains("refused the server certificate", StringComparison.Ordinal) && r.Message.Contains(": not-a-leaf.", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_tls_12_client_is_refused_when_13_is_required_and_the_server_keeps_serving()
     {
@@ -169,6 +225,10 @@ public class HandshakeTests
         var measurement = Assert.Single(failures.GetMeasurementSnapshot());
         Assert.Equal("client", measurement.Tags["side"]);
         Assert.Equal("server-identity-mismatch", measurement.Tags["reason"]);
+        var warning = Assert.Single(client.Logs.GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains("refused the server certificate", StringComparison.Ordinal));
+        Assert.Equal("client", warning.GetStructuredStateValue("Side"));
+        Assert.Equal("server-identity-mismatch", warning.GetStructuredStateValue("Reason"));
+        Assert.Equal(scenario.Server.Store.Current.Leaf.SerialNumber, warning.GetStructuredStateValue("Serial"));
     }
 
     [Fact]

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Storage;
 using MtlsAspire.CertBootstrap.Tests;
 using MtlsAspire.ServiceDefaults.Telemetry;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;

@@ -1,5 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Storage;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 
 namespace MtlsAspire.ServiceDefaults.Tests;

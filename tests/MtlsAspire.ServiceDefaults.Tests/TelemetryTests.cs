@@ -2,8 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
-using MtlsAspire.CertBootstrap.Storage;
-using MtlsAspire.CertBootstrap.Tests;
+using MtlsAspire.Verification.Storage;
 using MtlsAspire.ServiceDefaults.Telemetry;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 
@@ -36,35 +35,63 @@ public class TelemetryTests
     [Fact]
     public async Task The_server_span_carries_the_peer_spiffe_id_and_tls_version()
     {
-        var tagged = new List<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == "Microsoft.AspNetCore",
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity =>
-            {
-                lock (tagged)
-                {
-                    tagged.Add(activity);
-                }
-            },
-        };
-        ActivitySource.AddActivityListener(listener);
         await using var scenario = await Scenario.StartAsync();
-        using var client = scenario.RawClientFor(scenario.IssueClient("order"));
+        var directory = scenario.IssueClient("order");
+        using var credentials = ServiceCredentials.Load(new CredentialDirectory(directory));
+        // Only this test's client has this serial: the spans of servers in tests running alongside are not ours.
+        using var spans = new SpanRecorder("Microsoft.AspNetCore", span => (string?)span.GetTagItem("tls.client.serial") == credentials.Leaf.SerialNumber);
+        using var client = scenario.RawClientFor(directory);
 
         (await client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"))).EnsureSuccessStatusCode();
 
-        await Eventually.True(() => { lock (tagged) { return tagged.Any(a => a.GetTagItem("mtls.peer.spiffe_id") is not null); } }, "a tagged server span");
-        Activity span;
-        lock (tagged)
-        {
-            span = tagged.First(a => a.GetTagItem("mtls.peer.spiffe_id") is not null);
-        }
-
+        var span = await spans.FirstAsync("the server span of this test's request");
         Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/order", span.GetTagItem("mtls.peer.spiffe_id"));
         Assert.Equal("1.3", span.GetTagItem("tls.protocol.version"));
         Assert.Equal("CN=order, OU=development, O=MtlsAspire", span.GetTagItem("tls.client.subject"));
+        Assert.Equal(credentials.Intermediates[0].Subject, span.GetTagItem("tls.client.issuer"));
+    }
+
+    [Fact]
+    public async Task A_handshake_the_server_refuses_is_an_error_span_with_the_reason_and_the_claimed_peer()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var serverAuthOnly = CertificateForge.Leaf(scenario.Pki, "spiffe://mtls-aspire.local/ns/development/sa/order", CertificateForge.ServerAuthOnly);
+        using var intermediate = CertificateForge.Intermediate(scenario.Pki);
+        using var spans = new SpanRecorder(MtlsTelemetry.ActivitySourceName, span => (string?)span.GetTagItem("mtls.peer.serial") == serverAuthOnly.SerialNumber);
+        using var client = RawTlsClient.Create(serverAuthOnly, [intermediate], scenario.TrustedRoots);
+
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami")));
+
+        var span = await spans.FirstAsync("the span of the refused handshake");
+        Assert.Equal(MtlsTelemetry.HandshakeActivityName, span.OperationName);
+        Assert.Equal(ActivityStatusCode.Error, span.Status);
+        Assert.Equal("wrong-eku", span.StatusDescription);
+        Assert.Equal("server", span.GetTagItem("mtls.side"));
+        Assert.Equal("wrong-eku", span.GetTagItem("mtls.rejection.reason"));
+        Assert.Contains("clientAuth", (string?)span.GetTagItem("mtls.rejection.detail"), StringComparison.Ordinal);
+        Assert.StartsWith("127.0.0.1:", (string?)span.GetTagItem("mtls.peer.address"), StringComparison.Ordinal);
+        Assert.Equal("CN=forged, O=MtlsAspire", span.GetTagItem("mtls.peer.subject"));
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/order", span.GetTagItem("mtls.peer.claimed_spiffe_id"));
+        Assert.Null(span.GetTagItem("mtls.peer.spiffe_id")); // claimed, never presented as verified
+        Assert.Null(span.Parent); // no HTTP request: this is the trace
+    }
+
+    [Fact]
+    public async Task A_server_the_client_refuses_is_an_error_span_on_the_client_side()
+    {
+        await using var scenario = await Scenario.StartAsync(serverService: "inventory");
+        var serverSerial = scenario.Server.Store.Current.Leaf.SerialNumber;
+        using var spans = new SpanRecorder(MtlsTelemetry.ActivitySourceName, span => (string?)span.GetTagItem("mtls.peer.serial") == serverSerial);
+        await using var client = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment");
+
+        await Assert.ThrowsAsync<MtlsAspire.ServiceDefaults.Mtls.MtlsHandshakeException>(() => client.Pooled().GetAsync("/api/whoami"));
+
+        var span = await spans.FirstAsync("the span of the refused handshake");
+        Assert.Equal(ActivityStatusCode.Error, span.Status);
+        Assert.Equal("server-identity-mismatch", span.StatusDescription);
+        Assert.Equal("client", span.GetTagItem("mtls.side"));
+        Assert.Equal("localhost", span.GetTagItem("mtls.peer.address"));
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/inventory", span.GetTagItem("mtls.peer.claimed_spiffe_id"));
     }
 
     [Fact]

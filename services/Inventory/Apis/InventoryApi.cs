@@ -5,10 +5,10 @@ namespace MtlsAspire.Inventory.Apis;
 
 public static class InventoryApi
 {
-    /// <summary>Who may call: the "inventory-api" rule, which the AppHost fills from the resources that reference inventory.</summary>
+    /// <summary>Who may call: the resources that reference inventory in the app model (the AppHost sets them).</summary>
     public static IEndpointRouteBuilder MapInventoryApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("api/inventory").RequireCallersFromRule("inventory-api");
+        var api = app.MapGroup("api/inventory").RequireReferencingCallers();
         api.MapGet("items", GetItems);
         api.MapGet("items/{sku}", GetItem);
         api.MapPost("reservations", Reserve);

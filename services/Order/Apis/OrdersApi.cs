@@ -5,10 +5,10 @@ namespace MtlsAspire.Order.Apis;
 
 public static class OrdersApi
 {
-    /// <summary>Who may call: the "order-api" rule, which the AppHost fills from the resources that reference order.</summary>
+    /// <summary>Who may call: the resources that reference order in the app model (the AppHost sets them).</summary>
     public static IEndpointRouteBuilder MapOrdersApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("api/orders").RequireCallersFromRule("order-api");
+        var api = app.MapGroup("api/orders").RequireReferencingCallers();
         api.MapPost("", Place);
         api.MapGet("{id}", Get);
         return app;

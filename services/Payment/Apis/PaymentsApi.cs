@@ -5,10 +5,10 @@ namespace MtlsAspire.Payment.Apis;
 
 public static class PaymentsApi
 {
-    /// <summary>Who may call: the "payment-api" rule, which the AppHost fills from the resources that reference payment.</summary>
+    /// <summary>Who may call: the resources that reference payment in the app model (the AppHost sets them).</summary>
     public static IEndpointRouteBuilder MapPaymentsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("api/payments").RequireCallersFromRule("payment-api");
+        var api = app.MapGroup("api/payments").RequireReferencingCallers();
         api.MapPost("charges", Charge);
         api.MapGet("charges/{orderId}", Get);
         return app;

@@ -2,14 +2,15 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 using MtlsAspire.CertBootstrap.Tests;
 
 namespace MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 
 /// <summary>
 /// Makes the odd certificates a test needs, signed by a real PKI's intermediate: a serverAuth-only client, a leaf
-/// without a SPIFFE ID, one from another trust domain. Regular leaves come from <see cref="CertificateAuthority.Issue"/>.
+/// without a SPIFFE ID, one from another trust domain, a CA posing as a leaf. Regular leaves come from
+/// <see cref="CertificateAuthority.Issue"/>.
 /// </summary>
 public static class CertificateForge
 {
@@ -20,13 +21,20 @@ public static class CertificateForge
         return X509Certificate2.CreateFromPemFile(PkiLayout.CertificateIn(directory), PkiLayout.KeyIn(directory));
     }
 
-    public static X509Certificate2 Leaf(TestPki pki, string? uri, string[] usages, DateTimeOffset? notBefore = null, TimeSpan? lifetime = null)
+    /// <summary>
+    /// A leaf signed by the PKI's intermediate; <paramref name="certificateAuthority"/> and <paramref name="keyUsage"/>
+    /// forge one that breaks the X.509-SVID profile (a CA, or a leaf that may sign certificates or CRLs).
+    /// </summary>
+    public static X509Certificate2 Leaf(TestPki pki, string? uri, string[] usages, DateTimeOffset? notBefore = null, TimeSpan? lifetime = null,
+        bool certificateAuthority = false, X509KeyUsageFlags keyUsage = X509KeyUsageFlags.DigitalSignature)
     {
         using var issuer = Intermediate(pki);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=forged, O=MtlsAspire", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(X509BasicConstraintsExtension.CreateForEndEntity(true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(certificateAuthority
+            ? X509BasicConstraintsExtension.CreateForCertificateAuthority()
+            : X509BasicConstraintsExtension.CreateForEndEntity(true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(keyUsage, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([.. usages.Select(u => new Oid(u))], false));
         var san = new SubjectAlternativeNameBuilder();
         if (uri is not null)

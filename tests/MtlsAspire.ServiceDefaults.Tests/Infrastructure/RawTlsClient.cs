@@ -1,8 +1,8 @@
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
-using MtlsAspire.CertBootstrap.Certificates;
-using MtlsAspire.CertBootstrap.Revocation;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Revocation;
 
 namespace MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 

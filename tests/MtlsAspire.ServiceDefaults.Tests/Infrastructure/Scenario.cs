@@ -2,8 +2,8 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Certificates;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Storage;
 using MtlsAspire.CertBootstrap.Tests;
 using MtlsAspire.ServiceDefaults.Authorization;
 
@@ -42,6 +42,8 @@ public sealed class Scenario : IAsyncDisposable
         api.MapGet("/whoami", Whoami).RequireCaller("order", "inventory");
         api.MapGet("/charges", Whoami).RequireCaller("order");
         api.MapGet("/ledger", Whoami).RequireCallersFromRule("ledger-writers");
+        api.MapGet("/referenced", Whoami).RequireReferencingCallers();
+        api.MapGet("/open", Whoami); // no caller rule: the fallback policy applies
     }
 
     private static Microsoft.AspNetCore.Http.HttpResults.Ok<Caller> Whoami(HttpContext context) => TypedResults.Ok(new Caller(
@@ -65,6 +67,18 @@ public sealed class Scenario : IAsyncDisposable
 
         return copy;
     }
+
+    /// <summary>Changes the server's credential files as a publisher would, and waits until the server has loaded them.</summary>
+    public async Task UpdateServerFilesAsync(Func<CredentialFiles, CredentialFiles> change)
+    {
+        var generation = Server.Store.Current.Generation;
+        new CredentialDirectory(ServerDirectory).Update(change, DateTimeOffset.UtcNow);
+        await Eventually.True(() => Server.Store.Current.Generation > generation, "the server loaded its new credential files");
+    }
+
+    /// <summary><paramref name="files"/> whose bundle and CRLs also hold those of <paramref name="other"/> (a second PKI).</summary>
+    public static CredentialFiles AlsoTrusting(CredentialFiles files, CredentialFiles other) =>
+        files with { BundlePem = files.BundlePem + other.BundlePem, CrlPem = files.CrlPem + other.CrlPem };
 
     /// <summary>A raw client presenting the leaf in <paramref name="directory"/>.</summary>
     public HttpClient RawClientFor(string directory, System.Security.Authentication.SslProtocols protocols = System.Security.Authentication.SslProtocols.Tls13)

@@ -2,11 +2,13 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using MtlsAspire.Verification;
 using MtlsAspire.CertBootstrap.Certificates;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Identity;
 using MtlsAspire.CertBootstrap.Ledger;
-using MtlsAspire.CertBootstrap.Revocation;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification.Revocation;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.CertBootstrap.Authority;
 

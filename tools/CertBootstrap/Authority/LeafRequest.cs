@@ -1,6 +1,6 @@
 using System.Net;
-using MtlsAspire.CertBootstrap.Certificates;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Identity;
 using MtlsAspire.CertBootstrap.Ledger;
 
 namespace MtlsAspire.CertBootstrap.Authority;

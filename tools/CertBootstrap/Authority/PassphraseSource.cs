@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.CertBootstrap.Authority;
 
@@ -59,7 +60,7 @@ public sealed class PassphraseSource
     public static string GenerateLocal(string rootDirectory)
     {
         var passphrase = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-        Storage.SecureFiles.WriteNew(PkiLayout.PassphraseIn(rootDirectory), passphrase + "\n", Storage.SecureFiles.Secret);
+        SecureFiles.WriteNew(PkiLayout.PassphraseIn(rootDirectory), passphrase + "\n", SecureFiles.Secret);
         return passphrase;
     }
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using MtlsAspire.CertBootstrap.Certificates;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Identity;
 
 namespace MtlsAspire.CertBootstrap.Authority;
 

@@ -4,8 +4,9 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using MtlsAspire.Verification;
 using MtlsAspire.CertBootstrap.Authority;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 using MtlsAspire.CertBootstrap.Inspection;
 using MtlsAspire.CertBootstrap.Ledger;
 

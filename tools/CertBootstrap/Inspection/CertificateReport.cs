@@ -1,9 +1,10 @@
 using System.Globalization;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using MtlsAspire.CertBootstrap.Certificates;
-using MtlsAspire.CertBootstrap.Revocation;
-using MtlsAspire.CertBootstrap.Storage;
+using MtlsAspire.Verification;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Revocation;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.CertBootstrap.Inspection;
 

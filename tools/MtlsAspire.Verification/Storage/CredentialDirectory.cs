@@ -1,4 +1,4 @@
-namespace MtlsAspire.CertBootstrap.Storage;
+namespace MtlsAspire.Verification.Storage;
 
 /// <summary>
 /// A service's credential directory, laid out as Kubernetes lays out a mounted Secret:

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace MtlsAspire.CertBootstrap;
+namespace MtlsAspire.Verification;
 
 /// <summary>Durations as people write and read them: "24h", "90d", "1d12h", "15m", "30s".</summary>
 public static partial class Durations

@@ -2,9 +2,9 @@ using System.Formats.Asn1;
 using System.Numerics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 
-namespace MtlsAspire.CertBootstrap.Revocation;
+namespace MtlsAspire.Verification.Revocation;
 
 /// <summary>One revoked certificate in a CRL.</summary>
 /// <param name="Serial">The revoked serial number (unsigned).</param>
@@ -73,8 +73,8 @@ public sealed class RevocationList
 
     /// <summary>
     /// Parses a DER CRL and verifies its signature with <paramref name="issuer"/>'s public key. Throws
-    /// <see cref="CryptographicException"/> with the reason when the CRL is malformed, names another issuer or its
-    /// signature does not verify.
+    /// <see cref="CryptographicException"/> with the reason when the CRL is malformed, has a critical extension this
+    /// reader does not process (in the CRL or an entry), names another issuer or its signature does not verify.
     /// </summary>
     public static RevocationList Load(ReadOnlyMemory<byte> der, X509Certificate2 issuer)
     {
@@ -188,11 +188,15 @@ public sealed class RevocationList
                 X509RevocationReason? reason = null;
                 if (entry.HasData)
                 {
-                    foreach (var (oid, value) in ReadExtensions(entry.ReadSequence()))
+                    foreach (var (oid, critical, value) in ReadExtensions(entry.ReadSequence()))
                     {
                         if (oid == ReasonCodeOid)
                         {
                             reason = new AsnReader(value, AsnEncodingRules.DER).ReadEnumeratedValue<X509RevocationReason>();
+                        }
+                        else if (critical)
+                        {
+                            throw UnknownCriticalExtension(oid, $"the entry for serial {serial:X}", "5.3");
                         }
                     }
                 }
@@ -206,8 +210,13 @@ public sealed class RevocationList
         if (tbs.HasData)
         {
             var extensions = tbs.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence();
-            foreach (var (oid, value) in ReadExtensions(extensions))
+            foreach (var (oid, critical, value) in ReadExtensions(extensions))
             {
+                if (critical && oid is not (CrlNumberOid or AuthorityKeyIdentifierOid))
+                {
+                    throw UnknownCriticalExtension(oid, "the CRL", "5.2");
+                }
+
                 if (oid == CrlNumberOid)
                 {
                     number = new AsnReader(value, AsnEncodingRules.DER).ReadInteger();
@@ -228,23 +237,25 @@ public sealed class RevocationList
         return new ParsedCrl(tbsBytes, signatureAlgorithm, signature, issuer, thisUpdate, nextUpdate, number, akid, revoked);
     }
 
-    private static List<(string Oid, byte[] Value)> ReadExtensions(AsnReader extensions)
+    private static List<(string Oid, bool Critical, byte[] Value)> ReadExtensions(AsnReader extensions)
     {
-        var list = new List<(string, byte[])>();
+        var list = new List<(string, bool, byte[])>();
         while (extensions.HasData)
         {
             var extension = extensions.ReadSequence();
             var oid = extension.ReadObjectIdentifier();
-            if (extension.PeekTag().HasSameClassAndValue(Asn1Tag.Boolean))
-            {
-                extension.ReadBoolean();
-            }
-
-            list.Add((oid, extension.ReadOctetString()));
+            var critical = extension.PeekTag().HasSameClassAndValue(Asn1Tag.Boolean) && extension.ReadBoolean();
+            list.Add((oid, critical, extension.ReadOctetString()));
         }
 
         return list;
     }
+
+    // RFC 5280 §5.2/§5.3: a CRL with a critical extension the reader does not process must not be used to decide
+    // revocation (it may be a delta CRL, an indirect CRL, or one scoped to some certificates only).
+    private static CryptographicException UnknownCriticalExtension(string oid, string where, string section) =>
+        new($"The CRL is refused: {where} has the critical extension {oid}, which this reader does not process " +
+            $"(RFC 5280 §{section}: such a CRL must not be used to decide revocation).");
 
     private static bool IsTime(Asn1Tag tag) =>
         tag.HasSameClassAndValue(new Asn1Tag(UniversalTagNumber.UtcTime)) || tag.HasSameClassAndValue(new Asn1Tag(UniversalTagNumber.GeneralizedTime));

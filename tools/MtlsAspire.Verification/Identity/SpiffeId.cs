@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 
-namespace MtlsAspire.CertBootstrap.Identity;
+namespace MtlsAspire.Verification.Identity;
 
 /// <summary>
 /// A SPIFFE ID (<c>spiffe://trust-domain/path</c>), parsed and validated once per the SPIFFE ID specification.

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Security.Cryptography.X509Certificates;
-using MtlsAspire.CertBootstrap.Revocation;
+using MtlsAspire.Verification.Revocation;
 
-namespace MtlsAspire.CertBootstrap.Certificates;
+namespace MtlsAspire.Verification.Certificates;
 
 /// <summary>What kind of problem a chain has, most decisive first.</summary>
 public enum ChainFailure

@@ -1,4 +1,4 @@
-namespace MtlsAspire.CertBootstrap.Certificates;
+namespace MtlsAspire.Verification.Certificates;
 
 /// <summary>The key algorithm of a CA or leaf.</summary>
 public enum KeyType

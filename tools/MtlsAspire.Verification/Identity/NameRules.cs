@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace MtlsAspire.CertBootstrap.Identity;
+namespace MtlsAspire.Verification.Identity;
 
 /// <summary>
 /// Names of services and environments: lowercase kebab-case DNS labels (as Aspire resources and Kubernetes objects),

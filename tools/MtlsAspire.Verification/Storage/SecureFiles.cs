@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace MtlsAspire.CertBootstrap.Storage;
+namespace MtlsAspire.Verification.Storage;
 
 /// <summary>
 /// File writes for key material: directories 0700, secret files 0600 from the moment they exist (never chmod'ed after),

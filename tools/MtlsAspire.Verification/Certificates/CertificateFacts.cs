@@ -3,9 +3,9 @@ using System.Net;
 using System.Numerics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using MtlsAspire.CertBootstrap.Identity;
+using MtlsAspire.Verification.Identity;
 
-namespace MtlsAspire.CertBootstrap.Certificates;
+namespace MtlsAspire.Verification.Certificates;
 
 /// <summary>Facts read from a certificate that .NET has no direct API for (URI SANs, key description, EKUs).</summary>
 public static class CertificateFacts

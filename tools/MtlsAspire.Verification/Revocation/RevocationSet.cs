@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using MtlsAspire.CertBootstrap.Certificates;
+using MtlsAspire.Verification.Certificates;
 
-namespace MtlsAspire.CertBootstrap.Revocation;
+namespace MtlsAspire.Verification.Revocation;
 
 /// <summary>What a <see cref="RevocationSet"/> says of one certificate.</summary>
 public enum RevocationStatus

@@ -1,4 +1,4 @@
-namespace MtlsAspire.CertBootstrap.Storage;
+namespace MtlsAspire.Verification.Storage;
 
 /// <summary>
 /// The four files of a service's credentials, named like a cert-manager Secret's keys so one code path serves a

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
-namespace MtlsAspire.CertBootstrap.Certificates;
+namespace MtlsAspire.Verification.Certificates;
 
 /// <summary>PEM text helpers. .NET's PEM exports have no trailing newline; every block written here ends with one.</summary>
 public static class Pem

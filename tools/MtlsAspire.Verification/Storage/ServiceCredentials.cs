@@ -1,10 +1,10 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using MtlsAspire.CertBootstrap.Certificates;
-using MtlsAspire.CertBootstrap.Identity;
-using MtlsAspire.CertBootstrap.Revocation;
+using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Identity;
+using MtlsAspire.Verification.Revocation;
 
-namespace MtlsAspire.CertBootstrap.Storage;
+namespace MtlsAspire.Verification.Storage;
 
 /// <summary>
 /// A service's credentials parsed from its four files: the leaf with its private key, the intermediates it sends,

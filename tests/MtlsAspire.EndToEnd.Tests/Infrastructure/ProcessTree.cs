@@ -1,0 +1,108 @@
+using System.Globalization;
+
+namespace MtlsAspire.EndToEnd.Tests.Infrastructure;
+
+/// <summary>Processes as /proc shows them: who started whom, and who still runs.</summary>
+public static class ProcessTree
+{
+    /// <summary>Every live process under <paramref name="pid"/> (children, their children, …).</summary>
+    public static IReadOnlyList<int> Descendants(int pid)
+    {
+        var parents = new Dictionary<int, List<int>>();
+        foreach (var (child, parent) in All())
+        {
+            if (!parents.TryGetValue(parent, out var children))
+            {
+                parents[parent] = children = [];
+            }
+
+            children.Add(child);
+        }
+
+        var found = new List<int>();
+        var queue = new Queue<int>([pid]);
+        while (queue.TryDequeue(out var next))
+        {
+            foreach (var child in parents.GetValueOrDefault(next) ?? [])
+            {
+                found.Add(child);
+                queue.Enqueue(child);
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>Live processes whose command line contains <paramref name="text"/>.</summary>
+    public static IReadOnlyList<int> WithCommandLine(string text) =>
+        [.. All().Select(p => p.Pid).Where(pid => TryCommandLine(pid)?.Contains(text, StringComparison.Ordinal) == true)];
+
+    /// <summary>True while the process exists and is not a zombie.</summary>
+    public static bool IsRunning(int pid)
+    {
+        try
+        {
+            return !Stat(pid).State.Equals("Z", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The command line of a process.</summary>
+    public static string CommandLine(int pid) => TryCommandLine(pid) ?? string.Empty;
+
+    private static string? TryCommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim();
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The service's own process: DCP runs a project as <c>dotnet run --no-build</c>, which starts the app as its child;
+    /// the pid DCP reports is the former.
+    /// </summary>
+    public static int ApplicationOf(int pid) =>
+        CommandLine(pid).StartsWith("dotnet run", StringComparison.Ordinal) && Descendants(pid) is [var app, ..] ? app : pid;
+
+    private static IEnumerable<(int Pid, int Parent)> All()
+    {
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            (string State, int Parent) stat;
+            try
+            {
+                stat = Stat(pid);
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+
+            yield return (pid, stat.Parent);
+        }
+    }
+
+    private static (string State, int Parent) Stat(int pid)
+    {
+        var text = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');
+        return (fields[0], int.Parse(fields[1], CultureInfo.InvariantCulture));
+    }
+}
