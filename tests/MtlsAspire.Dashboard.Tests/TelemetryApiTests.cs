@@ -12,12 +12,12 @@ public sealed class TelemetryApiTests(DashboardFixture fixture)
     private static readonly TimeSpan s_refusalTimeout = TimeSpan.FromSeconds(90);
 
     [Theory]
-    [InlineData("no-certificate", "payment", null)]
-    [InlineData("unknown-ca", "payment", "rogue")]
-    [InlineData("expired", "inventory", "expired")]
-    [InlineData("revoked", "inventory", "revoked")]
-    [InlineData("wrong-eku", "payment", "server-only")]
-    public async Task Each_handshake_refusal_arrives_as_a_warning_of_the_refusing_service_with_its_attributes(string reason, string service, string? kitEntry)
+    [InlineData("no-certificate", "payment", null, null)]
+    [InlineData("unknown-ca", "payment", "rogue", "intruder")] // the rogue CA claims the intruder's own name
+    [InlineData("expired", "inventory", "expired", "intruder-expired")]
+    [InlineData("revoked", "inventory", "revoked", "intruder-revoked")]
+    [InlineData("wrong-eku", "payment", "server-only", "intruder-server-only")]
+    public async Task Each_handshake_refusal_arrives_as_a_warning_of_the_refusing_service_with_its_attributes(string reason, string service, string? kitEntry, string? claimedName)
     {
         using var api = await TelemetryApi.ConnectAsync(fixture.DashboardUrl, fixture.BrowserToken);
 
@@ -38,7 +38,7 @@ public sealed class TelemetryApiTests(DashboardFixture fixture)
         if (kitEntry is null)
         {
             Assert.Equal("-", refusal["Subject"]);
-            Assert.Equal("none", refusal["PeerSpiffeId"]);
+            Assert.Equal("none", refusal["ClaimedSpiffeId"]);
             Assert.Equal("-", refusal["Serial"]);
         }
         else
@@ -47,7 +47,8 @@ public sealed class TelemetryApiTests(DashboardFixture fixture)
             using var presented = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(fixture.StateDirectory, "pki", "kits", "intruder", kitEntry, "tls.crt")));
             Assert.Equal(presented.Subject, refusal["Subject"]);
             Assert.Equal(presented.SerialNumber, refusal["Serial"]);
-            Assert.False(string.IsNullOrEmpty(refusal["PeerSpiffeId"]));
+            // What the certificate claims (its URI SAN): logged for the record, never trusted.
+            Assert.Equal($"spiffe://mtls-aspire.local/ns/development/sa/{claimedName}", refusal["ClaimedSpiffeId"]);
         }
     }
 
@@ -59,15 +60,22 @@ public sealed class TelemetryApiTests(DashboardFixture fixture)
         Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/intruder", intruder);
 
         var logs = await Eventually.UntilAsync(ct => api.LogsAsync("payment", "warning", cancellationToken: ct),
-            logs => logs.Any(l => l["Caller"] == intruder), s_refusalTimeout,
+            logs => logs.Any(l => l["Reason"] == "caller-not-allowed" && l["SpiffeId"] == intruder), s_refusalTimeout,
             logs => $"no authorization denial of {intruder} in payment's warnings: {Describe(logs)}");
 
-        var denial = logs.Last(l => l["Caller"] == intruder);
+        var denial = logs.Last(l => l["Reason"] == "caller-not-allowed" && l["SpiffeId"] == intruder);
         Assert.Equal("payment", denial.Resource);
         Assert.Equal("Warning", denial.Severity);
+        Assert.StartsWith($"mTLS authorization denied {intruder} calling payment ", denial.Message, StringComparison.Ordinal);
+        Assert.Equal("server", denial["Side"]);
         Assert.StartsWith("payment ", denial["Callee"]);
-        Assert.Contains("authorization denied", denial.Message, StringComparison.Ordinal);
-        Assert.False(string.IsNullOrEmpty(denial["Allowed"]));
+        Assert.StartsWith("127.0.0.1:", denial["PeerAddress"]);
+
+        // The intruder's own, valid certificate (its credentials directory), and payment's rule: order only.
+        using var leaf = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(fixture.StateDirectory, "pki", "services", "intruder", "tls.crt")));
+        Assert.Equal(leaf.Subject, denial["Subject"]);
+        Assert.Equal(fixture.Property("intruder", PropertyNames.Serial), denial["Serial"]);
+        Assert.Contains("spiffe://mtls-aspire.local/ns/development/sa/order", denial["Allowed"], StringComparison.Ordinal);
         Assert.DoesNotContain(intruder!, denial["Allowed"], StringComparison.Ordinal);
     }
 
