@@ -1,0 +1,102 @@
+using Microsoft.Playwright;
+
+namespace MtlsAspire.Dashboard.Tests;
+
+/// <summary>
+/// Debian's chromium driven by Playwright, started on first use and shared by the browser tests (each gets its own
+/// context, signed in through the login URL). Playwright never downloads a browser here: it is told where chromium is.
+/// </summary>
+public sealed class DashboardBrowser : IAsyncDisposable
+{
+    public const string ChromiumPath = "/usr/bin/chromium";
+
+    // Never disposed: it holds no handle until a waiter blocks, and disposing it would race a late caller.
+    private readonly SemaphoreSlim _starting = new(1, 1);
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+
+    /// <summary>A new signed-in page on the dashboard's resources page.</summary>
+    public async Task<IPage> OpenDashboardAsync(DashboardFixture fixture)
+    {
+        var browser = await BrowserAsync();
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            ViewportSize = new ViewportSize { Width = 1600, Height = 1000 },
+            BaseURL = fixture.DashboardUrl.ToString(),
+        });
+        context.SetDefaultTimeout(30_000);
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(fixture.LoginUrl.ToString());
+        // The login page validates the token and redirects to the resources page.
+        await page.WaitForURLAsync(url => !url.Contains("/login", StringComparison.OrdinalIgnoreCase));
+        return page;
+    }
+
+    private async Task<IBrowser> BrowserAsync()
+    {
+        await _starting.WaitAsync();
+        try
+        {
+            if (_browser is not null)
+            {
+                return _browser;
+            }
+
+            if (!File.Exists(ChromiumPath))
+            {
+                throw new InvalidOperationException(
+                    $"The dashboard browser tests drive Debian's chromium at {ChromiumPath}, which is missing: install it with " +
+                    "'apt-get install -y --no-install-recommends chromium' (.ci/run does). Playwright is never allowed to download a browser.");
+            }
+
+            _playwright = await Playwright.CreateAsync();
+            _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = ChromiumPath,
+                Headless = true,
+                // CI runs as root, where chromium's sandbox cannot start.
+                Args = ["--no-sandbox"],
+            });
+            return _browser;
+        }
+        finally
+        {
+            _starting.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _browser, null) is { } browser)
+        {
+            await browser.CloseAsync();
+        }
+
+        Interlocked.Exchange(ref _playwright, null)?.Dispose();
+    }
+}
+
+/// <summary>Screenshots for the docs: written only when MTLS_SCREENSHOTS names a directory.</summary>
+internal static class Screenshots
+{
+    public const string Variable = "MTLS_SCREENSHOTS";
+
+    public static async Task SaveAsync(IPage page, string name, ILocator? clip = null)
+    {
+        if (Environment.GetEnvironmentVariable(Variable) is not { Length: > 0 } directory)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, name + ".png");
+        if (clip is null)
+        {
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
+        }
+        else
+        {
+            await clip.ScreenshotAsync(new LocatorScreenshotOptions { Path = path });
+        }
+    }
+}
