@@ -116,7 +116,8 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         var now = time.GetUtcNow();
         foreach (var service in services)
         {
-            if (Authority.Ledger.ActiveLeaf(service) is not { } leaf || IsDue(leaf, now))
+            // A service with no leaf yet gets its first one just before it starts (EnsureLeafAsync), not from here.
+            if (Authority.Ledger.ActiveLeaf(service) is { } leaf && IsDue(leaf, now))
             {
                 IssueLocked(service, "renewed");
             }
