@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using MtlsAspire.CertBootstrap.Authority;
 using MtlsAspire.Verification.Certificates;
 using MtlsAspire.CertBootstrap.Ledger;
+using MtlsAspire.Verification.Identity;
 using MtlsAspire.Verification.Revocation;
 using MtlsAspire.Verification.Storage;
 
@@ -50,15 +51,16 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     public Task BootstrapAsync(CancellationToken cancellationToken) => LockedAsync(() =>
     {
         SecureFiles.CreatePrivateDirectory(options.StateDirectory);
+        CertificateAuthority authority;
         if (File.Exists(Path.Combine(options.PkiDirectory, "pki.json")))
         {
-            _authority = CertificateAuthority.Open(options.PkiDirectory, passphrase, time);
-            timeline.LogInformation("PKI reused from {Directory} (trust domain {TrustDomain})", options.PkiDirectory, _authority.Settings.TrustDomain);
+            authority = CertificateAuthority.Open(options.PkiDirectory, passphrase, time);
+            timeline.LogInformation("PKI reused from {Directory} (trust domain {TrustDomain})", options.PkiDirectory, authority.Settings.TrustDomain);
         }
         else
         {
             var settings = new PkiSettings { TrustDomain = options.TrustDomain, Environment = options.Environment, LeafLifetime = options.LeafLifetime };
-            (_authority, var created) = CertificateAuthority.Initialize(options.PkiDirectory, settings, passphrase, time);
+            (authority, var created) = CertificateAuthority.Initialize(options.PkiDirectory, settings, passphrase, time);
             timeline.LogInformation("PKI created in {Directory}: root {RootSubject} (serial {RootSerial}), intermediate {IntermediateSubject} (serial {IntermediateSerial})",
                 options.PkiDirectory, created.Root.Subject, created.Root.Serial, created.Intermediate.Subject, created.Intermediate.Serial);
             if (created.GeneratedPassphraseFile is { } file)
@@ -68,15 +70,16 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         }
 
         var now = time.GetUtcNow();
-        var intermediate = _authority.Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var active] ? active : null;
+        var intermediate = authority.Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var active] ? active : null;
         if (intermediate is null || now > intermediate.NotAfter - TimeSpan.FromDays(7))
         {
-            var (rotated, _) = _authority.RotateIntermediate();
+            var (rotated, _) = authority.RotateIntermediate();
             timeline.LogInformation("intermediate CA rotated: serial {Serial}, valid until {NotAfter:u} (the previous one was missing, revoked or about to expire)",
                 rotated.Serial, rotated.NotAfter);
         }
 
-        PublishCrlsLocked();
+        PublishCrlsLocked(authority);
+        _authority = authority; // ready only once everything above succeeded (a wrong root passphrase fails the CRL step)
     }, cancellationToken);
 
     /// <summary>Gives <paramref name="service"/> a current leaf: issues one when it has none, its files are gone, it is due or its lifetime changed.</summary>
@@ -89,6 +92,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
             return IssueLocked(service, leaf is null ? "issued" : leaf.IsExpired(now) ? "re-issued (the previous one had expired)" : "renewed").Entry;
         }
 
+        Raise(new LeafChange(service, "current", new IssuedLeaf(leaf, SpiffeId.ForWorkload(Authority.Settings.TrustDomain, Authority.Settings.Environment, service), CredentialsDirectory(service), false)));
         return leaf;
     }, cancellationToken);
 
@@ -103,8 +107,9 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
             {
                 await RenewDueAsync(services(), cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is PkiException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
+                // Whatever went wrong (a busy ledger, a full disk), the loop must live on: leaves would expire silently.
                 timeline.LogWarning("renewal failed, will retry at the next tick: {Message}", e.Message);
             }
         }
@@ -150,7 +155,6 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         timeline.LogInformation("intermediate CA rotated: serial {Serial}, valid until {NotAfter:u}; the previous one stays trusted until its leaves are renewed",
             rotated.Serial, rotated.NotAfter);
         PublishCrlsLocked();
-        AuthorityChanged?.Invoke();
         return rotated;
     }, cancellationToken);
 
@@ -209,15 +213,30 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         });
         timeline.LogInformation("certificate {Verb} for {Service}: {SpiffeId}, serial {Serial}, valid until {NotAfter:u}",
             verb, service, issued.SpiffeId, issued.Entry.Serial, issued.Entry.NotAfter);
-        LeafChanged?.Invoke(new LeafChange(service, verb, issued));
+        Raise(new LeafChange(service, verb, issued));
         return issued;
     }
 
-    private void PublishCrlsLocked()
+    /// <summary>Tells the dashboard; a failing subscriber never undoes or interrupts the operation (the files are written).</summary>
+    private void Raise(LeafChange change)
     {
-        var (published, refresh) = Authority.PublishCrls(includeRoots: true);
+        try
+        {
+            LeafChanged?.Invoke(change);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            timeline.LogWarning("could not show {Service}'s new certificate on the dashboard: {Message}", change.Service, e.Message);
+        }
+    }
+
+    private void PublishCrlsLocked() => PublishCrlsLocked(Authority);
+
+    private void PublishCrlsLocked(CertificateAuthority authority)
+    {
+        var (published, refresh) = authority.PublishCrls(includeRoots: true);
         _crlsPublishedAt = time.GetUtcNow();
-        var intermediates = Authority.Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active).Select(e => e.Subject).ToHashSet(StringComparer.Ordinal);
+        var intermediates = authority.Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active).Select(e => e.Subject).ToHashSet(StringComparer.Ordinal);
         LastIntermediateCrl = published.LastOrDefault(crl => intermediates.Contains(crl.Issuer.Name)) ?? (published.Count > 0 ? published[^1] : null);
         foreach (var crl in published)
         {
@@ -230,7 +249,14 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
             timeline.LogWarning("could not republish to a service directory: {Failure}", failure);
         }
 
-        AuthorityChanged?.Invoke();
+        try
+        {
+            AuthorityChanged?.Invoke();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            timeline.LogWarning("could not show the PKI's new state on the dashboard: {Message}", e.Message);
+        }
     }
 
     private async Task<T> LockedAsync<T>(Func<T> work, CancellationToken cancellationToken)

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.Json;
 using MtlsAspire.Verification.Storage;
 
@@ -19,17 +18,18 @@ public sealed record ResourceEndpoints(Uri? Https, Uri? Health, string? Socket, 
 internal sealed class EndpointsFile(string path)
 {
     private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
-    private readonly ConcurrentDictionary<string, ResourceEndpoints> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ResourceEndpoints> _entries = new(StringComparer.Ordinal);
     private readonly Lock _writing = new();
 
     public string Path { get; } = path;
 
     public void Set(string resource, ResourceEndpoints endpoints)
     {
-        _entries[resource] = endpoints;
-        var json = JsonSerializer.Serialize(new SortedDictionary<string, ResourceEndpoints>(_entries, StringComparer.Ordinal), s_json);
         lock (_writing)
         {
+            // Snapshot and write under one lock, so an older snapshot never lands after a newer one.
+            _entries[resource] = endpoints;
+            var json = JsonSerializer.Serialize(new SortedDictionary<string, ResourceEndpoints>(_entries, StringComparer.Ordinal), s_json);
             SecureFiles.CreatePrivateDirectory(System.IO.Path.GetDirectoryName(Path)!);
             SecureFiles.ReplaceAtomically(Path, json + "\n", SecureFiles.Public);
         }

@@ -67,10 +67,7 @@ public static class MtlsIdentityBuilderExtensions
             {
                 await e.Services.GetRequiredService<ResourceNotificationService>().WaitForDependenciesAsync(resource, cancellationToken).ConfigureAwait(false);
                 var lifecycle = pki.Resource.Lifecycle ?? throw new InvalidOperationException($"The PKI '{pki.Resource.Name}' did not start.");
-                var leaf = await lifecycle.EnsureLeafAsync(name, cancellationToken).ConfigureAwait(false);
-                var notifications = e.Services.GetRequiredService<ResourceNotificationService>();
-                await MtlsPkiBuilderExtensions.PublishLeafAsync(pki.Resource, resources, notifications,
-                    new LeafChange(name, "current", new IssuedLeaf(leaf, pki.Resource.IdentityOf(name), pki.Resource.CredentialsDirectory(name), false))).ConfigureAwait(false);
+                await lifecycle.EnsureLeafAsync(name, cancellationToken).ConfigureAwait(false); // shown on the dashboard through LeafChanged
             })
             .WithCommand("renew-certificate", "Renew certificate", context => MtlsPkiBuilderExtensions.RunCommandAsync(pki.Resource, async lifecycle =>
                 {
@@ -82,6 +79,7 @@ public static class MtlsIdentityBuilderExtensions
                     Description = "Issue a new key and certificate now; the service loads it without a restart.",
                     IconName = "ArrowClockwise",
                     IsHighlighted = true,
+                    UpdateState = _ => PkiIsReady(pki),
                 })
             .WithCommand("revoke-certificate", "Revoke certificate", context => MtlsPkiBuilderExtensions.RunCommandAsync(pki.Resource, async lifecycle =>
                 {
@@ -93,8 +91,12 @@ public static class MtlsIdentityBuilderExtensions
                     Description = "Revoke the current certificate (key compromise) and issue a new key and certificate.",
                     ConfirmationMessage = $"Revoke {name}'s certificate? Every peer refuses it from the next CRL; {name} gets a new key and certificate.",
                     IconName = "ShieldDismiss",
+                    UpdateState = _ => PkiIsReady(pki),
                 });
     }
+
+    private static ResourceCommandState PkiIsReady(IResourceBuilder<PkiResource> pki) =>
+        pki.Resource.Lifecycle is { IsReady: true } ? ResourceCommandState.Enabled : ResourceCommandState.Disabled;
 
     /// <summary>
     /// Gives the resource, in <c>Intruder__Kit</c>, a directory of certificates every service must refuse: expired,
@@ -102,15 +104,17 @@ public static class MtlsIdentityBuilderExtensions
     /// issued fresh before the resource starts.
     /// </summary>
     public static IResourceBuilder<T> WithRejectionKit<T>(this IResourceBuilder<T> builder, IResourceBuilder<PkiResource> pki)
-        where T : IResourceWithEnvironment
+        where T : IResourceWithEnvironment, IResourceWithWaitSupport
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(pki);
         var name = builder.Resource.Name;
         return builder
+            .WaitFor(pki)
             .WithEnvironment(context => context.EnvironmentVariables["Intruder__Kit"] = Path.Combine(pki.Resource.Options.PkiDirectory, "kits", name))
-            .OnBeforeResourceStarted(async (_, _, cancellationToken) =>
+            .OnBeforeResourceStarted(async (resource, e, cancellationToken) =>
             {
+                await e.Services.GetRequiredService<ResourceNotificationService>().WaitForDependenciesAsync(resource, cancellationToken).ConfigureAwait(false);
                 var lifecycle = pki.Resource.Lifecycle ?? throw new InvalidOperationException($"The PKI '{pki.Resource.Name}' did not start.");
                 await lifecycle.PrepareRejectionKitAsync(name, cancellationToken).ConfigureAwait(false);
             });

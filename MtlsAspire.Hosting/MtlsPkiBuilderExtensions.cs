@@ -115,11 +115,11 @@ public static class MtlsPkiBuilderExtensions
         var notifications = e.Notifications;
         var timeline = e.Logger;
         var consoleLogger = e.Services.GetRequiredService<ILoggerFactory>().CreateLogger($"MtlsAspire.Hosting.{pki.Name}");
-        var lifecycle = new CertificateLifecycle(pki.Options, pki.Passphrase, e.Services.GetService<TimeProvider>() ?? TimeProvider.System,
-            new TeeLogger(timeline, consoleLogger));
+        var log = new TeeLogger(timeline, consoleLogger);
+        var lifecycle = new CertificateLifecycle(pki.Options, pki.Passphrase, e.Services.GetService<TimeProvider>() ?? TimeProvider.System, log);
         pki.Lifecycle = lifecycle;
         lifecycle.LeafChanged += change => _ = PublishLeafAsync(pki, resources, notifications, change);
-        lifecycle.AuthorityChanged += () => _ = PublishPkiAsync(pki, notifications);
+        lifecycle.AuthorityChanged += () => _ = PublishPkiAsync(pki, resources, notifications);
 
         await notifications.PublishUpdateAsync(pki, s => s with { State = KnownResourceStates.Starting, StartTimeStamp = lifecycle.Now.UtcDateTime }).ConfigureAwait(false);
         try
@@ -130,16 +130,16 @@ public static class MtlsPkiBuilderExtensions
                 RecordEndpoints(pki, resource);
             }
         }
-        catch (Exception ex) when (ex is PkiException or IOException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            timeline.LogError("the PKI could not be opened: {Message}. Nothing was changed; fix the cause and start again.", ex.Message);
-            consoleLogger.LogError("pki: the PKI could not be opened: {Message}. Nothing was changed; fix the cause and start again.", ex.Message);
+            // Any failure (wrong passphrase, corrupt pki.json or ledger.db, unwritable directory) is a state, not a hang.
+            log.LogError("the PKI could not be opened: {Message}. Nothing was changed; fix the cause and start again.", ex.Message);
             await notifications.PublishUpdateAsync(pki, s => s with { State = new ResourceStateSnapshot(KnownResourceStates.FailedToStart, KnownResourceStateStyles.Error) })
                 .ConfigureAwait(false);
             return;
         }
 
-        await PublishPkiAsync(pki, notifications).ConfigureAwait(false);
+        await PublishPkiAsync(pki, resources, notifications).ConfigureAwait(false);
         await notifications.PublishUpdateAsync(pki, s => s with { State = new ResourceStateSnapshot(KnownResourceStates.Running, KnownResourceStateStyles.Success) })
             .ConfigureAwait(false);
 
@@ -147,7 +147,7 @@ public static class MtlsPkiBuilderExtensions
         var loggerService = e.Services.GetRequiredService<ResourceLoggerService>();
         foreach (var identity in identities)
         {
-            _ = Task.Run(() => ForwardRefusedReloadsAsync(loggerService, identity, timeline, stopping), CancellationToken.None);
+            _ = Task.Run(() => ForwardRefusedReloadsAsync(loggerService, identity, log, stopping), CancellationToken.None);
         }
 
         try
@@ -157,6 +157,8 @@ public static class MtlsPkiBuilderExtensions
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
         }
+
+        await notifications.PublishUpdateAsync(pki, s => s with { State = KnownResourceStates.Finished, StopTimeStamp = lifecycle.Now.UtcDateTime }).ConfigureAwait(false);
     }
 
     /// <summary>A service that refuses a new credential set says so in its own log; the timeline repeats it.</summary>
@@ -199,7 +201,7 @@ public static class MtlsPkiBuilderExtensions
     internal static ResourceCommandState IsRunning(UpdateCommandStateContext context) =>
         context.ResourceSnapshot.State?.Text == KnownResourceStates.Running ? ResourceCommandState.Enabled : ResourceCommandState.Disabled;
 
-    private static Task PublishPkiAsync(PkiResource pki, ResourceNotificationService notifications)
+    private static Task PublishPkiAsync(PkiResource pki, IResourceCollection resources, ResourceNotificationService notifications)
     {
         var lifecycle = pki.Lifecycle;
         if (lifecycle is not { IsReady: true })
@@ -210,7 +212,9 @@ public static class MtlsPkiBuilderExtensions
         var ledger = lifecycle.Authority.Ledger;
         var root = ledger.Find(CertificateKind.Root, CertificateStatus.Active) is [.., var r] ? r : null;
         var intermediate = ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var i] ? i : null;
-        var leaves = ledger.Find(CertificateKind.Leaf, CertificateStatus.Active).Count(l => l.NotAfter > lifecycle.Now);
+        var identities = resources.Where(r => r.Annotations.OfType<MtlsIdentityAnnotation>().Any(a => a.Pki == pki)).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        // The identities' current leaves (not the rejection kit's).
+        var leaves = ledger.Find(CertificateKind.Leaf, CertificateStatus.Active).Count(l => l.Service is { } service && identities.Contains(service) && l.NotAfter > lifecycle.Now);
         var crl = lifecycle.LastIntermediateCrl;
         ResourcePropertySnapshot[] properties =
         [
@@ -228,9 +232,9 @@ public static class MtlsPkiBuilderExtensions
         return notifications.PublishUpdateAsync(pki, s => s with { Properties = Merge(s.Properties, properties) });
     }
 
-    internal static Task PublishLeafAsync(PkiResource pki, IResourceCollection resources, ResourceNotificationService notifications, LeafChange change)
+    private static Task PublishLeafAsync(PkiResource pki, IResourceCollection resources, ResourceNotificationService notifications, LeafChange change)
     {
-        _ = PublishPkiAsync(pki, notifications);
+        _ = PublishPkiAsync(pki, resources, notifications);
         if (resources.FirstOrDefault(r => r.Name == change.Service) is not { } resource)
         {
             return Task.CompletedTask;

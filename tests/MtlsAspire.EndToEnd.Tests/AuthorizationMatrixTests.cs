@@ -22,6 +22,15 @@ public class AuthorizationMatrixTests(ShopFixture shop)
         ["legacy-proxy"] = "/api/ledger/entries?orderId=none",
     };
 
+    /// <summary>The references of Program.cs, written out: who may call whom.</summary>
+    private static readonly Dictionary<string, string[]> s_references = new()
+    {
+        ["inventory"] = ["order"],
+        ["payment"] = ["order"],
+        ["order"] = ["shopper"],
+        ["legacy-proxy"] = ["payment"],
+    };
+
     private IEnumerable<IResource> Identities =>
         App.App.Services.GetRequiredService<DistributedApplicationModel>().Resources.Where(r => r.Annotations.OfType<MtlsIdentityAnnotation>().Any());
 
@@ -32,7 +41,8 @@ public class AuthorizationMatrixTests(ShopFixture shop)
         var mismatches = new List<string>();
         foreach (var (callee, path) in s_endpoints)
         {
-            var callers = App.App.Services.ReferencesTo(callee);
+            var callers = s_references[callee];
+            Assert.Equal(callers, App.App.Services.ReferencesTo(callee)); // the model says the same
             foreach (var caller in identities)
             {
                 using var client = App.CreateHttpClient(callee, asIdentity: caller);
@@ -47,7 +57,6 @@ public class AuthorizationMatrixTests(ShopFixture shop)
         }
 
         Assert.Empty(mismatches);
-        Assert.Equal(["payment"], App.App.Services.ReferencesTo("legacy-proxy"));
     }
 
     [Fact]

@@ -41,7 +41,7 @@ public class CommandTests(ShopFixture shop)
         var result = await App.App.ResourceCommands.ExecuteCommandAsync("inventory", "revoke-certificate");
 
         Assert.True(result.Success, result.Message);
-        // The old certificate, presented to a peer that would allow inventory's identity if it were valid: refused as revoked.
+        // The old certificate, presented to a peer: refused in the handshake as revoked (before any caller rule is looked at).
         using var asOldInventory = App.CreateHttpClient("order", old.Leaf, old.Intermediates);
         await Eventually.Until(async () =>
         {
