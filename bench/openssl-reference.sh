@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OpenSSL reference for bench/Mtls.Bench (see /work/shared/perf-reference.md and bench/README.md).
+# OpenSSL reference for bench/Mtls.Bench (see the shared perf-reference.md and bench/README.md).
 #
 # Makes a CertBootstrap PKI per key type (root, intermediate, server leaf "payment" with DNS localhost and IP
 # 127.0.0.1, client leaf "order"), serves a small file with `openssl s_server -WWW` (single-threaded) and times
