@@ -68,9 +68,14 @@ public class RotationTests
         {
             await load.AdvanceAsync(40);
 
-            var (intermediate, renewed) = scenario.Pki.Authority.RotateIntermediate(renewLeaves: true);
-            var serverSerial = renewed.Single(r => r.Entry.Service == "payment").Entry.Serial;
-            var clientSerial = renewed.Single(r => r.Entry.Service == "order").Entry.Serial;
+            // The zero-failure order (what the AppHost does): the new intermediate's CRL reaches every service first,
+            // then the leaves move to it. Renewing at once (--renew-leaves) races each side's reload of that CRL.
+            var (serverGeneration, clientGeneration) = (scenario.Server.Store.Current.Generation, client.Store.Current.Generation);
+            var (intermediate, _) = scenario.Pki.Authority.RotateIntermediate();
+            await Eventually.True(() => scenario.Server.Store.Current.Generation > serverGeneration && client.Store.Current.Generation > clientGeneration,
+                "both sides loaded the CRL of the new intermediate");
+            var serverSerial = scenario.Pki.Authority.Renew("payment").Entry.Serial;
+            var clientSerial = scenario.Pki.Authority.Renew("order").Entry.Serial;
             await Eventually.True(() => scenario.Server.Store.Current.Leaf.SerialNumber == serverSerial, "the server swapped in its new certificate");
             await Eventually.True(() => load.LastSerialByWorker.Count == 4 && load.LastSerialByWorker.Values.All(serial => serial == clientSerial),
                 "every worker presents the new client certificate");
