@@ -36,6 +36,7 @@ public class LifecycleTests
             e => e.Snapshot.State?.Text is "Exited" or "FailedToStart" or "Finished", timeout.Token);
         Assert.NotEqual(0, ghost.Snapshot.ExitCode ?? 1);
         await app.WaitForLogAsync("ghost", l => l.Contains("Ghost", StringComparison.Ordinal));
+        Directory.Delete(Path.GetDirectoryName(Path.GetDirectoryName(Ghost.Project))!, recursive: true);
     }
 
     [Fact]
