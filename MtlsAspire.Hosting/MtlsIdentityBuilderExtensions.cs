@@ -144,7 +144,7 @@ public static class MtlsIdentityBuilderExtensions
         where T : IResourceWithEnvironment
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var options = PkiOptions.From(builder.ApplicationBuilder.Configuration);
+        var options = PkiOptions.From(builder.ApplicationBuilder);
         var directory = Path.Combine(options.StateDirectory, "run", builder.Resource.Name);
         var socket = Path.Combine(directory, "app.sock");
         var healthKey = $"{builder.Resource.Name}-unix-socket";
@@ -170,7 +170,7 @@ public static class MtlsIdentityBuilderExtensions
     public static string GetDataDirectory<T>(this IResourceBuilder<T> builder) where T : IResource
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var directory = Path.Combine(PkiOptions.From(builder.ApplicationBuilder.Configuration).StateDirectory, "data", builder.Resource.Name);
+        var directory = Path.Combine(PkiOptions.From(builder.ApplicationBuilder).StateDirectory, "data", builder.Resource.Name);
         builder.OnBeforeResourceStarted((_, _, _) =>
         {
             SecureFiles.CreatePrivateDirectory(directory);

@@ -49,7 +49,7 @@ public static class MtlsPkiBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrEmpty(name);
 
-        var options = PkiOptions.From(builder.Configuration);
+        var options = PkiOptions.From(builder);
         var passphrase = PassphraseSource.FromFileOrEnvironment(builder.Configuration[$"{PkiOptions.SectionName}:PassphraseFile"]);
         Environment.SetEnvironmentVariable(PassphraseSource.EnvironmentVariable, null);
 

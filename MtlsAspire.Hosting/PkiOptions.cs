@@ -1,3 +1,4 @@
+using Aspire.Hosting;
 using Microsoft.Extensions.Configuration;
 using MtlsAspire.Verification;
 
@@ -5,7 +6,8 @@ namespace MtlsAspire.Hosting;
 
 /// <summary>
 /// Where the PKI lives and what it issues, from the AppHost's configuration (section <c>MtlsAspire</c>):
-/// <c>StateDirectory</c> (default <c>.state</c> under the current directory), <c>LeafLifetime</c> (default <c>24h</c>),
+/// <c>StateDirectory</c> (default <c>.state</c>; a relative path is taken from the directory above the AppHost project, the
+/// repository root, since <c>dotnet run</c> runs the AppHost in its project directory), <c>LeafLifetime</c> (default <c>24h</c>),
 /// <c>TrustDomain</c>, <c>Environment</c>.
 /// </summary>
 public sealed record PkiOptions
@@ -29,8 +31,9 @@ public sealed record PkiOptions
     public string Environment { get; init; } = "development";
 
     /// <summary>Reads the options; a bad value throws naming the setting.</summary>
-    public static PkiOptions From(IConfiguration configuration)
+    public static PkiOptions From(IDistributedApplicationBuilder builder)
     {
+        var configuration = builder.Configuration;
         var section = configuration.GetSection(SectionName);
         var lifetime = section["LeafLifetime"];
         TimeSpan leafLifetime;
@@ -45,7 +48,8 @@ public sealed record PkiOptions
 
         return new PkiOptions
         {
-            StateDirectory = Path.GetFullPath(section["StateDirectory"] is { Length: > 0 } state ? state : ".state"),
+            StateDirectory = Path.GetFullPath(section["StateDirectory"] is { Length: > 0 } state ? state : ".state",
+                Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."))),
             LeafLifetime = leafLifetime,
             TrustDomain = section["TrustDomain"] is { Length: > 0 } td ? td : "mtls-aspire.local",
             Environment = section["Environment"] is { Length: > 0 } env ? env : "development",
