@@ -52,7 +52,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     {
         SecureFiles.CreatePrivateDirectory(options.StateDirectory);
         CertificateAuthority authority;
-        if (File.Exists(Path.Combine(options.PkiDirectory, "pki.json")))
+        if (File.Exists(options.Layout.SettingsFile))
         {
             authority = CertificateAuthority.Open(options.PkiDirectory, passphrase, time);
             timeline.LogInformation("PKI reused from {Directory} (trust domain {TrustDomain})", options.PkiDirectory, authority.Settings.TrustDomain);
@@ -87,12 +87,12 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     {
         var leaf = Authority.Ledger.ActiveLeaf(service);
         var now = time.GetUtcNow();
-        if (leaf is null || !File.Exists(Path.Combine(CredentialsDirectory(service), "tls.crt")) || IsDue(leaf, now) || leaf.Lifetime != options.LeafLifetime)
+        if (leaf is null || !File.Exists(Path.Combine(options.Layout.ServiceDirectory(service), "tls.crt")) || IsDue(leaf, now) || leaf.Lifetime != options.LeafLifetime)
         {
             return IssueLocked(service, leaf is null ? "issued" : leaf.IsExpired(now) ? "re-issued (the previous one had expired)" : "renewed").Entry;
         }
 
-        Raise(new LeafChange(service, "current", new IssuedLeaf(leaf, SpiffeId.ForWorkload(Authority.Settings.TrustDomain, Authority.Settings.Environment, service), CredentialsDirectory(service), false)));
+        Raise(new LeafChange(service, "current", new IssuedLeaf(leaf, SpiffeId.ForWorkload(Authority.Settings.TrustDomain, Authority.Settings.Environment, service), options.Layout.ServiceDirectory(service), false)));
         return leaf;
     }, cancellationToken);
 
@@ -161,19 +161,13 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     /// <summary>Re-signs every CRL and republishes crl.pem to every service.</summary>
     public Task PublishCrlsAsync(CancellationToken cancellationToken) => LockedAsync(PublishCrlsLocked, cancellationToken);
 
-    /// <summary>Where a service's credential files live (tls.crt, tls.key, ca.crt, crl.pem).</summary>
-    public string CredentialsDirectory(string service) => Path.Combine(options.PkiDirectory, "services", service);
-
-    /// <summary>Where a resource's rejection kit lives.</summary>
-    public string KitDirectory(string service) => Path.Combine(options.PkiDirectory, "kits", service);
-
     /// <summary>
     /// Issues the certificates that must be refused: expired (valid for an hour, two days ago), revoked, serverAuth-only,
     /// and one from a rogue CA of its own. Fresh at every start.
     /// </summary>
     public Task PrepareRejectionKitAsync(string service, CancellationToken cancellationToken) => LockedAsync(() =>
     {
-        var kit = KitDirectory(service);
+        var kit = options.KitDirectory(service);
         var now = time.GetUtcNow();
         Authority.Issue(new LeafRequest($"{service}-expired")
         {

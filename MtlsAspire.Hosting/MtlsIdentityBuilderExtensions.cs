@@ -1,7 +1,6 @@
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.DependencyInjection;
-using MtlsAspire.CertBootstrap.Authority;
 using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.Hosting;
@@ -111,7 +110,7 @@ public static class MtlsIdentityBuilderExtensions
         var name = builder.Resource.Name;
         return builder
             .WaitFor(pki)
-            .WithEnvironment(context => context.EnvironmentVariables["Intruder__Kit"] = Path.Combine(pki.Resource.Options.PkiDirectory, "kits", name))
+            .WithEnvironment(context => context.EnvironmentVariables["Intruder__Kit"] = pki.Resource.Options.KitDirectory(name))
             .OnBeforeResourceStarted(async (resource, e, cancellationToken) =>
             {
                 await e.Services.GetRequiredService<ResourceNotificationService>().WaitForDependenciesAsync(resource, cancellationToken).ConfigureAwait(false);

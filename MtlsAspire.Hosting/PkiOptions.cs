@@ -1,5 +1,6 @@
 using Aspire.Hosting;
 using Microsoft.Extensions.Configuration;
+using MtlsAspire.CertBootstrap.Authority;
 using MtlsAspire.Verification;
 
 namespace MtlsAspire.Hosting;
@@ -20,6 +21,12 @@ public sealed record PkiOptions
 
     /// <summary>The PKI directory (what <c>CertBootstrap --pki</c> takes).</summary>
     public string PkiDirectory => Path.Combine(StateDirectory, "pki");
+
+    /// <summary>Where everything lives in the PKI directory (CertBootstrap's layout).</summary>
+    public PkiLayout Layout => new(PkiDirectory);
+
+    /// <summary>Where a resource's rejection kit lives.</summary>
+    public string KitDirectory(string service) => Path.Combine(PkiDirectory, "kits", service);
 
     /// <summary>The lifetime of every leaf; each is renewed at 2/3 of it.</summary>
     public TimeSpan LeafLifetime { get; init; } = TimeSpan.FromHours(24);

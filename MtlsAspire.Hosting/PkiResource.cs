@@ -34,7 +34,7 @@ public sealed class PkiResource : Resource
         service);
 
     /// <summary>The directory with <paramref name="service"/>'s tls.crt, tls.key, ca.crt and crl.pem.</summary>
-    public string CredentialsDirectory(string service) => Path.Combine(Options.PkiDirectory, "services", service);
+    public string CredentialsDirectory(string service) => Options.Layout.ServiceDirectory(service);
 }
 
 /// <summary>Marks a resource that has a SPIFFE identity issued by <paramref name="Pki"/>.</summary>
