@@ -103,7 +103,7 @@ public sealed class TelemetryApiTests(DashboardFixture fixture)
     {
         using var api = await TelemetryApi.ConnectAsync(fixture.DashboardUrl, fixture.BrowserToken);
         var resources = await Eventually.UntilAsync(api.ResourcesAsync,
-            names => DashboardFixture.Resources.Where(r => r != "pki").All(names.Contains), TimeSpan.FromSeconds(60),
+            names => DashboardFixture.Resources.Where(r => r != "pki").All(names.Contains), TimeSpan.FromMinutes(3),
             names => $"telemetry from: {string.Join(", ", names)}");
         Assert.DoesNotContain("pki", resources); // the PKI runs inside the AppHost: it has a console log, not telemetry
 

@@ -15,7 +15,7 @@ public sealed class TracesPageTests(DashboardFixture fixture)
         using var api = await TelemetryApi.ConnectAsync(fixture.DashboardUrl, fixture.BrowserToken);
         // The shopper orders every 3 s; spans of one trace reach the dashboard from five processes, each in its own batch.
         var spans = await Eventually.UntilAsync(ct => api.SpansAsync(cancellationToken: ct),
-            spans => SuccessfulOrder(spans) is not null, TimeSpan.FromSeconds(90),
+            spans => SuccessfulOrder(spans) is not null, TimeSpan.FromMinutes(3),
             spans => "no complete trace of a successful order (shopper → order → inventory and payment → legacy-proxy → legacy-ledger); order answered: "
                 + string.Join(", ", spans.Where(s => s.Resource == "order" && s.Kind == Server).Select(s => s.Attributes.GetValueOrDefault("http.response.status_code")).TakeLast(10)));
         var traceId = SuccessfulOrder(spans)!;
