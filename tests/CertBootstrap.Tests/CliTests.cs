@@ -87,13 +87,33 @@ public sealed class CliTests : IDisposable
     public async Task Inspect_of_a_revoked_leaf_names_the_reason()
     {
         await InitAndIssueOrder();
-        Assert.Equal(0, (await Run("revoke", "--pki", Pki, "--service", "order", "--reason", "key-compromise")).Exit);
+        Assert.Equal(0, (await Run("revoke", "--pki", Pki, "--service", "order", "--reason", "key-compromise", "--no-reissue")).Exit);
 
         var (exit, output, error) = await Run("inspect", Path.Combine(Order, "tls.crt"));
 
         Assert.Equal(CertBootstrapCli.NotValid, exit);
         Assert.Contains("REVOKED since", output, StringComparison.Ordinal);
         Assert.Contains("keyCompromise", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Revoking_a_service_gives_it_a_new_key_and_certificate_and_the_old_one_is_listed_in_its_crl()
+    {
+        await InitAndIssueOrder();
+        var before = await File.ReadAllTextAsync(Path.Combine(Order, "tls.crt"));
+        var keyBefore = await File.ReadAllTextAsync(Path.Combine(Order, "tls.key"));
+
+        var (exit, output, _) = await Run("revoke", "--pki", Pki, "--service", "order", "--reason", "keyCompromise");
+
+        Assert.Equal(0, exit);
+        Assert.Contains("Re-issued (new key)", output, StringComparison.Ordinal);
+        Assert.NotEqual(keyBefore, await File.ReadAllTextAsync(Path.Combine(Order, "tls.key")));
+        Assert.Equal(0, (await Run("inspect", Path.Combine(Order, "tls.crt"))).Exit);
+        var oldLeaf = Path.Combine(Order, "..", "old.crt");
+        await File.WriteAllTextAsync(oldLeaf, before);
+        var (oldExit, _, oldError) = await Run("inspect", oldLeaf, "--bundle", Path.Combine(Order, "ca.crt"), "--crl", Path.Combine(Order, "crl.pem"));
+        Assert.Equal(CertBootstrapCli.NotValid, oldExit);
+        Assert.Contains("keyCompromise", oldError, StringComparison.Ordinal);
     }
 
     [Fact]

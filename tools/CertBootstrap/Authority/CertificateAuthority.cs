@@ -18,7 +18,7 @@ namespace MtlsAspire.CertBootstrap.Authority;
 /// ledger and published as atomic cert-manager-style file sets. Every clock read goes through the given
 /// <see cref="TimeProvider"/>.
 /// </summary>
-public sealed class CertificateAuthority
+public sealed partial class CertificateAuthority
 {
     private const int MaxSerialAttempts = 5;
     private readonly PassphraseSource _passphrase;
@@ -107,6 +107,19 @@ public sealed class CertificateAuthority
 
     private InitializedPki CreateHierarchy(string? replaced)
     {
+        var (root, generatedFile) = CreateRoot(CertificateStatus.Active, "initialized",
+            subject => $"PKI created for trust domain {Settings.TrustDomain}, environment {Settings.Environment}; root CA {subject}");
+        var intermediate = IssueIntermediate(root);
+        PublishCrl(root, Settings.RootCrlValidity);
+        return new InitializedPki(root.Entry, intermediate.Entry, generatedFile, replaced);
+    }
+
+    /// <summary>
+    /// A new self-signed root (its key encrypted with the root passphrase, or a generated one), recorded with
+    /// <paramref name="status"/>, and the trust bundle rewritten to hold it.
+    /// </summary>
+    private (LoadedCa Root, string? GeneratedPassphraseFile) CreateRoot(CertificateStatus status, string eventKind, Func<string, string> describe)
+    {
         var now = _time.GetUtcNow();
         var serial = NewSerial();
         var serialHex = Convert.ToHexString(serial);
@@ -132,15 +145,10 @@ public sealed class CertificateAuthority
 
         SecureFiles.WriteNew(PkiLayout.CertificateIn(rootDirectory), Pem.Certificates([publicRoot]), SecureFiles.Public);
         SecureFiles.WriteNew(PkiLayout.KeyIn(rootDirectory), key.ExportEncryptedPkcs8Pem(passphrase) + "\n", SecureFiles.Secret);
-        var rootEntry = EntryFor(publicRoot, CertificateKind.Root, issuerSerial: null, now);
-        Record(rootEntry, new LedgerEvent(now, "initialized", rootEntry.Serial, null,
-            $"PKI created for trust domain {Settings.TrustDomain}, environment {Settings.Environment}; root CA {publicRoot.Subject}"));
+        var rootEntry = EntryFor(publicRoot, CertificateKind.Root, issuerSerial: null, now) with { Status = status };
+        Record(rootEntry, new LedgerEvent(now, eventKind, rootEntry.Serial, null, describe(publicRoot.Subject)));
         WriteTrustBundle();
-
-        var root = new LoadedCa(rootEntry, key.AttachTo(publicRoot));
-        var intermediate = IssueIntermediate(root);
-        PublishCrl(root, Settings.RootCrlValidity);
-        return new InitializedPki(rootEntry, intermediate.Entry, generatedFile, replaced);
+        return (new LoadedCa(rootEntry, key.AttachTo(publicRoot)), generatedFile);
     }
 
     /// <summary>Issues a new intermediate under the active root and makes it the one that signs leaves.</summary>
@@ -154,10 +162,7 @@ public sealed class CertificateAuthority
         var renewed = new List<IssuedLeaf>();
         if (renewLeaves)
         {
-            foreach (var leaf in Ledger.Find(CertificateKind.Leaf, CertificateStatus.Active))
-            {
-                renewed.Add(Renew(leaf.Service!));
-            }
+            renewed.AddRange(RenewAll());
         }
 
         return (intermediate.Entry, renewed);
@@ -537,16 +542,25 @@ public sealed class CertificateAuthority
     {
         var now = _time.GetUtcNow();
         return Ledger.Find(CertificateKind.Root, CertificateStatus.Active)
+            .Concat(Ledger.Find(CertificateKind.Root, CertificateStatus.Pending))
             .Concat(Ledger.Find(CertificateKind.Root, CertificateStatus.Retired))
             .Where(e => !e.IsExpired(now));
     }
 
-    private IEnumerable<LedgerEntry> CurrentIntermediates()
+    /// <summary>
+    /// The intermediates whose CRLs are published: the active one, and each retired one under a trusted root until the
+    /// last leaf it signed has expired (a superseded or revoked leaf is still a valid certificate until then, so its
+    /// revocation status must stay answerable).
+    /// </summary>
+    public IReadOnlyList<LedgerEntry> CurrentIntermediates()
     {
         var now = _time.GetUtcNow();
+        var trustedRoots = TrustedRootEntries().Select(e => e.Serial).ToHashSet(StringComparer.Ordinal);
         return Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active)
-            .Concat(Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Retired))
-            .Where(e => !e.IsExpired(now));
+            .Concat(Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Retired)
+                .Where(e => trustedRoots.Contains(e.IssuerSerial!) && Ledger.HasUnexpiredLeaves(e.Serial, now)))
+            .Where(e => !e.IsExpired(now))
+            .ToList();
     }
 
     private void WriteTrustBundle()

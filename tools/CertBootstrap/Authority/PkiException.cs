@@ -4,7 +4,7 @@ namespace MtlsAspire.CertBootstrap.Authority;
 /// A PKI operation refused or failed for a reason the operator can act on. The message is one line naming the
 /// file or value at fault; it never contains key material.
 /// </summary>
-public sealed class PkiException : Exception
+public class PkiException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public PkiException(string message) : base(message)

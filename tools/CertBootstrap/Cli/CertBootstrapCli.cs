@@ -9,11 +9,12 @@ using MtlsAspire.CertBootstrap.Authority;
 using MtlsAspire.Verification.Certificates;
 using MtlsAspire.CertBootstrap.Inspection;
 using MtlsAspire.CertBootstrap.Ledger;
+using MtlsAspire.CertBootstrap.Fleet;
 
 namespace MtlsAspire.CertBootstrap.Cli;
 
 /// <summary>
-/// The CertBootstrap command line: init, issue, renew, revoke, crl, rotate-intermediate, list, inspect.
+/// The CertBootstrap command line: init, issue, renew, revoke, crl, rotate-intermediate, rotate-root, list, inspect.
 /// Exit codes: 0 ok; 1 the operation failed (one line on stderr says why); 2 the command line is wrong;
 /// 3 <c>inspect</c> found the certificate not valid.
 /// </summary>
@@ -148,7 +149,8 @@ public static class CertBootstrapCli
             Description = "unspecified, keyCompromise, caCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn",
             DefaultValueFactory = _ => "unspecified",
         };
-        var revoke = new Command("revoke", "Revoke a leaf or intermediate; publishes the CRL to every service directory") { pki, passphraseFile, serial, revokeService, reason };
+        var noReissue = new Option<bool>("--no-reissue") { Description = "With --service: do not give the service a new key and certificate (it is left without a valid one)" };
+        var revoke = new Command("revoke", "Revoke a leaf or intermediate; publishes the CRL to every service directory. With --service, the service gets a new key and certificate") { pki, passphraseFile, serial, revokeService, reason, noReissue };
         revoke.Validators.Add(result =>
         {
             if ((result.GetValue(serial) is null) == (result.GetValue(revokeService) is null))
@@ -162,7 +164,13 @@ public static class CertBootstrapCli
             var why = ParseReason(parse.GetValue(reason)!);
             var revoked = parse.GetValue(serial) is { } s ? authority.Revoke(s, why) : authority.RevokeService(parse.GetValue(revokeService)!, why);
             parse.InvocationConfiguration.Output.WriteLine(
-                $"Revoked {revoked.SpiffeId ?? revoked.Subject} (serial {revoked.Serial}), reason {ChainCheck.ReasonName(revoked.RevocationReason)}; CRLs republished.");
+                $"Revoked {revoked.SpiffeId ?? revoked.Subject} (serial {revoked.Serial}), reason {ChainCheck.ReasonName(revoked.RevocationReason)}; CRLs republished to every service directory (running services load them within seconds).");
+            if (parse.GetValue(revokeService) is { } name && !parse.GetValue(noReissue))
+            {
+                // Revoking a service's leaf without replacing it takes the service down; the usual reason is a leaked key.
+                WriteIssued(parse.InvocationConfiguration.Output, "Re-issued (new key)", authority.Renew(name));
+            }
+
             return Ok;
         });
         root.Subcommands.Add(revoke);
@@ -188,28 +196,65 @@ public static class CertBootstrapCli
         });
         root.Subcommands.Add(crl);
 
-        var renewLeaves = new Option<bool>("--renew-leaves") { Description = "Also renew every service's active leaf under the new intermediate" };
-        var rotate = new Command("rotate-intermediate", "Issue a new intermediate under the same root; it signs every new leaf") { pki, passphraseFile, renewLeaves };
-        rotate.SetAction(parse =>
+        var renewLeaves = new Option<bool>("--renew-leaves") { Description = "Also renew every service's active leaf under the new intermediate (once running services loaded its CRL)" };
+        var endpoints = new Option<string?>("--endpoints") { Description = "The AppHost's endpoints.json, to ask running services what they loaded (default: endpoints.json beside the PKI directory)" };
+        var stepTimeout = new Option<string>("--step-timeout") { Description = "How long a step may wait for the running services, e.g. 90s, 5m", DefaultValueFactory = _ => "5m" };
+        var rotate = new Command("rotate-intermediate", "Issue a new intermediate under the same root; it signs every new leaf") { pki, passphraseFile, renewLeaves, endpoints, stepTimeout };
+        rotate.SetAction(async (parse, cancellationToken) =>
         {
             var authority = Open(parse, pki, passphraseFile, time);
-            var (intermediate, renewed) = authority.RotateIntermediate(parse.GetValue(renewLeaves));
             var writer = parse.InvocationConfiguration.Output;
-            writer.WriteLine("Rotated the intermediate CA; the previous one stays trusted for the leaves it signed.");
+            using var held = OperationLock.Acquire(authority.Layout, "rotate-intermediate (CLI)", time);
+            var (intermediate, _) = authority.RotateIntermediate();
+            writer.WriteLine("Rotated the intermediate CA; the previous one stays trusted, and its CRL published, until the last leaf it signed expires.");
             Describe(writer, "intermediate CA", intermediate);
-            foreach (var leaf in renewed)
-            {
-                WriteIssued(writer, "Renewed", leaf);
-            }
-
             if (!parse.GetValue(renewLeaves))
             {
-                writer.WriteLine("  Leaves move to it as they renew (or run 'renew --service NAME', or rotate with --renew-leaves).");
+                writer.WriteLine("  Leaves move to it as they renew (a running AppHost moves them within seconds; or run 'renew --service NAME', or rotate with --renew-leaves).");
+                return Ok;
+            }
+
+            using var fleet = Fleet(parse, pki, endpoints);
+            await FleetWait.UntilAsync(fleet, $"the CRL of {intermediate.Subject}", st => st.Crls.Any(c => c.Issuer == intermediate.Subject),
+                Durations.Parse(parse.GetValue(stepTimeout)!), time, writer.WriteLine, cancellationToken).ConfigureAwait(false);
+            foreach (var leaf in authority.RenewAll())
+            {
+                WriteIssued(writer, "Renewed", leaf);
             }
 
             return Ok;
         });
         root.Subcommands.Add(rotate);
+
+        var abandon = new Option<bool>("--abandon") { Description = "Abandon a root rotation stuck at step 1: the new root (which signed nothing) leaves the bundle again" };
+        var rotateRoot = new Command("rotate-root",
+            "Replace the root CA in three steps, each once every running service loaded the previous one: add the new root to every ca.crt; " +
+            "sign a new intermediate with it and re-issue every leaf; drop the old root. Resumes a rotation left half-way. Without running services it does all three at once.")
+        {
+            pki, passphraseFile, endpoints, stepTimeout, abandon,
+        };
+        rotateRoot.SetAction(async (parse, cancellationToken) =>
+        {
+            var authority = Open(parse, pki, passphraseFile, time);
+            var writer = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(abandon))
+            {
+                using var held = OperationLock.Acquire(authority.Layout, "rotate-root --abandon (CLI)", time);
+                var dropped = authority.AbandonRootRotation();
+                writer.WriteLine($"Abandoned the root rotation: {dropped.Subject} (serial {dropped.Serial}) left every ca.crt again; trust is as before.");
+                return Ok;
+            }
+
+            using var fleet = Fleet(parse, pki, endpoints);
+            var rotator = new RootRotator(authority, fleet, time, line => writer.WriteLine(line)) { StepTimeout = Durations.Parse(parse.GetValue(stepTimeout)!) };
+            foreach (var step in await rotator.RunAsync("rotate-root (CLI)", cancellationToken).ConfigureAwait(false))
+            {
+                writer.WriteLine($"  step {step.Name}: {Durations.Describe(step.Took)}");
+            }
+
+            return Ok;
+        });
+        root.Subcommands.Add(rotateRoot);
 
         var events = new Option<bool>("--events") { Description = "Show the lifecycle timeline instead of the certificates" };
         var list = new Command("list", "List every certificate in the ledger with its status") { pki, events };
@@ -264,6 +309,9 @@ public static class CertBootstrapCli
 
     private static CertificateAuthority Open(ParseResult parse, Option<string> pki, Option<string?>? passphraseFile, TimeProvider time) =>
         CertificateAuthority.Open(parse.GetValue(pki)!, passphraseFile is null ? PassphraseSource.Local : Passphrase(parse, passphraseFile), time);
+
+    private static HttpFleet Fleet(ParseResult parse, Option<string> pki, Option<string?> endpoints) =>
+        HttpFleet.FromEndpointsFile(parse.GetValue(endpoints) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(parse.GetValue(pki)!))!, "endpoints.json"));
 
     private static IPAddress ParseAddress(string text) =>
         IPAddress.TryParse(text, out var address) ? address : throw new FormatException($"'{text}' is not an IP address.");

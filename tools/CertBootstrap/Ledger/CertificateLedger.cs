@@ -130,6 +130,51 @@ public sealed class CertificateLedger
     }
 
     /// <summary>
+    /// Moves <paramref name="serial"/> from <paramref name="from"/> to <paramref name="to"/> and records the event, in one
+    /// transaction; returns false (changing nothing) when it is not in <paramref name="from"/> any more (another process
+    /// got there first).
+    /// </summary>
+    public bool TryTransition(string serial, CertificateStatus from, CertificateStatus to, LedgerEvent @event)
+    {
+        using var connection = Open();
+        using var transaction = connection.BeginTransaction();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "UPDATE certificates SET status = $to WHERE serial = $serial AND status = $from";
+        command.Parameters.AddWithValue("$to", Name(to));
+        command.Parameters.AddWithValue("$from", Name(from));
+        command.Parameters.AddWithValue("$serial", serial);
+        if (command.ExecuteNonQuery() != 1)
+        {
+            transaction.Rollback();
+            return false;
+        }
+
+        BumpCaVersion(connection, transaction);
+        InsertEvent(connection, transaction, @event);
+        transaction.Commit();
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="issuerSerial"/> signed a leaf that is still within its validity at <paramref name="now"/> (whatever its status).</summary>
+    public bool HasUnexpiredLeaves(string issuerSerial, DateTimeOffset now)
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT EXISTS (SELECT 1 FROM certificates WHERE kind = 'leaf' AND issuer_serial = $issuer AND not_after > $now)";
+        command.Parameters.AddWithValue("$issuer", issuerSerial);
+        command.Parameters.AddWithValue("$now", Format(now));
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) == 1;
+    }
+
+    /// <summary>Appends an event to the timeline.</summary>
+    public void RecordEvent(LedgerEvent @event)
+    {
+        using var connection = Open();
+        InsertEvent(connection, null, @event);
+    }
+
+    /// <summary>
     /// The next CRL number for <paramref name="issuerSerial"/> (strictly greater than any handed out before, across
     /// processes) and the revoked certificates that CRL must list, read in the same transaction so a higher number
     /// never lists less.

@@ -29,6 +29,12 @@ public enum CertificateStatus
 
     /// <summary>Revoked: listed in its issuer's CRL.</summary>
     Revoked,
+
+    /// <summary>A new root during a root rotation: already in every trust bundle, not signing yet (step 1 of 3).</summary>
+    Pending,
+
+    /// <summary>A root taken out of the trust bundle (the last step of a root rotation, or an abandoned new root).</summary>
+    Distrusted,
 }
 
 /// <summary>One certificate the PKI has issued.</summary>

@@ -1,0 +1,72 @@
+using MtlsAspire.Verification.Storage;
+
+namespace MtlsAspire.CertBootstrap.Authority;
+
+/// <summary>
+/// One rotation at a time per PKI directory, across processes (the AppHost's commands, the CLI): an exclusive lock on
+/// <c>{pki}/rotation.lock</c>, with who holds it written beside it so a refused caller can say which operation runs.
+/// </summary>
+public sealed class OperationLock : IDisposable
+{
+    private readonly FileStream _lock;
+    private readonly string _holderFile;
+
+    private OperationLock(FileStream @lock, string holderFile)
+    {
+        _lock = @lock;
+        _holderFile = holderFile;
+    }
+
+    /// <summary>
+    /// Takes the lock for <paramref name="operation"/>, or throws <see cref="PkiException"/> saying which operation holds it.
+    /// </summary>
+    public static OperationLock Acquire(PkiLayout layout, string operation, TimeProvider time)
+    {
+        var path = Path.Combine(layout.Root, "rotation.lock");
+        var holderFile = Path.Combine(layout.Root, "rotation.holder");
+        try
+        {
+            var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = SecureFiles.Secret;
+            }
+
+            var stream = new FileStream(path, options);
+            SecureFiles.ReplaceAtomically(holderFile,
+                $"{operation} (process {Environment.ProcessId}, {Path.GetFileName(Environment.ProcessPath ?? "?")}), since {time.GetUtcNow():u}\n", SecureFiles.Public);
+            return new OperationLock(stream, holderFile);
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            throw new PkiException($"Refused: another rotation is running: {Holder(holderFile)}. Wait for it to finish (the pki resource's console log shows its steps).");
+        }
+    }
+
+    private static string Holder(string holderFile)
+    {
+        try
+        {
+            return File.ReadAllText(holderFile).Trim();
+        }
+        catch (IOException)
+        {
+            return "an operation whose description could not be read";
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        try
+        {
+            File.Delete(_holderFile);
+        }
+        catch (IOException)
+        {
+            // the lock itself is what matters; a stale description is overwritten by the next holder
+        }
+
+        _lock.Dispose();
+    }
+}
