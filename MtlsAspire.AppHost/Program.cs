@@ -45,6 +45,7 @@ if (builder.Configuration.GetValue("MtlsAspire:Workers", defaultValue: true))
 {
     builder.AddProject<Projects.Shopper>("shopper")
         .WithMtlsIdentity(pki)
+        .WithRequestOutcomes()
         .WithReference(order)
         .WaitFor(order);
 

@@ -1,11 +1,16 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Fleet;
 using MtlsAspire.Verification.Certificates;
 using MtlsAspire.CertBootstrap.Ledger;
 using MtlsAspire.Verification.Identity;
 using MtlsAspire.Verification.Revocation;
+using MtlsAspire.Verification;
+using MtlsAspire.Verification.Status;
 using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.Hosting;
@@ -16,27 +21,56 @@ namespace MtlsAspire.Hosting;
 /// <param name="Leaf">The new leaf.</param>
 internal sealed record LeafChange(string Service, string Verb, IssuedLeaf Leaf);
 
+/// <summary>Requests seen by a traffic source (the shopper) so far.</summary>
+/// <param name="Succeeded">Requests answered without a server error.</param>
+/// <param name="Failed">Requests that failed (an exception, a refused handshake, a 5xx).</param>
+internal readonly record struct TrafficCount(long Succeeded, long Failed);
+
 /// <summary>
 /// The AppHost's side of the certificate lifecycle: create the PKI on the first run (reuse it later), give every
-/// identity a current leaf, renew each at 2/3 of its lifetime, republish the CRLs before they go stale, and carry out
-/// the dashboard's commands. One operation at a time (the renewal loop and commands share the CA). Every clock read
-/// goes through the <see cref="TimeProvider"/>; every step is a line of <paramref name="timeline"/>.
+/// identity a current leaf, renew each at 2/3 of its lifetime, move leaves to a new intermediate progressively, republish
+/// the CRLs before they go stale, watch expiry, echo what other processes (the CLI) did, and carry out the dashboard's
+/// commands. Ledger work is one operation at a time in this process (the renewal loop and commands share the CA);
+/// rotations are also one at a time across processes (<see cref="OperationLock"/>). Every clock read goes through the
+/// <see cref="TimeProvider"/>; every step is a line of <paramref name="timeline"/>.
 /// </summary>
 internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource passphrase, TimeProvider time, ILogger timeline) : IDisposable
 {
+    private static readonly TimeSpan s_tick = TimeSpan.FromSeconds(1);
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ConcurrentDictionary<string, ExpiryStatus> _expiry = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TimeSpan> _jitter = new(StringComparer.Ordinal);
     private DateTimeOffset _crlsPublishedAt;
     private CertificateAuthority? _authority;
+    private long _lastEventId;
+    private IReadOnlyList<FleetMember> _fleet = [];
+    private string? _operation;
+    private string? _activity;
 
     /// <summary>Raised after a leaf was written (under the lifecycle's lock: keep handlers short).</summary>
     public event Action<LeafChange>? LeafChanged;
 
-    /// <summary>Raised after the CAs or CRLs changed.</summary>
+    /// <summary>Raised after the CAs, CRLs or the operation under way changed.</summary>
     public event Action? AuthorityChanged;
+
+    /// <summary>Raised after every service was asked what it has loaded.</summary>
+    public event Action<IReadOnlyList<FleetMember>>? FleetObserved;
+
+    /// <summary>Raised when a service's expiry state changes (service, new state).</summary>
+    public event Action<string, ExpiryStatus>? ExpiryChanged;
 
     public CertificateAuthority Authority => _authority ?? throw new InvalidOperationException("The PKI has not been bootstrapped yet.");
 
     public bool IsReady => _authority is not null;
+
+    /// <summary>The running services, asked what they loaded (<c>/mtls/status</c>); null: nobody is asked (nothing waits).</summary>
+    public IFleet? Fleet { get; set; }
+
+    /// <summary>What every service reported at the last tick.</summary>
+    public IReadOnlyList<FleetMember> LatestFleet => Volatile.Read(ref _fleet);
+
+    /// <summary>The rotation under way (in this process or another), or the root rotation's step; null when idle.</summary>
+    public string? Activity => Volatile.Read(ref _activity);
 
     /// <summary>The intermediate CRL last published (number and next update for the dashboard).</summary>
     public RevocationList? LastIntermediateCrl { get; private set; }
@@ -46,6 +80,9 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
 
     /// <summary>When the intermediate CRL last published went stale, if it has.</summary>
     public DateTimeOffset? CrlStaleSince => LastIntermediateCrl?.NextUpdate is { } next && next <= Now ? next : null;
+
+    /// <summary>The expiry state of <paramref name="service"/> (the worse of what the ledger and the service itself say), if known.</summary>
+    public ExpiryStatus? ExpiryOf(string service) => _expiry.TryGetValue(service, out var status) ? status : null;
 
     /// <summary>Creates or opens the PKI, rotates an intermediate that is missing or about to expire, republishes the CRLs.</summary>
     public Task BootstrapAsync(CancellationToken cancellationToken) => LockedAsync(() =>
@@ -78,7 +115,13 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
                 rotated.Serial, rotated.NotAfter);
         }
 
+        if (authority.RootRotation() is { Phase: not RootRotationPhase.None } rotation)
+        {
+            timeline.LogWarning("a root rotation was left half-way: {State}. Run the pki command 'Rotate root' (or rotate-root) to finish it; both roots stay trusted meanwhile", rotation.Describe());
+        }
+
         PublishCrlsLocked(authority);
+        _lastEventId = authority.Ledger.LastEventId();
         _authority = authority; // ready only once everything above succeeded (a wrong root passphrase fails the CRL step)
     }, cancellationToken);
 
@@ -92,20 +135,25 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
             return IssueLocked(service, leaf is null ? "issued" : leaf.IsExpired(now) ? "re-issued (the previous one had expired)" : "renewed").Entry;
         }
 
-        Raise(new LeafChange(service, "current", new IssuedLeaf(leaf, SpiffeId.ForWorkload(Authority.Settings.TrustDomain, Authority.Settings.Environment, service), options.Layout.ServiceDirectory(service), false)));
+        Raise(new LeafChange(service, "current", LeafOf(leaf)));
         return leaf;
     }, cancellationToken);
 
-    /// <summary>Renews due leaves and republishes CRLs until <paramref name="cancellationToken"/> fires.</summary>
+    /// <summary>
+    /// Every second: asks the services what they loaded, renews what is due, moves leaves to the active intermediate,
+    /// republishes CRLs, evaluates expiry and echoes what other processes did; until <paramref name="cancellationToken"/> fires.
+    /// </summary>
     public async Task RunAsync(Func<IReadOnlyList<string>> services, CancellationToken cancellationToken)
     {
-        var interval = TimeSpan.FromTicks(Math.Clamp(options.LeafLifetime.Ticks / 30, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromSeconds(30).Ticks));
-        using var timer = new PeriodicTimer(interval, time);
+        using var timer = new PeriodicTimer(s_tick, time);
         while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
         {
             try
             {
+                await ObserveFleetAsync(cancellationToken).ConfigureAwait(false);
                 await RenewDueAsync(services(), cancellationToken).ConfigureAwait(false);
+                await LockedAsync(() => EchoOtherProcesses(services()), cancellationToken).ConfigureAwait(false);
+                UpdateActivity();
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -115,17 +163,42 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         }
     }
 
+    /// <summary>Asks every service what it has loaded now.</summary>
+    public async Task ObserveFleetAsync(CancellationToken cancellationToken)
+    {
+        if (Fleet is not { } fleet)
+        {
+            return;
+        }
+
+        var members = await fleet.ObserveAsync(cancellationToken).ConfigureAwait(false);
+        Volatile.Write(ref _fleet, members);
+        Safely(() => FleetObserved?.Invoke(members), "show what the services loaded");
+    }
+
     /// <summary>One pass of the renewal loop.</summary>
     public Task RenewDueAsync(IReadOnlyList<string> services, CancellationToken cancellationToken) => LockedAsync(() =>
     {
         var now = time.GetUtcNow();
+        var active = Authority.Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var a] ? a : null;
         foreach (var service in services)
         {
             // A service with no leaf yet gets its first one just before it starts (EnsureLeafAsync), not from here.
-            if (Authority.Ledger.ActiveLeaf(service) is { } leaf && IsDue(leaf, now))
+            if (Authority.Ledger.ActiveLeaf(service) is not { } leaf)
             {
-                IssueLocked(service, "renewed");
+                continue;
             }
+
+            if (IsDue(leaf, now))
+            {
+                leaf = IssueLocked(service, leaf.IsExpired(now) ? "re-issued (the previous one had expired)" : "renewed").Entry;
+            }
+            else if (active is not null && leaf.IssuerSerial != active.Serial && MayMove(service, active, now))
+            {
+                leaf = IssueLocked(service, $"moved to the intermediate {active.Subject}").Entry;
+            }
+
+            EvaluateExpiry(service, leaf, now);
         }
 
         if (now - _crlsPublishedAt >= Authority.Settings.IntermediateCrlValidity / 2)
@@ -134,29 +207,269 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         }
     }, cancellationToken);
 
+    /// <summary>
+    /// A leaf under an older intermediate moves to the active one at its own random moment within
+    /// <see cref="PkiOptions.ReissueJitter"/> of the rotation, and only once every running service has loaded the active
+    /// intermediate's CRL (else a peer could refuse the new leaf for want of it).
+    /// </summary>
+    private bool MayMove(string service, LedgerEntry active, DateTimeOffset now)
+    {
+        var jitter = _jitter.GetOrAdd($"{active.Serial}/{service}", _ => options.ReissueJitter * Random.Shared.NextDouble());
+        return now >= active.IssuedAt + jitter && LoadedEverywhere(s => s.Crls.Any(c => string.Equals(c.Issuer, active.Subject, StringComparison.Ordinal)));
+    }
+
+    private bool LoadedEverywhere(Func<CredentialStatus, bool> loaded) => LatestFleet.Where(m => m.Status is not null).All(m => loaded(m.Status!));
+
+    private void EvaluateExpiry(string service, LedgerEntry leaf, DateTimeOffset now)
+    {
+        var issued = options.Expiry.Evaluate(leaf.NotBefore, leaf.NotAfter, now);
+        var reported = LatestFleet.FirstOrDefault(m => m.Service == service)?.Status?.Expiry;
+        var status = reported is not null && Severity(reported.State) > Severity(issued.State) ? reported : issued;
+        var previous = _expiry.TryGetValue(service, out var p) ? p : null;
+        _expiry[service] = status;
+        if (previous?.State == status.State)
+        {
+            return;
+        }
+
+        switch (status.State)
+        {
+            case ExpiryState.Ok when previous is not null:
+                timeline.LogInformation("expiry: {Service} is no longer near expiry: {Detail}", service, status.Detail);
+                break;
+            case ExpiryState.Warning:
+                timeline.LogWarning("expiry warning for {Service}: {Detail}", service, status.Detail);
+                break;
+            case ExpiryState.Critical or ExpiryState.Expired or ExpiryState.NotYetValid:
+                timeline.LogError("expiry {State} for {Service}: {Detail}", status.State, service, status.Detail);
+                break;
+        }
+
+        Safely(() => ExpiryChanged?.Invoke(service, status), "show the expiry state");
+    }
+
+    private static int Severity(ExpiryState state) => state switch
+    {
+        ExpiryState.Ok => 0,
+        ExpiryState.Warning => 1,
+        ExpiryState.Critical => 2,
+        _ => 3,
+    };
+
+    /// <summary>Repeats on the timeline what other processes (the CLI) recorded in the ledger, and shows their effect.</summary>
+    private void EchoOtherProcesses(IReadOnlyList<string> services)
+    {
+        var events = Authority.Ledger.EventsAfter(_lastEventId);
+        if (events.Count == 0)
+        {
+            return;
+        }
+
+        _lastEventId = events[^1].Id;
+        var foreign = events.Where(e => e.Origin != Environment.ProcessId).ToList();
+        if (foreign.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var (_, origin, e) in foreign)
+        {
+            timeline.LogInformation("by process {Origin} (CLI): {Detail}", origin?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?", e.Detail);
+        }
+
+        foreach (var service in foreign.Select(e => e.Event.Service).OfType<string>().Distinct(StringComparer.Ordinal).Where(services.Contains))
+        {
+            if (Authority.Ledger.ActiveLeaf(service) is { } leaf)
+            {
+                Raise(new LeafChange(service, "changed by another process", LeafOf(leaf)));
+            }
+        }
+
+        RaiseAuthorityChanged();
+    }
+
+    private void UpdateActivity()
+    {
+        var rotation = Authority.RootRotation();
+        var activity = Volatile.Read(ref _operation)
+            ?? OperationLock.CurrentHolder(options.Layout)?.Description
+            ?? (rotation.Phase == RootRotationPhase.None ? null : $"root rotation half-way: {rotation.Describe()}");
+        if (Interlocked.Exchange(ref _activity, activity) != activity)
+        {
+            RaiseAuthorityChanged();
+        }
+    }
+
     /// <summary>A new key and certificate for <paramref name="service"/> now.</summary>
     public Task<IssuedLeaf> RenewAsync(string service, CancellationToken cancellationToken) =>
         LockedAsync(() => IssueLocked(service, "renewed (on request)"), cancellationToken);
 
     /// <summary>Revokes the service's active leaf (key compromise), republishes the CRLs, and issues it a new key and certificate.</summary>
-    public Task<(LedgerEntry Revoked, IssuedLeaf Replacement)> RevokeAsync(string service, CancellationToken cancellationToken) => LockedAsync(() =>
+    public Task<(LedgerEntry Revoked, IssuedLeaf Replacement)> RevokeAsync(string service, CancellationToken cancellationToken) =>
+        LockedAsync(() => RevokeLocked(service), cancellationToken);
+
+    private (LedgerEntry Revoked, IssuedLeaf Replacement) RevokeLocked(string service)
     {
         var revoked = Authority.RevokeService(service, X509RevocationReason.KeyCompromise);
-        timeline.LogWarning("revoked {Service}: serial {Serial} (keyCompromise); every peer refuses it once it loads the new CRL", service, revoked.Serial);
+        timeline.LogWarning("revoked {Service}: serial {Serial} (keyCompromise); every peer refuses it once it loads the new CRL (within seconds)", service, revoked.Serial);
         var replacement = IssueLocked(service, "re-issued after revocation");
         PublishCrlsLocked();
         return (revoked, replacement);
-    }, cancellationToken);
+    }
 
-    /// <summary>A new intermediate under the same root; leaves move to it at their next renewal.</summary>
-    public Task<LedgerEntry> RotateIntermediateAsync(CancellationToken cancellationToken) => LockedAsync(() =>
+    /// <summary>A new intermediate under the same root; the renewal loop moves every leaf to it within seconds.</summary>
+    public async Task<LedgerEntry> RotateIntermediateAsync(string by, CancellationToken cancellationToken)
+    {
+        using var held = OperationLock.Acquire(options.Layout, $"rotate-intermediate ({by})", time);
+        return await LockedAsync(RotateIntermediateLocked, cancellationToken).ConfigureAwait(false);
+    }
+
+    private LedgerEntry RotateIntermediateLocked()
     {
         var (rotated, _) = Authority.RotateIntermediate();
-        timeline.LogInformation("intermediate CA rotated: serial {Serial}, valid until {NotAfter:u}; the previous one stays trusted until its leaves are renewed",
-            rotated.Serial, rotated.NotAfter);
+        timeline.LogInformation("intermediate CA rotated: serial {Serial}, valid until {NotAfter:u}; every leaf moves to it within {Jitter} once every service loaded its CRL, and the previous one stays trusted until the last leaf it signed expires",
+            rotated.Serial, rotated.NotAfter, Durations.Describe(options.ReissueJitter));
         PublishCrlsLocked();
         return rotated;
-    }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Replaces the root in three steps, each once every service loaded the previous one (see <see cref="RootRotator"/>);
+    /// the renewal loop moves the leaves in step 2. Returns when all three are done.
+    /// </summary>
+    public async Task<IReadOnlyList<RotationStep>> RotateRootAsync(string by, CancellationToken cancellationToken)
+    {
+        // Its own CA object, as another process would have: the rotator's CA work runs beside the renewal loop's.
+        var authority = CertificateAuthority.Open(options.PkiDirectory, passphrase, time);
+        var rotator = new RootRotator(authority, Fleet ?? new NoFleet(), time, line =>
+        {
+            timeline.LogInformation("{Step}", line);
+            Volatile.Write(ref _operation, $"rotate-root ({by}): {Shorten(line)}");
+            RaiseAuthorityChanged();
+        })
+        {
+            ReissueLeaves = false,
+            StepTimeout = options.StepTimeout,
+        };
+
+        try
+        {
+            return await rotator.RunAsync($"rotate-root ({by})", cancellationToken).ConfigureAwait(false);
+        }
+        catch (FleetStalledException e)
+        {
+            timeline.LogError("root rotation stopped: {Message}. Both roots stay trusted; run 'Rotate root' again to continue, or 'Abandon root rotation' (at step 1)", e.Message);
+            throw;
+        }
+        finally
+        {
+            Volatile.Write(ref _operation, null);
+            UpdateActivity();
+        }
+    }
+
+    /// <summary>Takes the new root of a rotation stuck at step 1 out of the bundle again.</summary>
+    public async Task<LedgerEntry> AbandonRootRotationAsync(string by, CancellationToken cancellationToken)
+    {
+        using var held = OperationLock.Acquire(options.Layout, $"abandon root rotation ({by})", time);
+        var abandoned = await LockedAsync(() =>
+        {
+            var root = Authority.AbandonRootRotation();
+            PublishCrlsLocked();
+            return root;
+        }, cancellationToken).ConfigureAwait(false);
+        timeline.LogWarning("root rotation abandoned: {Subject} (serial {Serial}, which signed nothing) left every ca.crt; trust is as before", abandoned.Subject, abandoned.Serial);
+        UpdateActivity();
+        return abandoned;
+    }
+
+    /// <summary>
+    /// The fire drill, while traffic runs: renew every leaf, rotate the intermediate, revoke and replace one service's
+    /// certificate, each step waited until every service loaded it; then reports how many requests failed meanwhile
+    /// (the answer must be 0) and how long each step took, on the timeline.
+    /// </summary>
+    public async Task<FireDrillReport> RunFireDrillAsync(IReadOnlyList<string> services, Func<TrafficCount> traffic, string by, CancellationToken cancellationToken)
+    {
+        using var held = OperationLock.Acquire(options.Layout, $"fire drill ({by})", time);
+        var target = services.Contains(options.FireDrillService) ? options.FireDrillService : services[0];
+        var before = traffic();
+        var steps = new List<RotationStep>();
+        timeline.LogInformation("fire drill started: renew every leaf, rotate the intermediate, revoke and replace {Target}'s certificate; {Count} requests seen so far", target, before.Succeeded + before.Failed);
+        try
+        {
+            await StepAsync("renew every leaf", async () =>
+            {
+                var serials = await LockedAsync(() => services.ToDictionary(s => SpiffeId.ForWorkload(Authority.Settings.TrustDomain, Authority.Settings.Environment, s).ToString(), s => IssueLocked(s, "renewed (fire drill)").Entry.Serial), cancellationToken).ConfigureAwait(false);
+                await WaitAsync("its renewed leaf", s => !serials.TryGetValue(s.SpiffeId, out var serial) || s.Leaf.Serial == serial, cancellationToken).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+
+            await StepAsync("rotate the intermediate", async () =>
+            {
+                var rotated = await LockedAsync(RotateIntermediateLocked, cancellationToken).ConfigureAwait(false);
+                await WaitAsync($"a leaf signed by {rotated.Subject}", s => string.Equals(s.Leaf.IssuerSerial, rotated.Serial, StringComparison.OrdinalIgnoreCase), cancellationToken).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+
+            await StepAsync($"revoke and replace {target}", async () =>
+            {
+                var generations = LatestFleet.Where(m => m.Status is not null).ToDictionary(m => m.Status!.SpiffeId, m => m.Status!.Generation);
+                var (_, replacement) = await LockedAsync(() => RevokeLocked(target), cancellationToken).ConfigureAwait(false);
+                var spiffeId = replacement.SpiffeId.ToString();
+                await WaitAsync("the CRL that revokes it (and its replacement)",
+                    s => (!generations.TryGetValue(s.SpiffeId, out var g) || s.Generation > g) && (s.SpiffeId != spiffeId || s.Leaf.Serial == replacement.Entry.Serial),
+                    cancellationToken).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is PkiException or IOException)
+        {
+            timeline.LogError("fire drill stopped at step {Step}: {Message}", steps.Count + 1, e.Message);
+            throw;
+        }
+
+        // Let a request that started during the last step finish and be counted.
+        var settled = traffic();
+        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(30);
+        while (traffic().Succeeded + traffic().Failed == settled.Succeeded + settled.Failed && time.GetUtcNow() < deadline && before != settled)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
+        }
+
+        var after = traffic();
+        var report = new FireDrillReport(after.Failed - before.Failed, after.Succeeded - before.Succeeded, steps);
+        var timings = string.Join(", ", steps.Select(s => $"{s.Name} {Durations.Describe(s.Took)}"));
+        if (report.Failed == 0)
+        {
+            timeline.LogInformation("fire drill done: 0 failed requests out of {Total} ({Timings})", report.Failed + report.Succeeded, timings);
+        }
+        else
+        {
+            timeline.LogError("fire drill done: {Failed} FAILED requests out of {Total} ({Timings}); the services' logs name each refusal", report.Failed, report.Failed + report.Succeeded, timings);
+        }
+
+        return report;
+
+        async Task StepAsync(string name, Func<Task> step)
+        {
+            Volatile.Write(ref _operation, $"fire drill ({by}): step {steps.Count + 1} of 3, {name}");
+            RaiseAuthorityChanged();
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                await step().ConfigureAwait(false);
+            }
+            finally
+            {
+                Volatile.Write(ref _operation, null);
+            }
+
+            steps.Add(new RotationStep(name, Stopwatch.GetElapsedTime(started)));
+            var seen = traffic();
+            timeline.LogInformation("fire drill step {Number} of 3, {Name}: loaded everywhere in {Took}; {Failed} failed requests so far",
+                steps.Count, name, Durations.Describe(steps[^1].Took), seen.Failed - before.Failed);
+        }
+    }
+
+    private Task<IReadOnlyList<FleetMember>> WaitAsync(string what, Func<CredentialStatus, bool> loaded, CancellationToken cancellationToken) =>
+        FleetWait.UntilAsync(new ObservingFleet(this), what, loaded, options.StepTimeout, time, line => timeline.LogInformation("{Line}", line), cancellationToken);
 
     /// <summary>Re-signs every CRL and republishes crl.pem to every service.</summary>
     public Task PublishCrlsAsync(CancellationToken cancellationToken) => LockedAsync(PublishCrlsLocked, cancellationToken);
@@ -197,6 +510,9 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
 
     private static bool IsDue(LedgerEntry leaf, DateTimeOffset now) => now >= leaf.IssuedAt + ((leaf.NotAfter - leaf.IssuedAt) * 2 / 3);
 
+    private IssuedLeaf LeafOf(LedgerEntry leaf) =>
+        new(leaf, SpiffeId.ForWorkload(Authority.Settings.TrustDomain, Authority.Settings.Environment, leaf.Service!), options.Layout.ServiceDirectory(leaf.Service!), false);
+
     private IssuedLeaf IssueLocked(string service, string verb)
     {
         var issued = Authority.Issue(new LeafRequest(service)
@@ -212,17 +528,23 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     }
 
     /// <summary>Tells the dashboard; a failing subscriber never undoes or interrupts the operation (the files are written).</summary>
-    private void Raise(LeafChange change)
+    private void Raise(LeafChange change) => Safely(() => LeafChanged?.Invoke(change), $"show {change.Service}'s new certificate");
+
+    private void RaiseAuthorityChanged() => Safely(() => AuthorityChanged?.Invoke(), "show the PKI's new state");
+
+    private void Safely(Action action, string what)
     {
         try
         {
-            LeafChanged?.Invoke(change);
+            action();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            timeline.LogWarning("could not show {Service}'s new certificate on the dashboard: {Message}", change.Service, e.Message);
+            timeline.LogWarning("could not {What} on the dashboard: {Message}", what, e.Message);
         }
     }
+
+    private static string Shorten(string line) => line.Length <= 120 ? line : line[..117] + "...";
 
     private void PublishCrlsLocked() => PublishCrlsLocked(Authority);
 
@@ -243,14 +565,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
             timeline.LogWarning("could not republish to a service directory: {Failure}", failure);
         }
 
-        try
-        {
-            AuthorityChanged?.Invoke();
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            timeline.LogWarning("could not show the PKI's new state on the dashboard: {Message}", e.Message);
-        }
+        RaiseAuthorityChanged();
     }
 
     private async Task<T> LockedAsync<T>(Func<T> work, CancellationToken cancellationToken)
@@ -273,4 +588,26 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     }, cancellationToken);
 
     public void Dispose() => _gate.Dispose();
+
+    /// <summary>No services to ask: nothing to wait for.</summary>
+    private sealed class NoFleet : IFleet
+    {
+        public Task<IReadOnlyList<FleetMember>> ObserveAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<FleetMember>>([]);
+    }
+
+    /// <summary>Asks the fleet and keeps the answer as the lifecycle's latest (the renewal loop decides on it too).</summary>
+    private sealed class ObservingFleet(CertificateLifecycle lifecycle) : IFleet
+    {
+        public async Task<IReadOnlyList<FleetMember>> ObserveAsync(CancellationToken cancellationToken)
+        {
+            await lifecycle.ObserveFleetAsync(cancellationToken).ConfigureAwait(false);
+            return lifecycle.LatestFleet;
+        }
+    }
 }
+
+/// <summary>What the fire drill found.</summary>
+/// <param name="Failed">Requests that failed during the drill (must be 0).</param>
+/// <param name="Succeeded">Requests that succeeded during the drill.</param>
+/// <param name="Steps">Each step and how long it took until loaded everywhere.</param>
+internal sealed record FireDrillReport(long Failed, long Succeeded, IReadOnlyList<RotationStep> Steps);

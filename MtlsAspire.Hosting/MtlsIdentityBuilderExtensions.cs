@@ -1,6 +1,8 @@
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using MtlsAspire.Verification.Status;
 using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.Hosting;
@@ -15,6 +17,10 @@ public static class MtlsIdentityBuilderExtensions
         public const string Serial = "mtls.certificate.serial";
         public const string NotAfter = "mtls.certificate.not_after";
         public const string Generation = "mtls.certificate.generation";
+        public const string LoadedGeneration = "mtls.loaded.generation";
+        public const string LoadedSerial = "mtls.loaded.serial";
+        public const string LoadedBundle = "mtls.loaded.roots";
+        public const string Expiry = "mtls.certificate.expiry_state";
     }
 
     /// <summary>
@@ -41,8 +47,20 @@ public static class MtlsIdentityBuilderExtensions
             builder.WithHttpEndpoint(name: "http");
         }
 
+        // Degraded on the dashboard once the leaf crosses an expiry threshold (by the AppHost's clock or the service's own).
+        var expiryKey = $"{name}-certificate-expiry";
+        builder.ApplicationBuilder.Services.AddHealthChecks().AddCheck(expiryKey, () => pki.Resource.Lifecycle?.ExpiryOf(name) switch
+        {
+            null => HealthCheckResult.Healthy("no certificate yet"),
+            { State: ExpiryState.Ok } ok => HealthCheckResult.Healthy(ok.Detail),
+            { State: ExpiryState.Warning or ExpiryState.Critical } near => HealthCheckResult.Degraded(near.Detail),
+            var bad => HealthCheckResult.Unhealthy(bad.Detail),
+        });
+
+        var expiry = pki.Resource.Options.Expiry;
         return builder
             .WithAnnotation(new MtlsIdentityAnnotation(pki.Resource))
+            .WithHealthCheck(expiryKey)
             .WithoutHttpsCertificate()
             .WithCertificateTrustScope(CertificateTrustScope.None)
             .WaitFor(pki)
@@ -51,6 +69,8 @@ public static class MtlsIdentityBuilderExtensions
             {
                 context.EnvironmentVariables["Mtls__CredentialsDirectory"] = pki.Resource.CredentialsDirectory(name);
                 context.EnvironmentVariables["Mtls__TrustDomain"] = pki.Resource.IdentityOf(name).TrustDomain;
+                context.EnvironmentVariables["Mtls__Expiry__WarningFraction"] = expiry.WarningFraction.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                context.EnvironmentVariables["Mtls__Expiry__CriticalRemaining"] = expiry.CriticalRemaining.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
                 var callers = resources
                     .Where(r => r.Annotations.OfType<MtlsIdentityAnnotation>().Any(a => a.Pki == pki.Resource)
                         && r.Annotations.OfType<ResourceRelationshipAnnotation>().Any(a => a.Type == "Reference" && ReferenceEquals(a.Resource, builder.Resource)))

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Fleet;
 using MtlsAspire.CertBootstrap.Ledger;
 
 namespace MtlsAspire.Hosting;
@@ -31,6 +32,8 @@ public static class MtlsPkiBuilderExtensions
         public const string CrlNextUpdate = "pki.crl.next_update";
         public const string LiveLeaves = "pki.leaves";
         public const string Directory = "pki.directory";
+        public const string Activity = "pki.activity";
+        public const string RootRotation = "pki.root_rotation";
     }
 
     /// <summary>
@@ -85,16 +88,56 @@ public static class MtlsPkiBuilderExtensions
             })
             .WithCommand("rotate-intermediate", "Rotate intermediate", context => RunCommandAsync(pki, async lifecycle =>
                 {
-                    var rotated = await lifecycle.RotateIntermediateAsync(context.CancellationToken).ConfigureAwait(false);
-                    return $"New intermediate {rotated.Serial}, valid until {rotated.NotAfter:u}.";
+                    var rotated = await lifecycle.RotateIntermediateAsync("dashboard", context.CancellationToken).ConfigureAwait(false);
+                    return $"New intermediate {rotated.Serial}, valid until {rotated.NotAfter:u}; every leaf moves to it within seconds.";
                 }),
                 new CommandOptions
                 {
-                    Description = "Issue a new intermediate CA under the same root; every leaf moves to it at its next renewal.",
-                    ConfirmationMessage = "Rotate the intermediate CA? Leaves keep working and move to the new intermediate as they renew.",
+                    Description = "Issue a new intermediate CA under the same root; the renewal loop moves every leaf to it progressively, no restart.",
+                    ConfirmationMessage = "Rotate the intermediate CA? Leaves move to it within seconds; the old one stays trusted until its last leaf expires.",
                     IconName = "ArrowSync",
                     IsHighlighted = true,
-                    UpdateState = IsRunning,
+                    UpdateState = _ => IsReady(pki),
+                })
+            .WithCommand("rotate-root", "Rotate root", context => RunCommandAsync(pki, async lifecycle =>
+                {
+                    var steps = await lifecycle.RotateRootAsync("dashboard", context.CancellationToken).ConfigureAwait(false);
+                    return $"Root rotated in {steps.Count} step(s): {string.Join("; ", steps.Select(s => $"{s.Name} {Verification.Durations.Describe(s.Took)}"))}.";
+                }),
+                new CommandOptions
+                {
+                    Description = "Replace the root CA in three steps, each once every service loaded the previous one: add the new root to every ca.crt; " +
+                        "sign a new intermediate with it and move every leaf; drop the old root. No restart.",
+                    ConfirmationMessage = "Rotate the root CA? It takes three steps; the pki state and console log show each.",
+                    IconName = "ShieldKeyhole",
+                    UpdateState = _ => IsReady(pki),
+                })
+            .WithCommand("abandon-root-rotation", "Abandon root rotation", context => RunCommandAsync(pki, async lifecycle =>
+                {
+                    var root = await lifecycle.AbandonRootRotationAsync("dashboard", context.CancellationToken).ConfigureAwait(false);
+                    return $"Abandoned: {root.Subject} left every ca.crt; trust is as before.";
+                }),
+                new CommandOptions
+                {
+                    Description = "Abandon a root rotation stuck at step 1 (a service never loaded the new bundle): the new root, which signed nothing, leaves the bundle again.",
+                    ConfirmationMessage = "Abandon the root rotation? The new root is removed again; nothing it signed exists.",
+                    IconName = "DismissCircle",
+                    UpdateState = _ => IsReady(pki),
+                })
+            .WithCommand("fire-drill", "Run fire drill", context => RunCommandAsync(pki, async lifecycle =>
+                {
+                    var services = Identities(pki, builder.Resources).Select(r => r.Name).ToList();
+                    var report = await lifecycle.RunFireDrillAsync(services, () => pki.Traffic.Count, "dashboard", context.CancellationToken).ConfigureAwait(false);
+                    return $"Fire drill done: {report.Failed} failed requests out of {report.Failed + report.Succeeded}; " +
+                        string.Join(", ", report.Steps.Select(s => $"{s.Name} {Verification.Durations.Describe(s.Took)}")) + ".";
+                }),
+                new CommandOptions
+                {
+                    Description = "While traffic runs: renew every leaf, rotate the intermediate, revoke and replace one service's certificate; report failed requests and step times.",
+                    ConfirmationMessage = "Run the fire drill? Every certificate is replaced and one is revoked, under traffic.",
+                    IconName = "Fire",
+                    IsHighlighted = true,
+                    UpdateState = _ => IsReady(pki),
                 })
             .WithCommand("publish-crls", "Publish CRLs", context => RunCommandAsync(pki, async lifecycle =>
                 {
@@ -106,9 +149,15 @@ public static class MtlsPkiBuilderExtensions
                     Description = "Re-sign every CA's CRL and republish crl.pem to every service directory.",
                     IconName = "DocumentSync",
                     IsHighlighted = true,
-                    UpdateState = IsRunning,
+                    UpdateState = _ => IsReady(pki),
                 });
     }
+
+    internal static IEnumerable<IResource> Identities(PkiResource pki, IResourceCollection resources) =>
+        resources.Where(r => r.Annotations.OfType<MtlsIdentityAnnotation>().Any(a => a.Pki == pki));
+
+    private static ResourceCommandState IsReady(PkiResource pki) =>
+        pki.Lifecycle is { IsReady: true } ? ResourceCommandState.Enabled : ResourceCommandState.Disabled;
 
     private static async Task RunAsync(PkiResource pki, InitializeResourceEvent e, IResourceCollection resources, CancellationToken stopping)
     {
@@ -120,6 +169,8 @@ public static class MtlsPkiBuilderExtensions
         pki.Lifecycle = lifecycle;
         lifecycle.LeafChanged += change => _ = PublishLeafAsync(pki, resources, notifications, change);
         lifecycle.AuthorityChanged += () => _ = PublishPkiAsync(pki, resources, notifications);
+        lifecycle.FleetObserved += members => _ = PublishLoadedAsync(resources, notifications, members);
+        lifecycle.Fleet = new HttpFleet(() => StatusUrls(pki, resources, notifications));
 
         await notifications.PublishUpdateAsync(pki, s => s with { State = KnownResourceStates.Starting, StartTimeStamp = lifecycle.Now.UtcDateTime }).ConfigureAwait(false);
         try
@@ -143,11 +194,12 @@ public static class MtlsPkiBuilderExtensions
         await notifications.PublishUpdateAsync(pki, s => s with { State = new ResourceStateSnapshot(KnownResourceStates.Running, KnownResourceStateStyles.Success) })
             .ConfigureAwait(false);
 
-        var identities = resources.Where(r => r.Annotations.OfType<MtlsIdentityAnnotation>().Any(a => a.Pki == pki)).ToList();
+        var identities = Identities(pki, resources).ToList();
         var loggerService = e.Services.GetRequiredService<ResourceLoggerService>();
         foreach (var identity in identities)
         {
-            _ = Task.Run(() => ForwardRefusedReloadsAsync(loggerService, identity, log, stopping), CancellationToken.None);
+            var counts = identity.Annotations.OfType<RequestOutcomesAnnotation>().Any() ? pki.Traffic : null;
+            _ = Task.Run(() => WatchLogsAsync(loggerService, identity, log, counts, stopping), CancellationToken.None);
         }
 
         try
@@ -161,16 +213,24 @@ public static class MtlsPkiBuilderExtensions
         await notifications.PublishUpdateAsync(pki, s => s with { State = KnownResourceStates.Finished, StopTimeStamp = lifecycle.Now.UtcDateTime }).ConfigureAwait(false);
     }
 
-    /// <summary>A service that refuses a new credential set says so in its own log; the timeline repeats it.</summary>
-    private static async Task ForwardRefusedReloadsAsync(ResourceLoggerService loggers, IResource resource, ILogger timeline, CancellationToken stopping)
+    /// <summary>
+    /// A service that refuses a new credential set says so in its own log; the timeline repeats it. A traffic source's
+    /// request outcomes are counted (for the fire drill).
+    /// </summary>
+    private static async Task WatchLogsAsync(ResourceLoggerService loggers, IResource resource, ILogger timeline, TrafficCounter? traffic, CancellationToken stopping)
     {
         try
         {
             await foreach (var batch in loggers.WatchAsync(resource).WithCancellation(stopping).ConfigureAwait(false))
             {
-                foreach (var line in batch.Where(l => l.Content.Contains("refused the new credential files", StringComparison.Ordinal)))
+                foreach (var line in batch)
                 {
-                    timeline.LogWarning("{Service} refused a reload: {Line}", resource.Name, line.Content);
+                    if (line.Content.Contains("refused the new credential files", StringComparison.Ordinal))
+                    {
+                        timeline.LogWarning("{Service} refused a reload: {Line}", resource.Name, line.Content);
+                    }
+
+                    traffic?.Observe(line.Content);
                 }
             }
         }
@@ -197,9 +257,6 @@ public static class MtlsPkiBuilderExtensions
             return CommandResults.Failure(e.Message);
         }
     }
-
-    internal static ResourceCommandState IsRunning(UpdateCommandStateContext context) =>
-        context.ResourceSnapshot.State?.Text == KnownResourceStates.Running ? ResourceCommandState.Enabled : ResourceCommandState.Disabled;
 
     private static Task PublishPkiAsync(PkiResource pki, IResourceCollection resources, ResourceNotificationService notifications)
     {
@@ -228,8 +285,71 @@ public static class MtlsPkiBuilderExtensions
             Highlighted(Properties.CrlNumber, "CRL number", crl?.Number?.ToString(CultureInfo.InvariantCulture)),
             Highlighted(Properties.CrlNextUpdate, "CRL next update", Format(crl?.NextUpdate)),
             Highlighted(Properties.LiveLeaves, "Live leaves", leaves.ToString(CultureInfo.InvariantCulture)),
+            Highlighted(Properties.Activity, "Operation", lifecycle.Activity ?? "none"),
+            Highlighted(Properties.RootRotation, "Root rotation", lifecycle.Authority.RootRotation().Describe()),
         ];
-        return notifications.PublishUpdateAsync(pki, s => s with { Properties = Merge(s.Properties, properties) });
+        var activity = lifecycle.Activity;
+        return notifications.PublishUpdateAsync(pki, s => s with
+        {
+            Properties = Merge(s.Properties, properties),
+            // A rotation is a visible state of the resource; when it ends the state is Running again.
+            State = s.State?.Text is { } text && (text == KnownResourceStates.Running || text.StartsWith(OperationStatePrefix, StringComparison.Ordinal))
+                ? activity is null
+                    ? new ResourceStateSnapshot(KnownResourceStates.Running, KnownResourceStateStyles.Success)
+                    : new ResourceStateSnapshot(OperationStatePrefix + StateText(activity), KnownResourceStateStyles.Info)
+                : s.State,
+        });
+    }
+
+    private const string OperationStatePrefix = "Running: ";
+
+    /// <summary>"rotate-root (dashboard): root rotation step 1 of 3: …" → "rotate-root, step 1 of 3".</summary>
+    private static string StateText(string activity)
+    {
+        var operation = activity.Split(' ', 2)[0];
+        var step = System.Text.RegularExpressions.Regex.Match(activity, @"step \d of 3");
+        return step.Success ? $"{operation}, {step.Value}" : operation;
+    }
+
+    /// <summary>The status URL of every identity that is running (its management endpoint, plain HTTP).</summary>
+    private static Dictionary<string, Uri> StatusUrls(PkiResource pki, IResourceCollection resources, ResourceNotificationService notifications)
+    {
+        var urls = new Dictionary<string, Uri>(StringComparer.Ordinal);
+        foreach (var resource in Identities(pki, resources).OfType<IResourceWithEndpoints>())
+        {
+            if (notifications.TryGetCurrentState(resource.Name, out var current) && current.Snapshot.State?.Text == KnownResourceStates.Running
+                && resource.GetEndpoints().FirstOrDefault(e => e.EndpointName == "http") is { IsAllocated: true } http)
+            {
+                urls[resource.Name] = new Uri(new Uri(http.Url), Verification.Status.CredentialStatus.Path);
+            }
+        }
+
+        return urls;
+    }
+
+    /// <summary>What each service reports having loaded, as properties of its resource.</summary>
+    private static async Task PublishLoadedAsync(IResourceCollection resources, ResourceNotificationService notifications, IReadOnlyList<FleetMember> members)
+    {
+        foreach (var member in members)
+        {
+            if (member.Status is not { } status || resources.FirstOrDefault(r => r.Name == member.Service) is not { } resource)
+            {
+                continue;
+            }
+
+            ResourcePropertySnapshot[] properties =
+            [
+                Highlighted(MtlsIdentityBuilderExtensions.Properties.LoadedGeneration, "Loaded generation", status.Generation.ToString(CultureInfo.InvariantCulture)),
+                Highlighted(MtlsIdentityBuilderExtensions.Properties.LoadedSerial, "Serving serial", status.Leaf.Serial),
+                Highlighted(MtlsIdentityBuilderExtensions.Properties.LoadedBundle, "Trusted roots",
+                    string.Join(", ", status.Bundle.Roots.Select(r => r.Serial.Length > 8 ? r.Serial[..8] : r.Serial))),
+                Highlighted(MtlsIdentityBuilderExtensions.Properties.Expiry, "Expiry", status.Expiry.State.ToString()),
+            ];
+            await notifications.PublishUpdateAsync(resource, s => s.Properties.Any(p => p.Name == MtlsIdentityBuilderExtensions.Properties.LoadedGeneration
+                    && Equals(p.Value, properties[0].Value)) && s.Properties.Any(p => p.Name == MtlsIdentityBuilderExtensions.Properties.LoadedBundle && Equals(p.Value, properties[2].Value))
+                ? s
+                : s with { Properties = Merge(s.Properties, properties) }).ConfigureAwait(false);
+        }
     }
 
     private static Task PublishLeafAsync(PkiResource pki, IResourceCollection resources, ResourceNotificationService notifications, LeafChange change)

@@ -2,6 +2,7 @@ using Aspire.Hosting;
 using Microsoft.Extensions.Configuration;
 using MtlsAspire.CertBootstrap.Authority;
 using MtlsAspire.Verification;
+using MtlsAspire.Verification.Status;
 
 namespace MtlsAspire.Hosting;
 
@@ -37,6 +38,21 @@ public sealed record PkiOptions
     /// <summary>The environment (the <c>ns</c> of every SPIFFE ID) of a new PKI.</summary>
     public string Environment { get; init; } = "development";
 
+    /// <summary>
+    /// Spread of the progressive re-issue after an intermediate rotation: each leaf moves to the new intermediate at a
+    /// random moment within this window (once every service loaded the new intermediate's CRL), not all at once.
+    /// </summary>
+    public TimeSpan ReissueJitter { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long one step of a root rotation (or of the fire drill) waits for every service to load it.</summary>
+    public TimeSpan StepTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The expiry thresholds (MtlsAspire:Expiry:WarningFraction, MtlsAspire:Expiry:CriticalRemaining), also handed to every service.</summary>
+    public ExpiryPolicy Expiry { get; init; } = ExpiryPolicy.Default;
+
+    /// <summary>The service whose certificate the fire drill revokes and replaces (default inventory, else the first identity).</summary>
+    public string FireDrillService { get; init; } = "inventory";
+
     /// <summary>Reads the options; a bad value throws naming the setting.</summary>
     public static PkiOptions From(IDistributedApplicationBuilder builder)
     {
@@ -60,6 +76,28 @@ public sealed record PkiOptions
             LeafLifetime = leafLifetime,
             TrustDomain = section["TrustDomain"] is { Length: > 0 } td ? td : "mtls-aspire.local",
             Environment = section["Environment"] is { Length: > 0 } env ? env : "development",
+            ReissueJitter = Duration(section, "ReissueJitter", TimeSpan.FromSeconds(5)),
+            StepTimeout = Duration(section, "StepTimeout", TimeSpan.FromMinutes(5)),
+            Expiry = new ExpiryPolicy(
+                section["Expiry:WarningFraction"] is { Length: > 0 } fraction
+                    ? double.Parse(fraction, System.Globalization.CultureInfo.InvariantCulture) is var f && f is > 0 and < 1 ? f
+                        : throw new ArgumentException($"{SectionName}:Expiry:WarningFraction '{fraction}' must be between 0 and 1 (e.g. 0.25: warn with a quarter of the lifetime left).")
+                    : ExpiryPolicy.DefaultWarningFraction,
+                Duration(section, "Expiry:CriticalRemaining", ExpiryPolicy.DefaultCriticalRemaining)),
+            FireDrillService = section["FireDrill:Service"] is { Length: > 0 } drill ? drill : "inventory",
         };
+    }
+
+    private static TimeSpan Duration(IConfigurationSection section, string key, TimeSpan fallback)
+    {
+        var text = section[key];
+        try
+        {
+            return text is { Length: > 0 } ? Durations.Parse(text) : fallback;
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"{SectionName}:{key} '{text}': {e.Message}", e);
+        }
     }
 }

@@ -27,6 +27,9 @@ public sealed class PkiResource : Resource
     /// <summary>The endpoints file (set when the resource is added).</summary>
     internal EndpointsFile EndpointsFile { get; set; } = null!;
 
+    /// <summary>Request outcomes of the traffic sources (<c>WithRequestOutcomes</c>), for the fire drill.</summary>
+    internal TrafficCounter Traffic { get; } = new();
+
     /// <summary>The SPIFFE ID of <paramref name="service"/> in this PKI's trust domain and environment.</summary>
     public SpiffeId IdentityOf(string service) => SpiffeId.ForWorkload(
         Lifecycle?.IsReady == true ? Lifecycle.Authority.Settings.TrustDomain : Options.TrustDomain,

@@ -37,7 +37,8 @@ public sealed partial class ShopperWorker(HttpClient order, IOptions<ShopperOpti
             try
             {
                 using var response = await order.PostAsJsonAsync("/api/orders", new { sku, quantity = 1, amount }, stoppingToken);
-                LogPlaced(logger, sku, amount, (int)response.StatusCode);
+                // A declined payment (402) or an unknown product is an answer; a server error is a failed request.
+                LogPlaced(logger, sku, amount, (int)response.StatusCode, (int)response.StatusCode >= 500 ? "(request failed)" : "(request ok)");
             }
             catch (Exception e) when (e is HttpRequestException or MtlsAspire.ServiceDefaults.Mtls.MtlsHandshakeException or TaskCanceledException && !stoppingToken.IsCancellationRequested)
             {
@@ -49,9 +50,10 @@ public sealed partial class ShopperWorker(HttpClient order, IOptions<ShopperOpti
     [LoggerMessage(1, LogLevel.Information, "Shopper is switched off (Shopper:Enabled=false)")]
     private static partial void LogDisabled(ILogger logger);
 
-    [LoggerMessage(2, LogLevel.Information, "Ordered 1 {Sku} for {Amount}: order answered {Status}")]
-    private static partial void LogPlaced(ILogger logger, string sku, decimal amount, int status);
+    // The (request ok) / (request failed) markers are what the AppHost's fire drill counts (WithRequestOutcomes).
+    [LoggerMessage(2, LogLevel.Information, "Ordered 1 {Sku} for {Amount}: order answered {Status} {Outcome}")]
+    private static partial void LogPlaced(ILogger logger, string sku, decimal amount, int status, string outcome);
 
-    [LoggerMessage(3, LogLevel.Warning, "Order failed: {Reason}")]
+    [LoggerMessage(3, LogLevel.Warning, "Order failed: {Reason} (request failed)")]
     private static partial void LogFailed(ILogger logger, string reason);
 }

@@ -34,7 +34,7 @@ public sealed class OperationLock : IDisposable
 
             var stream = new FileStream(path, options);
             SecureFiles.ReplaceAtomically(holderFile,
-                $"{operation} (process {Environment.ProcessId}, {Path.GetFileName(Environment.ProcessPath ?? "?")}), since {time.GetUtcNow():u}\n", SecureFiles.Public);
+                $"{Environment.ProcessId}\n{operation} (process {Environment.ProcessId}, {Path.GetFileName(Environment.ProcessPath ?? "?")}), since {time.GetUtcNow():u}\n", SecureFiles.Public);
             return new OperationLock(stream, holderFile);
         }
         catch (IOException) when (File.Exists(path))
@@ -43,15 +43,41 @@ public sealed class OperationLock : IDisposable
         }
     }
 
-    private static string Holder(string holderFile)
+    private static string Holder(string holderFile) => ReadHolder(holderFile)?.Description ?? "an operation whose description could not be read";
+
+    /// <summary>
+    /// The operation holding the lock of <paramref name="layout"/> now, and its process, or null when none does (a
+    /// description left by a process that died is ignored). Reads only; never takes the lock.
+    /// </summary>
+    public static (int ProcessId, string Description)? CurrentHolder(PkiLayout layout)
+    {
+        if (ReadHolder(Path.Combine(layout.Root, "rotation.holder")) is not { } holder)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(holder.ProcessId);
+            return process.HasExited ? null : holder;
+        }
+        catch (ArgumentException)
+        {
+            return null; // that process is gone
+        }
+    }
+
+    private static (int ProcessId, string Description)? ReadHolder(string holderFile)
     {
         try
         {
-            return File.ReadAllText(holderFile).Trim();
+            return File.ReadAllText(holderFile).Split('\n', 2) is [var pid, var description] && int.TryParse(pid, out var id)
+                ? (id, description.Trim())
+                : null;
         }
         catch (IOException)
         {
-            return "an operation whose description could not be read";
+            return null;
         }
     }
 

@@ -64,6 +64,19 @@ public sealed class CertificateLedger
                 service TEXT,
                 detail TEXT NOT NULL);
             """);
+        if (!HasColumn(connection, "events", "origin"))
+        {
+            // Ledgers from before: events had no origin (the process that recorded them).
+            Execute(connection, "ALTER TABLE events ADD COLUMN origin INTEGER");
+        }
+    }
+
+    private static bool HasColumn(SqliteConnection connection, string table, string column)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = $column";
+        command.Parameters.AddWithValue("$column", column);
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) > 0;
     }
 
     /// <summary>The database file.</summary>
@@ -267,6 +280,36 @@ public sealed class CertificateLedger
             null, ("$service", service)).SingleOrDefault();
     }
 
+    /// <summary>
+    /// The events recorded after <paramref name="afterId"/> (0 for all), oldest first, with their id and the id of the
+    /// process that recorded them: how a running AppHost learns what the CLI did.
+    /// </summary>
+    public IReadOnlyList<(long Id, int? Origin, LedgerEvent Event)> EventsAfter(long afterId)
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, origin, at, kind, serial, service, detail FROM events WHERE id > $after ORDER BY id";
+        command.Parameters.AddWithValue("$after", afterId);
+        using var reader = command.ExecuteReader();
+        var events = new List<(long, int?, LedgerEvent)>();
+        while (reader.Read())
+        {
+            events.Add((reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetInt32(1),
+                new LedgerEvent(ParseTime(reader.GetString(2)), reader.GetString(3), NullableString(reader, 4), NullableString(reader, 5), reader.GetString(6))));
+        }
+
+        return events;
+    }
+
+    /// <summary>The id of the last event recorded (0 when none).</summary>
+    public long LastEventId()
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COALESCE(MAX(id), 0) FROM events";
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
     /// <summary>The lifecycle events, oldest first.</summary>
     public IReadOnlyList<LedgerEvent> Events()
     {
@@ -303,8 +346,8 @@ public sealed class CertificateLedger
             ("$lifetime", (long?)e.Lifetime?.TotalSeconds), ("$out", e.OutputDirectory));
 
     private static void InsertEvent(SqliteConnection connection, SqliteTransaction? transaction, LedgerEvent e) =>
-        Execute(connection, "INSERT INTO events (at, kind, serial, service, detail) VALUES ($at, $kind, $serial, $service, $detail)", transaction,
-            ("$at", Format(e.At)), ("$kind", e.Kind), ("$serial", e.Serial), ("$service", e.Service), ("$detail", e.Detail));
+        Execute(connection, "INSERT INTO events (at, kind, serial, service, detail, origin) VALUES ($at, $kind, $serial, $service, $detail, $origin)", transaction,
+            ("$at", Format(e.At)), ("$kind", e.Kind), ("$serial", e.Serial), ("$service", e.Service), ("$detail", e.Detail), ("$origin", Environment.ProcessId));
 
     private static List<LedgerEntry> Query(SqliteConnection connection, string sql, SqliteTransaction? transaction, params (string Name, object? Value)[] parameters)
     {
