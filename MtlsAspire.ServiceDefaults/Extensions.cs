@@ -1,11 +1,13 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MtlsAspire.ServiceDefaults.Mtls;
 using MtlsAspire.ServiceDefaults.Telemetry;
+using MtlsAspire.Verification.Status;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -58,7 +60,7 @@ public static class Extensions
             .WithTracing(tracing => tracing
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(MtlsTelemetry.ActivitySourceName)
-                .AddAspNetCoreInstrumentation(options => options.Filter = context => !ManagementPaths.IsHealth(context.Request.Path))
+                .AddAspNetCoreInstrumentation(options => options.Filter = context => !ManagementPaths.IsManagement(context.Request.Path))
                 .AddHttpClientInstrumentation());
 
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
@@ -77,14 +79,20 @@ public static class Extensions
     }
 
     /// <summary>
-    /// Maps <c>/health</c> (every check) and <c>/alive</c> (checks tagged live), anonymous. With <c>AddMtlsServer</c> they
-    /// answer only on the plain-HTTP management endpoint, never on the mTLS one.
+    /// Maps <c>/health</c> (every check) and <c>/alive</c> (checks tagged live), anonymous, and for a service with mTLS
+    /// credentials <c>/mtls/status</c>: the generation in use as <see cref="CredentialStatus"/> JSON (public certificate
+    /// data only). With <c>AddMtlsServer</c> they answer only on the plain-HTTP management endpoint, never on the mTLS one.
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         // Anonymous, unlike every other endpoint of an mTLS service: probes carry no certificate.
         app.MapHealthChecks(ManagementPaths.Health).AllowAnonymous();
         app.MapHealthChecks(ManagementPaths.Alive, new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") }).AllowAnonymous();
+        if (app.Services.GetService<IServiceProviderIsService>()?.IsService(typeof(MtlsCredentialStore)) == true)
+        {
+            app.MapGet(ManagementPaths.Status, (MtlsCredentialStore store) => Results.Json(store.Status(), CredentialStatus.Json)).AllowAnonymous();
+        }
+
         return app;
     }
 }

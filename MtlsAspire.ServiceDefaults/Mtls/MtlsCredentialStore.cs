@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using MtlsAspire.Verification.Status;
 using MtlsAspire.Verification.Storage;
 using MtlsAspire.ServiceDefaults.Telemetry;
 
@@ -24,9 +25,19 @@ public sealed class MtlsCredentialStore : IDisposable
     private readonly Lock _reloadLock = new();
     private readonly ITimer _timer;
     private readonly FileSystemWatcher? _watcher;
+    private readonly Lock _expiryLock = new();
+    private readonly ExpiryPolicy _expiryPolicy;
     private MtlsCredentials _current;
     private string _fingerprint;
     private string? _refusedFingerprint;
+    private (long Generation, int Severity) _expiryReported;
+    private long _lastOnDemandTicks = long.MinValue;
+
+    /// <summary>At most one on-demand check of the files per this interval (on the injected clock), whatever a flood of peers asks.</summary>
+    internal static readonly TimeSpan OnDemandInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>How long a handshake waits for a reload under way before judging with what it has.</summary>
+    private static readonly TimeSpan s_onDemandWait = TimeSpan.FromSeconds(2);
 
     /// <summary>Loads the credentials and starts watching them.</summary>
     public MtlsCredentialStore(IOptions<MtlsOptions> options, TimeProvider time, ILogger<MtlsCredentialStore> logger, MtlsTelemetry telemetry)
@@ -36,6 +47,7 @@ public sealed class MtlsCredentialStore : IDisposable
         _logger = logger;
         _telemetry = telemetry;
         _directory = new CredentialDirectory(_options.CredentialsDirectory);
+        _expiryPolicy = _options.Expiry.Policy;
         _fingerprint = Fingerprint();
         try
         {
@@ -57,8 +69,18 @@ public sealed class MtlsCredentialStore : IDisposable
             }));
         }
 
-        _telemetry.ObserveCredentials(() => Volatile.Read(ref _current));
-        _timer = time.CreateTimer(_ => SafeReload(), null, _options.ReloadInterval, _options.ReloadInterval);
+        _telemetry.ObserveCredentials(() => Volatile.Read(ref _current), _expiryPolicy);
+        CheckExpiry();
+        _timer = time.CreateTimer(_ =>
+        {
+            SafeReload();
+            CheckExpiry();
+        }, null, _options.ReloadInterval, _options.ReloadInterval);
+        if (!_options.WatchFiles)
+        {
+            return;
+        }
+
         try
         {
             _watcher = new FileSystemWatcher(_directory.Path)
@@ -94,6 +116,92 @@ public sealed class MtlsCredentialStore : IDisposable
     /// whose peer sent only its leaf; trust still needs a root of ca.crt.
     /// </summary>
     internal IReadOnlyList<System.Security.Cryptography.X509Certificates.X509Certificate2> KnownIntermediates => _knownIntermediates.Snapshot();
+
+    /// <summary>The expiry thresholds (<c>Mtls:Expiry</c>).</summary>
+    public ExpiryPolicy ExpiryPolicy => _expiryPolicy;
+
+    /// <summary>The expiry verdict of the leaf in use, now (the store's clock).</summary>
+    public ExpiryStatus Expiry() => Current.Expiry(_expiryPolicy, _time.GetUtcNow());
+
+    /// <summary>What the generation in use is, as <c>/mtls/status</c> reports it.</summary>
+    public CredentialStatus Status() => Current.Status(_expiryPolicy, _time.GetUtcNow());
+
+    /// <summary>
+    /// Logs and counts the leaf crossing an expiry threshold: once per crossing per generation (Warning for the warning
+    /// threshold, Error beyond). Runs at load, at every swap and on every reload timer tick.
+    /// </summary>
+    internal void CheckExpiry()
+    {
+        var current = Current;
+        var expiry = current.Expiry(_expiryPolicy, _time.GetUtcNow());
+        var severity = MtlsTelemetry.StateValue(expiry.State);
+        lock (_expiryLock)
+        {
+            var reported = _expiryReported.Generation == current.Generation ? _expiryReported.Severity : 0;
+            _expiryReported = (current.Generation, severity);
+            if (severity <= reported)
+            {
+                return;
+            }
+        }
+
+        var lifetime = current.Leaf.NotAfter - current.Leaf.NotBefore;
+        var level = expiry.State == ExpiryState.Warning ? LogLevel.Warning : LogLevel.Error;
+        var self = current.Identity.ServiceName ?? current.Identity.ToString();
+        var state = MtlsTelemetry.LevelTag(expiry.State);
+        var notAfter = new DateTimeOffset(current.Leaf.NotAfter.ToUniversalTime());
+        var remaining = MtlsAspire.Verification.Durations.Describe(expiry.Remaining) + (expiry.Remaining < TimeSpan.Zero ? " past" : string.Empty);
+        var threshold = expiry.State is ExpiryState.Warning or ExpiryState.Critical
+            ? MtlsAspire.Verification.Durations.Describe(_expiryPolicy.ThresholdOf(expiry.State, lifetime))
+            : expiry.State == ExpiryState.Expired ? "notAfter" : "notBefore";
+        MtlsLog.ExpiryThresholdCrossed(_logger, level, self, state, current.Leaf.SerialNumber, notAfter, remaining, threshold, current.Generation, expiry.Detail);
+        _telemetry.ExpiryCrossed(expiry.State);
+    }
+
+    /// <summary>
+    /// For a peer just refused by generation <paramref name="judgedGeneration"/> for want of a CRL or a root: checks the
+    /// files now, unless a check ran less than <see cref="OnDemandInterval"/> ago (then waits, briefly, for one under
+    /// way). Returns true when a newer generation than the one judged is in use, so the peer deserves a second look.
+    /// </summary>
+    internal bool ReloadOnDemand(long judgedGeneration, string reason)
+    {
+        if (Current.Generation > judgedGeneration)
+        {
+            return true;
+        }
+
+        var now = _time.GetUtcNow().UtcTicks;
+        var last = Interlocked.Read(ref _lastOnDemandTicks);
+        var due = last == long.MinValue || now - last >= OnDemandInterval.Ticks || now < last;
+        if (!due || Interlocked.CompareExchange(ref _lastOnDemandTicks, now, last) != last)
+        {
+            // A check ran a moment ago or is running: wait for one under way, never for long, and look again.
+            if (_reloadLock.TryEnter(s_onDemandWait))
+            {
+                _reloadLock.Exit();
+            }
+
+            _telemetry.OnDemandReload("rate-limited");
+            return Current.Generation > judgedGeneration;
+        }
+
+        if (_reloadLock.TryEnter(s_onDemandWait))
+        {
+            try
+            {
+                SafeReload();
+            }
+            finally
+            {
+                _reloadLock.Exit();
+            }
+        }
+
+        var loaded = Current.Generation > judgedGeneration;
+        _telemetry.OnDemandReload(loaded ? "loaded" : "unchanged");
+        MtlsLog.ReloadedOnDemand(_logger, loaded ? "loaded" : "unchanged", reason, judgedGeneration);
+        return loaded;
+    }
 
     /// <summary>The directory being watched.</summary>
     public string DirectoryPath => _directory.Path;
@@ -143,6 +251,7 @@ public sealed class MtlsCredentialStore : IDisposable
             Volatile.Write(ref _current, next);
             MtlsLog.CredentialsRotated(_logger, previous.Leaf.SerialNumber, next.Leaf.SerialNumber, next.Leaf.NotAfter.ToUniversalTime(), next.Generation);
             _telemetry.Rotated();
+            CheckExpiry();
             activity?.AddEvent(new ActivityEvent("mtls.credentials.rotated", tags: new ActivityTagsCollection
             {
                 ["serial.previous"] = previous.Leaf.SerialNumber,

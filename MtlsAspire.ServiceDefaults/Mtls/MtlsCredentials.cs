@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.Verification.Certificates;
 using MtlsAspire.Verification.Identity;
 using MtlsAspire.Verification.Revocation;
+using MtlsAspire.Verification.Status;
 using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;
@@ -21,8 +22,9 @@ public sealed class MtlsCredentials : IDisposable
     private readonly Telemetry.MtlsTelemetry? _telemetry;
 
     private MtlsCredentials(ServiceCredentials files, string trustDomain, long generation, MtlsOptions options, KnownIntermediates knownIntermediates,
-        RevocationList? issuerCrl, Telemetry.MtlsTelemetry? telemetry)
+        RevocationList? issuerCrl, Telemetry.MtlsTelemetry? telemetry, DateTimeOffset loadedAt)
     {
+        LoadedAt = loadedAt;
         _telemetry = telemetry;
         _files = files;
         _options = options;
@@ -51,6 +53,22 @@ public sealed class MtlsCredentials : IDisposable
 
     /// <summary>Increases with every generation swapped in.</summary>
     public long Generation { get; }
+
+    /// <summary>When this generation was loaded (the store's clock).</summary>
+    public DateTimeOffset LoadedAt { get; }
+
+    /// <summary>The intermediates loaded with the leaf (tls.crt after the leaf).</summary>
+    public X509Certificate2Collection Intermediates => _files.Intermediates;
+
+    /// <summary>Every CRL of crl.pem, as loaded.</summary>
+    public IReadOnlyList<CrlStatus> Crls => _files.Revocation.Loaded;
+
+    /// <summary>The leaf's expiry verdict at <paramref name="now"/> by <paramref name="policy"/>.</summary>
+    public ExpiryStatus Expiry(ExpiryPolicy policy, DateTimeOffset now) =>
+        policy.Evaluate(new DateTimeOffset(Leaf.NotBefore.ToUniversalTime()), new DateTimeOffset(Leaf.NotAfter.ToUniversalTime()), now);
+
+    /// <summary>What this generation is, as <c>/mtls/status</c> reports it (public certificate data only).</summary>
+    public CredentialStatus Status(ExpiryPolicy policy, DateTimeOffset now) => _files.Status(Generation, LoadedAt, Expiry(policy, now));
 
     /// <summary>The (verified) CRL of this service's own issuer.</summary>
     public RevocationList? IssuerCrl { get; }
@@ -84,7 +102,7 @@ public sealed class MtlsCredentials : IDisposable
             }
 
             knownIntermediates.Add(parsed.Intermediates);
-            return new MtlsCredentials(parsed, trustDomain, generation, options, knownIntermediates, ownCrl?.Crl, telemetry);
+            return new MtlsCredentials(parsed, trustDomain, generation, options, knownIntermediates, ownCrl?.Crl, telemetry, now);
         }
         catch
         {

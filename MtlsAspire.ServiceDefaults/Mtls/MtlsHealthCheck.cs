@@ -1,21 +1,25 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using MtlsAspire.Verification.Status;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;
 
-/// <summary>Ready while the loaded certificate is valid; degraded in its last tenth of life (renewal is late).</summary>
-internal sealed class MtlsHealthCheck(MtlsCredentialStore store, TimeProvider time) : IHealthCheck
+/// <summary>
+/// Ready while the loaded leaf is comfortably valid. By the <c>Mtls:Expiry</c> thresholds (<see cref="ExpiryPolicy"/>):
+/// Warning (renewal is late) and Critical (expiry is near) are Degraded, Expired and NotYetValid Unhealthy; the
+/// description is the verdict's sentence (thresholds, notBefore, notAfter, now).
+/// </summary>
+internal sealed class MtlsHealthCheck(MtlsCredentialStore store) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var leaf = store.Current.Leaf;
-        var now = time.GetUtcNow().UtcDateTime;
-        var notAfter = leaf.NotAfter.ToUniversalTime();
-        var lifetime = notAfter - leaf.NotBefore.ToUniversalTime();
-        var description = $"{store.Current.Identity}, serial {leaf.SerialNumber}, valid until {notAfter:u}";
-        return Task.FromResult(now > notAfter
-            ? HealthCheckResult.Unhealthy($"the certificate expired: {description}")
-            : notAfter - now < lifetime / 10
-                ? HealthCheckResult.Degraded($"the certificate was not renewed in time: {description}")
-                : HealthCheckResult.Healthy(description));
+        var current = store.Current;
+        var expiry = store.Expiry();
+        var description = $"{current.Identity}, serial {current.Leaf.SerialNumber}, generation {current.Generation}: {expiry.Detail}";
+        return Task.FromResult(expiry.State switch
+        {
+            ExpiryState.Ok => HealthCheckResult.Healthy(description),
+            ExpiryState.Warning or ExpiryState.Critical => HealthCheckResult.Degraded(description),
+            _ => HealthCheckResult.Unhealthy(description),
+        });
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using MtlsAspire.Verification.Identity;
+using MtlsAspire.Verification.Status;
 
 namespace MtlsAspire.ServiceDefaults.Mtls;
 
@@ -49,6 +50,16 @@ public sealed class MtlsOptions
     /// <summary>How often the files are checked for a new generation (a file watcher also triggers a check at once).</summary>
     public TimeSpan ReloadInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Watch the directory for changes (default true) besides checking every <see cref="ReloadInterval"/>; off where
+    /// file notifications do not work (some network file systems). A peer refused for want of a CRL or root checks
+    /// the files at once either way.
+    /// </summary>
+    public bool WatchFiles { get; set; } = true;
+
+    /// <summary>When the loaded leaf counts as close to expiry.</summary>
+    public MtlsExpiryOptions Expiry { get; set; } = new();
+
     /// <summary>Accept a peer whose issuer's CRL is past its nextUpdate (default false: fail closed).</summary>
     public bool AllowStaleCrl { get; set; }
 
@@ -60,6 +71,22 @@ public sealed class MtlsOptions
 
     /// <summary>Caller rules.</summary>
     public MtlsAuthorizationOptions Authorization { get; set; } = new();
+}
+
+/// <summary>Expiry thresholds of the loaded leaf (the <c>Mtls:Expiry</c> section): health, logs, metrics and <c>/mtls/status</c>.</summary>
+public sealed class MtlsExpiryOptions
+{
+    /// <summary>
+    /// Warning (health Degraded) once less than this fraction of the leaf's lifetime is left (default 0.25; renewal
+    /// normally happens at 2/3, so reaching it means renewal is late). Between 0 and 1.
+    /// </summary>
+    public double WarningFraction { get; set; } = ExpiryPolicy.DefaultWarningFraction;
+
+    /// <summary>Critical (health Degraded, logged as an error) once less than this is left (default 1 h), at most a tenth of the lifetime.</summary>
+    public TimeSpan CriticalRemaining { get; set; } = ExpiryPolicy.DefaultCriticalRemaining;
+
+    /// <summary>The policy these settings make.</summary>
+    public ExpiryPolicy Policy => new(WarningFraction, CriticalRemaining);
 }
 
 /// <summary>Caller rules: which SPIFFE IDs may call which endpoints.</summary>
@@ -104,6 +131,16 @@ internal sealed class MtlsOptionsValidator : IValidateOptions<MtlsOptions>
         if (options.ReloadInterval <= TimeSpan.Zero)
         {
             failures.Add("Mtls:ReloadInterval must be positive.");
+        }
+
+        if (!(options.Expiry.WarningFraction > 0 && options.Expiry.WarningFraction < 1))
+        {
+            failures.Add($"Mtls:Expiry:WarningFraction must be between 0 and 1 (exclusive), e.g. 0.25 to warn when less than a quarter of the lifetime is left; it is {options.Expiry.WarningFraction.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
+        }
+
+        if (options.Expiry.CriticalRemaining <= TimeSpan.Zero)
+        {
+            failures.Add($"Mtls:Expiry:CriticalRemaining must be a positive time span, e.g. 01:00:00; it is {options.Expiry.CriticalRemaining}.");
         }
 
         if (options.ValidationCacheSize < 0)

@@ -27,7 +27,7 @@ public static class MtlsServerExtensions
     /// Serves every <c>https</c> URL of <c>ASPNETCORE_URLS</c> (the <c>urls</c> setting) with mutual TLS: a client
     /// certificate is required, the full chain is sent, only ca.crt's roots are trusted, clientAuth is required of
     /// clients, crl.pem is checked in-process, and new credentials are used for new handshakes without a restart.
-    /// Every <c>http</c> URL is the plain management endpoint, which serves only <c>/health</c> and <c>/alive</c>.
+    /// Every <c>http</c> URL is the plain management endpoint, which serves only <c>/health</c>, <c>/alive</c> and <c>/mtls/status</c>.
     /// Also registers the SPIFFE authentication scheme, the caller authorization policy and a fallback policy: an
     /// endpoint without a caller rule still requires a caller of our trust domain.
     /// </summary>
@@ -176,13 +176,13 @@ public static class MtlsServerExtensions
             app.Use(async (context, nextMiddleware) =>
             {
                 var isTls = context.Features.Get<ITlsHandshakeFeature>() is not null;
-                var isHealth = ManagementPaths.IsHealth(context.Request.Path);
-                if (isTls == isHealth)
+                var isManagement = ManagementPaths.IsManagement(context.Request.Path);
+                if (isTls == isManagement)
                 {
                     context.Response.StatusCode = StatusCodes.Status404NotFound;
                     await context.Response.WriteAsync(isTls
-                        ? "Health endpoints are served on the plain management port, not on the mTLS port."
-                        : "This plain-HTTP port serves only /health and /alive; the API is on the mTLS port.").ConfigureAwait(false);
+                        ? "Health and status endpoints are served on the plain management port, not on the mTLS port."
+                        : "This plain-HTTP port serves only /health, /alive and /mtls/status; the API is on the mTLS port.").ConfigureAwait(false);
                     return;
                 }
 
@@ -194,9 +194,12 @@ public static class MtlsServerExtensions
     }
 }
 
-/// <summary>The management (health) paths.</summary>
+/// <summary>The management paths: health and credential status, served only on the plain management endpoint.</summary>
 public static class ManagementPaths
 {
+    /// <summary>The credentials in use (<see cref="MtlsAspire.Verification.Status.CredentialStatus"/>), for whoever rotates them.</summary>
+    public const string Status = MtlsAspire.Verification.Status.CredentialStatus.Path;
+
     /// <summary>Readiness: every health check.</summary>
     public const string Health = "/health";
 
@@ -207,7 +210,10 @@ public static class ManagementPaths
     public static bool IsHealth(PathString path) =>
         path.Equals(Health, StringComparison.OrdinalIgnoreCase) || path.Equals(Alive, StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>True for a request to a health path on the plain management endpoint (not over TLS).</summary>
+    /// <summary>True for every management path: <see cref="Health"/>, <see cref="Alive"/> and <see cref="Status"/>.</summary>
+    public static bool IsManagement(PathString path) => IsHealth(path) || path.Equals(Status, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>True for a request to a management path on the plain management endpoint (not over TLS): a probe, kept out of logs and traces.</summary>
     public static bool IsHealthProbe(HttpContext context) =>
-        context.Features.Get<ITlsHandshakeFeature>() is null && IsHealth(context.Request.Path);
+        context.Features.Get<ITlsHandshakeFeature>() is null && IsManagement(context.Request.Path);
 }

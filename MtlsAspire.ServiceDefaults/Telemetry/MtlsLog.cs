@@ -40,4 +40,12 @@ internal static partial class MtlsLog
     [LoggerMessage(9, LogLevel.Warning,
         "mTLS authorization of {Self} is in AUDIT mode (Mtls:Authorization:Mode is Audit): callers an endpoint's rule does not allow are only logged and counted, and let through")]
     public static partial void AuditMode(ILogger logger, string self);
+
+    [LoggerMessage(EventId = 10, Message =
+        "mTLS certificate of {Self} crossed the expiry {State} threshold: serial {Serial}, notAfter {NotAfter:u}, {Remaining} left, threshold {Threshold} (generation {Generation}). {Detail}")]
+    public static partial void ExpiryThresholdCrossed(ILogger logger, LogLevel level, string self, string state, string serial, DateTimeOffset notAfter,
+        string remaining, string threshold, long generation, string detail);
+
+    [LoggerMessage(11, LogLevel.Debug, "mTLS checked its credential files on demand ({Result}): a peer was refused for {Reason} by generation {Generation}")]
+    public static partial void ReloadedOnDemand(ILogger logger, string result, string reason, long generation);
 }

@@ -13,7 +13,15 @@ namespace MtlsAspire.ServiceDefaults.Telemetry;
 /// <item><c>mtls.certificate.rotations</c>: credential generations swapped in;</item>
 /// <item><c>mtls.certificate.reload_failures</c> {reason}: new file sets refused (the old one kept serving);</item>
 /// <item><c>mtls.crl.age</c>: seconds since the CRL of this service's issuer was signed;</item>
-/// <item><c>mtls.peer.validations</c> {side, cache}: peer certificates judged, and whether the verdict cache answered.</item>
+/// <item><c>mtls.peer.validations</c> {side, cache}: peer certificates judged, and whether the verdict cache answered;</item>
+/// <item><c>mtls.credentials.generation</c>: the credential generation in use (1 at start, +1 per reload swapped in);</item>
+/// <item><c>mtls.trust_bundle.roots</c>: the roots of the loaded trust bundle (2 during a root rotation);</item>
+/// <item><c>mtls.certificate.expiry.state</c>: the loaded leaf by <c>Mtls:Expiry</c> (0 ok, 1 warning, 2 critical,
+/// 3 expired or not yet valid), measured on the service's clock when read;</item>
+/// <item><c>mtls.certificate.expiry.warnings</c> {level: warning, critical, expired, not-yet-valid}: thresholds crossed,
+/// once per crossing per generation (the same moment as the Warning or Error log);</item>
+/// <item><c>mtls.credentials.on_demand_reloads</c> {result: loaded, unchanged, rate-limited}: file checks a peer refused
+/// for want of a CRL or a root asked for (at most one per 250 ms).</item>
 /// </list>
 /// </summary>
 public sealed class MtlsTelemetry : IDisposable
@@ -33,7 +41,10 @@ public sealed class MtlsTelemetry : IDisposable
     private readonly Counter<long> _rotations;
     private readonly Counter<long> _reloadFailures;
     private readonly Counter<long> _validations;
+    private readonly Counter<long> _expiryWarnings;
+    private readonly Counter<long> _onDemandReloads;
     private Func<MtlsCredentials?> _credentials = () => null;
+    private MtlsAspire.Verification.Status.ExpiryPolicy _expiryPolicy = MtlsAspire.Verification.Status.ExpiryPolicy.Default;
 
     /// <summary>Creates the instruments.</summary>
     public MtlsTelemetry(IMeterFactory meterFactory, TimeProvider time)
@@ -44,6 +55,16 @@ public sealed class MtlsTelemetry : IDisposable
         _rotations = _meter.CreateCounter<long>("mtls.certificate.rotations", "{rotation}", "Credential generations swapped in without a restart");
         _reloadFailures = _meter.CreateCounter<long>("mtls.certificate.reload_failures", "{reload}", "New credential file sets refused; the previous set kept serving");
         _validations = _meter.CreateCounter<long>("mtls.peer.validations", "{certificate}", "Peer certificates judged, by side and whether the verdict cache answered");
+        _expiryWarnings = _meter.CreateCounter<long>("mtls.certificate.expiry.warnings", "{crossing}",
+            "Expiry thresholds the loaded leaf crossed (Mtls:Expiry), once per crossing per generation, by level");
+        _onDemandReloads = _meter.CreateCounter<long>("mtls.credentials.on_demand_reloads", "{check}",
+            "File checks asked for by a peer refused for want of a CRL or a root, by result");
+        _meter.CreateObservableGauge("mtls.credentials.generation", () => Observe(c => (double)c.Generation), "{generation}",
+            "The credential generation in use");
+        _meter.CreateObservableGauge("mtls.trust_bundle.roots", () => Observe(c => (double)c.TrustedRoots.Count), "{certificate}",
+            "Roots in the loaded trust bundle");
+        _meter.CreateObservableGauge("mtls.certificate.expiry.state", () => Observe(c => (double)StateValue(c.Expiry(_expiryPolicy, time.GetUtcNow()).State)),
+            "{state}", "The loaded leaf by the expiry thresholds: 0 ok, 1 warning, 2 critical, 3 expired or not yet valid");
         _meter.CreateObservableGauge("mtls.certificate.expiry", () => Observe(c => (c.Leaf.NotAfter.ToUniversalTime() - time.GetUtcNow().UtcDateTime).TotalSeconds),
             "s", "Seconds until the loaded certificate expires");
         _meter.CreateObservableGauge("mtls.crl.age", () => Observe(c => c.IssuerCrl is { } crl ? (time.GetUtcNow() - crl.ThisUpdate).TotalSeconds : double.NaN),
@@ -77,7 +98,28 @@ public sealed class MtlsTelemetry : IDisposable
         activity.SetStatus(ActivityStatusCode.Error, reason);
     }
 
-    internal void ObserveCredentials(Func<MtlsCredentials?> credentials) => _credentials = credentials;
+    internal void ObserveCredentials(Func<MtlsCredentials?> credentials, MtlsAspire.Verification.Status.ExpiryPolicy expiryPolicy)
+    {
+        _credentials = credentials;
+        _expiryPolicy = expiryPolicy;
+    }
+
+    /// <summary>The value of <c>mtls.certificate.expiry.state</c>: 0 ok, 1 warning, 2 critical, 3 expired or not yet valid.</summary>
+    internal static int StateValue(MtlsAspire.Verification.Status.ExpiryState state) => state switch
+    {
+        MtlsAspire.Verification.Status.ExpiryState.Ok => 0,
+        MtlsAspire.Verification.Status.ExpiryState.Warning => 1,
+        MtlsAspire.Verification.Status.ExpiryState.Critical => 2,
+        _ => 3,
+    };
+
+    internal void ExpiryCrossed(MtlsAspire.Verification.Status.ExpiryState state) =>
+        _expiryWarnings.Add(1, new KeyValuePair<string, object?>("level", LevelTag(state)));
+
+    internal static string LevelTag(MtlsAspire.Verification.Status.ExpiryState state) =>
+        System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(state.ToString());
+
+    internal void OnDemandReload(string result) => _onDemandReloads.Add(1, new KeyValuePair<string, object?>("result", result));
 
     private IEnumerable<Measurement<double>> Observe(Func<MtlsCredentials, double> value)
     {

@@ -33,6 +33,31 @@ public class TelemetryTests
     }
 
     [Fact]
+    public async Task The_generation_in_use_and_the_roots_of_the_bundle_are_gauges()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        var meters = scenario.Server.App.Services.GetRequiredService<IMeterFactory>();
+        using var generation = new MetricCollector<double>(meters, MtlsTelemetry.MeterName, "mtls.credentials.generation");
+        using var roots = new MetricCollector<double>(meters, MtlsTelemetry.MeterName, "mtls.trust_bundle.roots");
+        double Read(MetricCollector<double> gauge)
+        {
+            gauge.RecordObservableInstruments();
+            return gauge.LastMeasurement!.Value;
+        }
+
+        Assert.Equal(1, Read(generation));
+        Assert.Equal(1, Read(roots));
+
+        using var other = new MtlsAspire.CertBootstrap.Tests.TestPki();
+        var otherFiles = new CredentialDirectory(other.Authority.Issue(new MtlsAspire.CertBootstrap.Authority.LeafRequest("order")).Directory).Read();
+        await scenario.UpdateServerFilesAsync(files => Scenario.AlsoTrusting(files, otherFiles));
+
+        Assert.Equal(scenario.Server.Store.Current.Generation, Read(generation));
+        Assert.True(Read(generation) >= 2);
+        Assert.Equal(2, Read(roots));
+    }
+
+    [Fact]
     public async Task The_server_span_carries_the_peer_spiffe_id_and_tls_version()
     {
         await using var scenario = await Scenario.StartAsync();

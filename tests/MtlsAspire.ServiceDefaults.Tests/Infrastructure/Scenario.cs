@@ -27,10 +27,11 @@ public sealed class Scenario : IAsyncDisposable
     public X509Certificate2Collection TrustedRoots =>
         new(Pem.ReadCertificates(File.ReadAllText(Pki.Authority.Layout.BundleFile), "ca.crt").ToArray());
 
-    public static async Task<Scenario> StartAsync(TimeProvider? serverTime = null, IDictionary<string, string?>? settings = null, string serverService = "payment")
+    public static async Task<Scenario> StartAsync(TimeProvider? serverTime = null, IDictionary<string, string?>? settings = null, string serverService = "payment",
+        TimeSpan? serverLifetime = null)
     {
         var pki = new TestPki();
-        pki.Authority.Issue(new LeafRequest(serverService) { DnsNames = ["localhost"], IPAddresses = [System.Net.IPAddress.Loopback] });
+        pki.Authority.Issue(new LeafRequest(serverService) { DnsNames = ["localhost"], IPAddresses = [System.Net.IPAddress.Loopback], Lifetime = serverLifetime });
         var server = await MtlsTestServer.StartAsync(pki.Authority.Layout.ServiceDirectory(serverService), MapEndpoints, serverTime, settings);
         return new Scenario(pki, server);
     }

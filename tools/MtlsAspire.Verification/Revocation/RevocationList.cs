@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Status;
 
 namespace MtlsAspire.Verification.Revocation;
 
@@ -99,6 +100,28 @@ public sealed class RevocationList
         }
 
         return new RevocationList(parsed.Issuer, parsed.ThisUpdate, parsed.NextUpdate, parsed.Number, parsed.AuthorityKeyId, parsed.Revoked, issuer);
+    }
+
+    /// <summary>What this CRL says, for a status report.</summary>
+    public CrlStatus Status() =>
+        new(Issuer.Name, Number?.ToString(System.Globalization.CultureInfo.InvariantCulture), ThisUpdate, NextUpdate, _revoked.Count);
+
+    /// <summary>
+    /// What a DER CRL says, read without verifying its signature (for a status report of a CRL whose issuer is not
+    /// known yet); throws <see cref="CryptographicException"/> when it is malformed.
+    /// </summary>
+    public static CrlStatus ReadStatus(ReadOnlyMemory<byte> der)
+    {
+        try
+        {
+            var parsed = Parse(der);
+            return new(parsed.Issuer.Name, parsed.Number?.ToString(System.Globalization.CultureInfo.InvariantCulture), parsed.ThisUpdate, parsed.NextUpdate,
+                parsed.Revoked.Count);
+        }
+        catch (Exception e) when (e is AsnContentException or ArgumentException or FormatException)
+        {
+            throw new CryptographicException($"The CRL is malformed: {e.Message}", e);
+        }
     }
 
     /// <summary>Reads the issuer name of a DER CRL without verifying it, to pick the certificate to verify it with.</summary>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Status;
 
 namespace MtlsAspire.Verification.Revocation;
 
@@ -36,14 +37,21 @@ public sealed class RevocationSet
     private readonly List<(X500DistinguishedName Issuer, byte[] Der)> _pending;
     private readonly ConcurrentDictionary<string, RevocationList?> _verifiedLater = new(StringComparer.Ordinal);
 
-    private RevocationSet(List<RevocationList> verified, List<(X500DistinguishedName, byte[])> pending)
+    private RevocationSet(List<RevocationList> verified, List<(X500DistinguishedName, byte[])> pending, IReadOnlyList<CrlStatus> loaded)
     {
         _verified = verified;
         _pending = pending;
+        Loaded = loaded;
     }
 
+    /// <summary>
+    /// Every CRL of the file, in file order: issuer, number, thisUpdate, nextUpdate and how many serials it lists. A CRL
+    /// of an issuer not met yet is listed too; it is trusted only once that issuer's certificate verifies it.
+    /// </summary>
+    public IReadOnlyList<CrlStatus> Loaded { get; }
+
     /// <summary>An empty set (no CRL known).</summary>
-    public static RevocationSet Empty { get; } = new([], []);
+    public static RevocationSet Empty { get; } = new([], [], []);
 
     /// <summary>
     /// Reads every "X509 CRL" block of <paramref name="pemText"/>, verifying now each whose issuer is among
@@ -70,6 +78,7 @@ public sealed class RevocationSet
         var issuers = knownIssuers.ToList();
         var verified = new List<RevocationList>();
         var pending = new List<(X500DistinguishedName, byte[])>();
+        var loaded = new List<CrlStatus>();
         for (var i = 0; i < blocks.Count; i++)
         {
             X500DistinguishedName issuerName;
@@ -86,15 +95,17 @@ public sealed class RevocationSet
             if (matching.Count == 0)
             {
                 pending.Add((issuerName, blocks[i]));
+                loaded.Add(RevocationList.ReadStatus(blocks[i]));
                 continue;
             }
 
             var list = TryVerify(blocks[i], matching, out var error)
                 ?? throw new CryptographicException($"{source}: CRL #{i + 1} from '{issuerName.Name}': {error}");
             verified.Add(list);
+            loaded.Add(list.Status());
         }
 
-        return new RevocationSet(verified, pending);
+        return new RevocationSet(verified, pending, loaded);
     }
 
     private static RevocationList? TryVerify(byte[] der, IEnumerable<X509Certificate2> issuers, out string error)

@@ -50,7 +50,16 @@ public sealed record CredentialStatus(
 /// <param name="NotAfter">End of validity.</param>
 /// <param name="Issuer">The issuing intermediate's subject.</param>
 /// <param name="IssuerSerial">The issuing intermediate's serial (hex), when it was loaded with the leaf.</param>
-public sealed record LeafStatus(string Serial, DateTimeOffset NotBefore, DateTimeOffset NotAfter, string Issuer, string? IssuerSerial);
+public sealed record LeafStatus(string Serial, DateTimeOffset NotBefore, DateTimeOffset NotAfter, string Issuer, string? IssuerSerial)
+{
+    /// <summary>The status of <paramref name="leaf"/>; its issuer's serial comes from <paramref name="intermediates"/> (the chain loaded with it).</summary>
+    public static LeafStatus Of(X509Certificate2 leaf, IEnumerable<X509Certificate2> intermediates) => new(
+        leaf.SerialNumber,
+        new DateTimeOffset(leaf.NotBefore.ToUniversalTime()),
+        new DateTimeOffset(leaf.NotAfter.ToUniversalTime()),
+        leaf.Issuer,
+        intermediates.FirstOrDefault(i => i.SubjectName.RawData.AsSpan().SequenceEqual(leaf.IssuerName.RawData))?.SerialNumber);
+}
 
 /// <summary>The trust bundle in use.</summary>
 /// <param name="Fingerprint">SHA-256 over the sorted thumbprints of the roots: equal bundles have equal fingerprints.</param>

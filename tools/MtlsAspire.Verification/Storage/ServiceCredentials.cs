@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.Verification.Certificates;
 using MtlsAspire.Verification.Identity;
 using MtlsAspire.Verification.Revocation;
+using MtlsAspire.Verification.Status;
 
 namespace MtlsAspire.Verification.Storage;
 
@@ -93,6 +94,21 @@ public sealed class ServiceCredentials : IDisposable
     /// </summary>
     public ChainCheck VerifyChain(DateTimeOffset at, params string[] requiredUsages) =>
         ChainCheck.Verify(Leaf, Intermediates, TrustedRoots, Revocation, at, requiredUsages);
+
+    /// <summary>
+    /// What these credentials are, as a service reports them on <c>/mtls/status</c>: public certificate data only.
+    /// </summary>
+    /// <param name="generation">The generation number the service gave them.</param>
+    /// <param name="loadedAt">When the service swapped them in.</param>
+    /// <param name="expiry">The leaf's expiry verdict (<see cref="ExpiryPolicy.Evaluate"/>).</param>
+    public CredentialStatus Status(long generation, DateTimeOffset loadedAt, ExpiryStatus expiry) => new(
+        SpiffeId.ToString(),
+        generation,
+        loadedAt,
+        LeafStatus.Of(Leaf, Intermediates),
+        BundleStatus.Of(TrustedRoots),
+        Revocation.Loaded,
+        expiry);
 
     /// <inheritdoc />
     public void Dispose()
