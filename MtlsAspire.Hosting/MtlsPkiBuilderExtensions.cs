@@ -37,6 +37,12 @@ public static class MtlsPkiBuilderExtensions
     }
 
     /// <summary>
+    /// The service key of the <see cref="TimeProvider"/> the PKI's lifecycle runs on (renewal, expiry thresholds, CRLs);
+    /// the system clock unless one is registered under this key (tests register a fake clock; Aspire's own timers stay real).
+    /// </summary>
+    public const string TimeProviderKey = "mtls-pki";
+
+    /// <summary>
     /// Adds the private CA: on start it creates (first run) or opens the PKI in <c>{state}/pki</c>, publishes its CRLs,
     /// then renews every identity's leaf at 2/3 of its lifetime and re-signs CRLs while the app runs. Its console log is
     /// the lifecycle timeline; its commands rotate the intermediate and publish the CRLs.
@@ -165,7 +171,8 @@ public static class MtlsPkiBuilderExtensions
         var timeline = e.Logger;
         var consoleLogger = e.Services.GetRequiredService<ILoggerFactory>().CreateLogger($"MtlsAspire.Hosting.{pki.Name}");
         var log = new TeeLogger(timeline, consoleLogger);
-        var lifecycle = new CertificateLifecycle(pki.Options, pki.Passphrase, e.Services.GetService<TimeProvider>() ?? TimeProvider.System, log);
+        var time = e.Services.GetKeyedService<TimeProvider>(TimeProviderKey) ?? TimeProvider.System;
+        var lifecycle = new CertificateLifecycle(pki.Options, pki.Passphrase, time, log);
         pki.Lifecycle = lifecycle;
         lifecycle.LeafChanged += change => _ = PublishLeafAsync(pki, resources, notifications, change);
         lifecycle.AuthorityChanged += () => _ = PublishPkiAsync(pki, resources, notifications);

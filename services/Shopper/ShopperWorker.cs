@@ -12,6 +12,9 @@ public sealed class ShopperOptions
 
     /// <summary>Time between orders.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Every Nth order asks order to close the connection afterwards, so the next one makes a new (resumed) TLS connection; 0: never.</summary>
+    public int CloseConnectionEvery { get; set; }
 }
 
 /// <summary>Steady demo traffic: places an order every few seconds (sometimes one payment declines, to show the release path).</summary>
@@ -36,7 +39,9 @@ public sealed partial class ShopperWorker(HttpClient order, IOptions<ShopperOpti
             var amount = n % 7 == 0 ? 5_000m : 12.50m * (1 + (n % 4)); // every 7th exceeds payment's limit
             try
             {
-                using var response = await order.PostAsJsonAsync("/api/orders", new { sku, quantity = 1, amount }, stoppingToken);
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { sku, quantity = 1, amount }) };
+                request.Headers.ConnectionClose = options.Value.CloseConnectionEvery > 0 && n % options.Value.CloseConnectionEvery == 0;
+                using var response = await order.SendAsync(request, stoppingToken);
                 // A declined payment (402) or an unknown product is an answer; a server error is a failed request.
                 LogPlaced(logger, sku, amount, (int)response.StatusCode, (int)response.StatusCode >= 500 ? "(request failed)" : "(request ok)");
             }
