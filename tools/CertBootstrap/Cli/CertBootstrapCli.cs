@@ -256,6 +256,7 @@ public static class CertBootstrapCli
             return Ok;
         });
         root.Subcommands.Add(inspect);
+        root.Subcommands.Add(Doctor.DoctorCommand.Create(time));
         return root;
     }
 
