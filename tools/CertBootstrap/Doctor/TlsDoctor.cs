@@ -165,7 +165,7 @@ public sealed class TlsDoctor
 
         Line("tls", $"{Version(tls.SslProtocol)}, {tls.NegotiatedCipherSuite}, ALPN {(tls.NegotiatedApplicationProtocol.Protocol.IsEmpty ? "none" : tls.NegotiatedApplicationProtocol.ToString())}");
         DescribeServer(judge);
-        Line("chain", $"valid: {string.Join(" → ", judge.Check!.Path.Select(c => $"'{c.Subject}'"))}; {DescribeRevocation(judge.Check)}");
+        Line("chain", $"valid: {string.Join(" → ", judge.Check!.Path.Select(c => c.GetNameInfo(X509NameType.SimpleName, forIssuer: false)))}; {DescribeRevocation(judge.Check)}");
         var asked = _identity is null ? observer.Requested : tls.LocalCertificate is not null;
         DescribeClientCertificate(asked, observer);
 
@@ -218,11 +218,6 @@ public sealed class TlsDoctor
         }
 
         var reason = answer.Reason();
-        if (answer.Status is 401 or 403 && reason is not null)
-        {
-            Line("reason", reason);
-        }
-
         if (_identity is not null && !asked)
         {
             return Finish(DoctorOutcome.ClientCertificateNotRequested, "WARN",
@@ -305,10 +300,7 @@ public sealed class TlsDoctor
 
         DescribeServer(judge);
         var check = judge.Check!;
-        foreach (var problem in check.Problems.Skip(1))
-        {
-            Line("also", problem);
-        }
+        AlsoLines(check);
 
         if (check.Failure is not { } failure)
         {
@@ -364,10 +356,7 @@ public sealed class TlsDoctor
                 ChainFailure.Expired or ChainFailure.NotYetValid => Invariant($"our certificate {failure.Message} (this machine's clock)"),
                 _ => $"our certificate: {failure.Message}",
             };
-            foreach (var problem in check.Problems.Where(p => p != failure.Message))
-            {
-                Line("also", problem);
-            }
+            AlsoLines(check);
         }
         else
         {
@@ -457,6 +446,15 @@ public sealed class TlsDoctor
             (_, true) => $"the server asked for a client certificate; we sent ours with {_identity.Intermediates.Count} intermediate(s)",
             (_, false) => "the server did not ask for a client certificate; ours was not sent",
         });
+    }
+
+    /// <summary>The problems besides the decisive one; a kind already named is not repeated (X509Chain flags a missing EKU on every element).</summary>
+    private void AlsoLines(ChainCheck check)
+    {
+        foreach (var problem in check.Failures.Where(f => f.Kind != check.Failure?.Kind))
+        {
+            Line("also", problem.Message);
+        }
     }
 
     private static string DescribeRevocation(ChainCheck check) =>
