@@ -13,9 +13,9 @@ using MtlsAspire.CertBootstrap.Ledger;
 namespace MtlsAspire.CertBootstrap.Cli;
 
 /// <summary>
-/// The CertBootstrap command line: init, issue, renew, revoke, crl, rotate-intermediate, list, inspect.
+/// The CertBootstrap command line: init, issue, renew, revoke, crl, rotate-intermediate, list, inspect, doctor.
 /// Exit codes: 0 ok; 1 the operation failed (one line on stderr says why); 2 the command line is wrong;
-/// 3 <c>inspect</c> found the certificate not valid.
+/// 3 <c>inspect</c> found the certificate not valid; 10-26 <c>doctor</c>'s findings, one per <see cref="Doctor.DoctorOutcome"/>.
 /// </summary>
 public static class CertBootstrapCli
 {
