@@ -193,13 +193,15 @@ public sealed class DoctorTests(ITestOutputHelper log) : IDisposable
         return (await Doctor(server.Url().ToString(), "--as", order), order);
     }
 
-    [Fact]
-    public async Task Doctor_explains_that_the_server_refused_our_expired_certificate_with_both_times()
+    [Theory]
+    [InlineData("1.2")]
+    [InlineData("1.3")]
+    public async Task Doctor_explains_that_the_server_refused_our_expired_certificate_with_both_times(string tls)
     {
         await using var server = await DoctorTestServer.StartAsync(Service("inventory"));
         var order = Service("order", r => r with { ValidFrom = Now.AddDays(-2), Lifetime = TimeSpan.FromHours(1) });
 
-        var result = await Doctor(server.Url().ToString(), "--as", order);
+        var result = await Doctor(server.Url().ToString(), "--as", order, "--tls", tls);
 
         AssertVerdict(DoctorOutcome.ClientCertificateRefused, result, "server refused our certificate", "our certificate 'CN=order",
             "expired: notAfter " + U(LeafOf(order).NotAfter), "now " + NowText);
@@ -266,12 +268,14 @@ public sealed class DoctorTests(ITestOutputHelper log) : IDisposable
             $"the server accepts certificates issued by '{_pki.Init.Root.Subject}'", $"ours is issued by '{rogue.Init.Intermediate.Subject}'");
     }
 
-    [Fact]
-    public async Task Doctor_without_an_identity_says_the_server_requires_a_client_certificate()
+    [Theory]
+    [InlineData("1.2")]
+    [InlineData("1.3")]
+    public async Task Doctor_without_an_identity_says_the_server_requires_a_client_certificate(string tls)
     {
         await using var server = await DoctorTestServer.StartAsync(Service("inventory"));
 
-        var result = await Doctor(server.Url().ToString(), "--bundle", Path.Combine(_pki.PkiDirectory, "ca.crt"));
+        var result = await Doctor(server.Url().ToString(), "--bundle", Path.Combine(_pki.PkiDirectory, "ca.crt"), "--tls", tls);
 
         AssertVerdict(DoctorOutcome.ClientCertificateRequired, result, "the server requires a client certificate but none was given (no --as)");
     }

@@ -12,7 +12,7 @@ internal static class TlsAlert
             inner = inner.InnerException;
         }
 
-        var message = inner.Message.ReplaceLineEndings(" ").Trim();
+        var message = inner.Message.ReplaceLineEndings(" ").Trim().TrimEnd('.');
         var routines = message.LastIndexOf("::", StringComparison.Ordinal);
         return routines >= 0 ? message[(routines + 2)..] : message;
     }

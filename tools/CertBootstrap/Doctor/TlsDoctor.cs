@@ -338,7 +338,8 @@ public sealed class TlsDoctor
         Line("refused", seen);
         var ourIssuers = identity.Intermediates.Select(c => c.Subject).Append(identity.Leaf.Issuer).Concat(check.Path.Skip(1).Select(c => c.Subject)).ToHashSet(StringComparer.Ordinal);
         string reason;
-        if (acceptable.Count > 0 && !acceptable.Any(ourIssuers.Contains))
+        var notFromServersCa = acceptable.Count > 0 && !acceptable.Any(ourIssuers.Contains);
+        if (notFromServersCa)
         {
             reason = $"it is not from the server's CA: the server accepts certificates issued by {string.Join(", ", acceptable.Select(a => $"'{a}'"))}; ours is issued by '{identity.Leaf.Issuer}'";
             if (!check.IsValid)
@@ -363,7 +364,7 @@ public sealed class TlsDoctor
             reason = $"our certificate looks valid here (chain to '{check.Path[^1].Subject}', clientAuth, {DescribeRevocation(check)}), so the server's reason cannot be seen from this side; its log names it";
         }
 
-        if (acceptable.Count > 0)
+        if (acceptable.Count > 0 && !notFromServersCa)
         {
             Line("issuers", $"the server accepts certificates issued by {string.Join(", ", acceptable.Select(a => $"'{a}'"))}");
         }
