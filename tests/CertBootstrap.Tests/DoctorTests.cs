@@ -252,7 +252,7 @@ public sealed class DoctorTests(ITestOutputHelper log) : IDisposable
     {
         var (result, order) = await DoctorAfterRevoking("order");
 
-        AssertVerdict(DoctorOutcome.ClientCertificateRefused, result, "server refused our certificate", "is revoked since", "reason keyCompromise", $"per our crl.pem in {order}");
+        AssertVerdict(DoctorOutcome.ClientCertificateRefused, result, "server refused our certificate", "is revoked since", "reason keyCompromise", $"per our crl.pem {Path.Combine(order, "crl.pem")}");
     }
 
     [Fact]

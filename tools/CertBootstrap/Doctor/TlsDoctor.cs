@@ -333,40 +333,12 @@ public sealed class TlsDoctor
     private async Task<DoctorReport> ClientCertificateRefusedAsync(string seen, CancellationToken cancellationToken, CertificateRequestObserver? probed = null)
     {
         var identity = _identity!;
-        var check = _identityCheck!;
         var acceptable = probed?.AcceptableIssuers ?? await AcceptableIssuersAsync(cancellationToken).ConfigureAwait(false);
         Line("refused", seen);
-        var ourIssuers = identity.Intermediates.Select(c => c.Subject).Append(identity.Leaf.Issuer).Concat(check.Path.Skip(1).Select(c => c.Subject)).ToHashSet(StringComparer.Ordinal);
-        string reason;
-        var notFromServersCa = acceptable.Count > 0 && !acceptable.Any(ourIssuers.Contains);
-        if (notFromServersCa)
+        var (reason, lines) = ClientCertificateDiagnosis.Explain(identity, _identityCheck!, acceptable, Path.Combine(_request.IdentityDirectory!, CredentialFiles.CrlFileName));
+        foreach (var (label, text) in lines)
         {
-            reason = $"it is not from the server's CA: the server accepts certificates issued by {string.Join(", ", acceptable.Select(a => $"'{a}'"))}; ours is issued by '{identity.Leaf.Issuer}'";
-            if (!check.IsValid)
-            {
-                Line("also", check.Failure!.Message);
-            }
-        }
-        else if (check.Failure is { } failure)
-        {
-            reason = failure.Kind switch
-            {
-                ChainFailure.IncompleteChain when identity.Intermediates.Count == 0 =>
-                    $"our chain is incomplete: tls.crt holds only the leaf, without its intermediate ('{identity.Leaf.Issuer}'); {failure.Message}",
-                ChainFailure.Revoked or ChainFailure.RevocationUnknown => $"{failure.Message} (per our {CredentialFiles.CrlFileName} in {_request.IdentityDirectory})",
-                ChainFailure.Expired or ChainFailure.NotYetValid => Invariant($"our certificate {failure.Message} (this machine's clock)"),
-                _ => $"our certificate: {failure.Message}",
-            };
-            AlsoLines(check);
-        }
-        else
-        {
-            reason = $"our certificate looks valid here (chain to '{check.Path[^1].Subject}', clientAuth, {DescribeRevocation(check)}), so the server's reason cannot be seen from this side; its log names it";
-        }
-
-        if (acceptable.Count > 0 && !notFromServersCa)
-        {
-            Line("issuers", $"the server accepts certificates issued by {string.Join(", ", acceptable.Select(a => $"'{a}'"))}");
+            Line(label, text);
         }
 
         return Fail(DoctorOutcome.ClientCertificateRefused, $"server refused our certificate ({identity.SpiffeId}, serial {identity.Leaf.SerialNumber}): {reason}");
@@ -449,16 +421,16 @@ public sealed class TlsDoctor
         });
     }
 
-    /// <summary>The problems besides the decisive one; a kind already named is not repeated (X509Chain flags a missing EKU on every element).</summary>
     private void AlsoLines(ChainCheck check)
     {
-        foreach (var problem in check.Failures.Where(f => f.Kind != check.Failure?.Kind))
+        foreach (var problem in ClientCertificateDiagnosis.OtherProblems(check))
         {
-            Line("also", problem.Message);
+            Line("also", problem);
         }
     }
 
-    private static string DescribeRevocation(ChainCheck check) =>
+    /// <summary>The leaf's revocation status in a few words.</summary>
+    internal static string DescribeRevocation(ChainCheck check) =>
         check.Revocation.Count > 0 && check.Revocation[0] is { Crl: { } crl } first
             ? Invariant($"{(first.Status == RevocationStatus.Good ? "not revoked" : first.Status.ToString())} per CRL #{crl.Number} of '{crl.Issuer.Name}'")
             : "revocation not checked (no CRL)";
