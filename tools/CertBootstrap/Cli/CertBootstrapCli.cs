@@ -14,9 +14,9 @@ using MtlsAspire.CertBootstrap.Fleet;
 namespace MtlsAspire.CertBootstrap.Cli;
 
 /// <summary>
-/// The CertBootstrap command line: init, issue, renew, revoke, crl, rotate-intermediate, rotate-root, list, inspect.
+/// The CertBootstrap command line: init, issue, renew, revoke, crl, rotate-intermediate, rotate-root, list, inspect, doctor.
 /// Exit codes: 0 ok; 1 the operation failed (one line on stderr says why); 2 the command line is wrong;
-/// 3 <c>inspect</c> found the certificate not valid.
+/// 3 <c>inspect</c> found the certificate not valid; 10-26 <c>doctor</c>'s findings, one per <see cref="Doctor.DoctorOutcome"/>.
 /// </summary>
 public static class CertBootstrapCli
 {
@@ -301,6 +301,7 @@ public static class CertBootstrapCli
             return Ok;
         });
         root.Subcommands.Add(inspect);
+        root.Subcommands.Add(Doctor.DoctorCommand.Create(time));
         return root;
     }
 
