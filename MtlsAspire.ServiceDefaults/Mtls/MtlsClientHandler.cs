@@ -130,7 +130,7 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
             {
                 var target = (sender as SslStream)?.TargetHostName is { Length: > 0 } host ? host : "unknown";
                 var peer = new PeerCertificate(certificate as X509Certificate2, MtlsServerExtensions.SentIntermediates(chain), target);
-                var verdict = credentials.Validate(peer, PeerSide.Client, _time.GetUtcNow(), expected);
+                var (verdict, judge) = _store.Judge(credentials, peer, PeerSide.Client, expected);
                 if (verdict.Accepted)
                 {
                     inner.LastAcceptedHandshake = _time.GetUtcNow();
@@ -138,7 +138,7 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
                 else
                 {
                     inner.LastRejection = (verdict, _time.GetUtcNow());
-                    MtlsServerExtensions.Report(_logger, _telemetry, credentials, PeerSide.Client, peer, verdict);
+                    MtlsServerExtensions.Report(_logger, _telemetry, judge, PeerSide.Client, peer, verdict);
                 }
 
                 return verdict.Accepted;

@@ -159,6 +159,26 @@ public sealed class MtlsCredentialStore : IDisposable
     }
 
     /// <summary>
+    /// Judges a peer with <paramref name="credentials"/> (the generation the handshake started with) and, when it is
+    /// refused for want of a CRL of its issuer (a brand-new intermediate) or of its root (a root just added to ca.crt),
+    /// checks the files at once (<see cref="ReloadOnDemand"/>) and judges it again with a newer generation, if one came
+    /// in, before refusing. Returns the verdict and the generation that gave it.
+    /// </summary>
+    internal (PeerVerdict Verdict, MtlsCredentials JudgedBy) Judge(MtlsCredentials credentials, PeerCertificate peer, PeerSide side,
+        Verification.Identity.SpiffeId expectedServer = default)
+    {
+        var verdict = credentials.Validate(peer, side, _time.GetUtcNow(), expectedServer);
+        if (verdict.Accepted || verdict.Reason is not (RejectionReason.CrlUnavailable or RejectionReason.UnknownCa)
+            || !ReloadOnDemand(credentials.Generation, verdict.Reason.Value.ToTagValue()))
+        {
+            return (verdict, credentials);
+        }
+
+        var current = Current;
+        return (current.Validate(peer, side, _time.GetUtcNow(), expectedServer), current);
+    }
+
+    /// <summary>
     /// For a peer just refused by generation <paramref name="judgedGeneration"/> for want of a CRL or a root: checks the
     /// files now, unless a check ran less than <see cref="OnDemandInterval"/> ago (then waits, briefly, for one under
     /// way). Returns true when a newer generation than the one judged is in use, so the peer deserves a second look.

@@ -41,7 +41,6 @@ public static class MtlsServerExtensions
         {
             var store = kestrel.ApplicationServices.GetRequiredService<MtlsCredentialStore>();
             var options = kestrel.ApplicationServices.GetRequiredService<IOptions<MtlsOptions>>().Value;
-            var time = kestrel.ApplicationServices.GetRequiredService<TimeProvider>();
             var telemetry = kestrel.ApplicationServices.GetRequiredService<MtlsTelemetry>();
             var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(LoggerCategory);
             foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -54,7 +53,7 @@ public static class MtlsServerExtensions
                     {
                         listen.UseHttps(new TlsHandshakeCallbackOptions
                         {
-                            OnConnection = connection => ValueTask.FromResult(ServerOptions(connection, store, options, time, telemetry, logger)),
+                            OnConnection = connection => ValueTask.FromResult(ServerOptions(connection, store, options, telemetry, logger)),
                             HandshakeTimeout = TimeSpan.FromSeconds(10),
                         });
                     }
@@ -99,7 +98,7 @@ public static class MtlsServerExtensions
     }
 
     private static SslServerAuthenticationOptions ServerOptions(TlsHandshakeCallbackContext connection, MtlsCredentialStore store, MtlsOptions options,
-        TimeProvider time, MtlsTelemetry telemetry, ILogger logger)
+        MtlsTelemetry telemetry, ILogger logger)
     {
         var credentials = store.Current;
         var peerAddress = connection.Connection.RemoteEndPoint?.ToString() ?? "unknown";
@@ -114,10 +113,10 @@ public static class MtlsServerExtensions
             RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
             {
                 var peer = new PeerCertificate(certificate as X509Certificate2, SentIntermediates(chain), peerAddress);
-                var verdict = credentials.Validate(peer, PeerSide.Server, time.GetUtcNow());
+                var (verdict, judge) = store.Judge(credentials, peer, PeerSide.Server);
                 if (!verdict.Accepted)
                 {
-                    Report(logger, telemetry, credentials, PeerSide.Server, peer, verdict);
+                    Report(logger, telemetry, judge, PeerSide.Server, peer, verdict);
                 }
 
                 return verdict.Accepted;

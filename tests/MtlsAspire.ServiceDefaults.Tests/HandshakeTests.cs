@@ -139,6 +139,29 @@ public class HandshakeTests
     }
 
     [Fact]
+    public async Task A_client_under_a_revoked_intermediate_is_refused_naming_the_intermediate_and_its_position_in_the_chain()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        var oldIntermediate = scenario.Pki.Init.Intermediate.Serial;
+        var directory = scenario.IssueClient("order"); // under the intermediate about to be revoked
+        // The server moves to a new intermediate first, so that its own chain survives the revocation.
+        var generation = scenario.Server.Store.Current.Generation;
+        scenario.Pki.Authority.RotateIntermediate();
+        await Eventually.True(() => scenario.Server.Store.Current.Generation > generation, "the server loaded the new intermediate's CRL");
+        var renewed = scenario.Pki.Authority.Renew("payment");
+        await Eventually.True(() => scenario.Server.Store.Current.Leaf.SerialNumber == renewed.Entry.Serial, "the server presents its leaf of the new intermediate");
+
+        generation = scenario.Server.Store.Current.Generation;
+        scenario.Pki.Authority.Revoke(oldIntermediate, X509RevocationReason.CACompromise);
+        await Eventually.True(() => scenario.Server.Store.Current.Generation > generation, "the server loaded the root's new CRL");
+        using var client = scenario.RawClientFor(directory);
+
+        await AssertRejected(scenario, client, "revoked", "the intermediate CA '", $"Intermediate CA {oldIntermediate[..8]}",
+            $"(serial {oldIntermediate}, position 1 in the chain: the leaf's issuer) is revoked since", "reason cACompromise, per CRL #",
+            "Root CA", "every certificate it signed is refused");
+    }
+
+    [Fact]
     public async Task A_client_with_only_the_serverauth_usage_is_refused()
     {
         await using var scenario = await Scenario.StartAsync();

@@ -85,4 +85,29 @@ public class RotationTests
             Assert.Contains($"Intermediate CA {intermediate.Serial[..8]}", scenario.Server.Store.Current.Leaf.Issuer, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public async Task Rotating_the_intermediate_and_renewing_every_leaf_at_once_under_load_fails_no_request()
+    {
+        // Each side notices new files only on its 2 s timer (no watcher), at different moments: the window this closes.
+        var timerOnly = new Dictionary<string, string?> { ["Mtls:WatchFiles"] = "false", ["Mtls:ReloadInterval"] = "00:00:02" };
+        await using var scenario = await Scenario.StartAsync(settings: timerOnly);
+        await using var client = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment", settings: timerOnly);
+        await using (var load = StartLoad(client))
+        {
+            await load.AdvanceAsync(40);
+
+            // No wait for the new CRL to reach either side: a peer refused for want of it makes the refusing side
+            // check its files first (reload on demand), so the new leaves are accepted at once.
+            var (_, renewed) = scenario.Pki.Authority.RotateIntermediate(renewLeaves: true);
+            var clientSerial = renewed.Single(r => r.Entry.Service == "order").Entry.Serial;
+            var serverSerial = renewed.Single(r => r.Entry.Service == "payment").Entry.Serial;
+            await Eventually.True(() => scenario.Server.Store.Current.Leaf.SerialNumber == serverSerial, "the server swapped in its new certificate");
+            await Eventually.True(() => load.LastSerialByWorker.Count == 4 && load.LastSerialByWorker.Values.All(serial => serial == clientSerial),
+                "every worker presents the new client certificate");
+            await load.AdvanceAsync(80);
+
+            Assert.Empty(load.Failures);
+        }
+    }
 }

@@ -8,7 +8,7 @@ using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 namespace MtlsAspire.ServiceDefaults.Tests;
 
 /// <summary><c>GET /mtls/status</c> on the management port: what a service has loaded, for whoever rotates its credentials.</summary>
-public class StatusTests
+public class StatusTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static async Task<(HttpStatusCode Status, string Body)> GetAsync(HttpClient client, Uri uri)
     {
@@ -26,6 +26,7 @@ public class StatusTests
 
         var (code, body) = await GetAsync(plain, new Uri(scenario.Server.Http, CredentialStatus.Path));
 
+        output.WriteLine(body);
         Assert.Equal(HttpStatusCode.OK, code);
         Assert.DoesNotContain("PRIVATE KEY", body, StringComparison.Ordinal);
         Assert.Contains("\"spiffeId\":", body, StringComparison.Ordinal); // camelCase, as CredentialStatus.Json reads it

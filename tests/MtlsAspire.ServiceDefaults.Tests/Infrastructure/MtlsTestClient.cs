@@ -37,7 +37,8 @@ public sealed class MtlsTestClient : IAsyncDisposable
         return client;
     }
 
-    public static async Task<MtlsTestClient> StartAsync(string credentialsDirectory, Uri server, string serverService, TimeProvider? time = null)
+    public static async Task<MtlsTestClient> StartAsync(string credentialsDirectory, Uri server, string serverService, TimeProvider? time = null,
+        IDictionary<string, string?>? settings = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Development", ApplicationName = "mtls-test-client" });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -47,6 +48,11 @@ public sealed class MtlsTestClient : IAsyncDisposable
             ["Mtls:RetiredClientHandlerGrace"] = "00:00:02",
             ["services:server:https:0"] = server.ToString(),
         });
+        if (settings is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(settings);
+        }
+
         if (time is not null)
         {
             builder.Services.AddSingleton(time);

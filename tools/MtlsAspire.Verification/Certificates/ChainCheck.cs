@@ -122,13 +122,21 @@ public sealed record ChainCheck(bool IsValid, IReadOnlyList<X509Certificate2> Pa
             else if (check.Status == RevocationStatus.Revoked)
             {
                 var entry = check.Entry!;
-                problems.Add(new ChainProblem(ChainFailure.Revoked, string.Create(CultureInfo.InvariantCulture,
-                    $"'{path[i].Subject}' (serial {path[i].SerialNumber}) is revoked since {entry.RevokedAt:u}, reason {ReasonName(entry.Reason)}, per CRL #{check.Crl!.Number} of '{check.Crl.Issuer.Name}'")));
+                var since = string.Create(CultureInfo.InvariantCulture,
+                    $"since {entry.RevokedAt:u}, reason {ReasonName(entry.Reason)}, per CRL #{check.Crl!.Number} of '{check.Crl.Issuer.Name}'");
+                problems.Add(new ChainProblem(ChainFailure.Revoked, i == 0
+                    ? $"'{path[i].Subject}' (serial {path[i].SerialNumber}) is revoked {since}"
+                    : $"the intermediate CA '{path[i].Subject}' (serial {path[i].SerialNumber}, position {i} in the chain: {PositionName(i)}) is revoked {since}; every certificate it signed is refused"));
             }
         }
 
         return new ChainCheck(built && problems.Count == 0, path, problems.Distinct().ToList(), revocationChecks);
     }
+
+    /// <summary>Who the CA at <paramref name="position"/> of a chain (0 = the leaf) is, in words.</summary>
+    private static string PositionName(int position) => position == 1
+        ? "the leaf's issuer"
+        : string.Create(CultureInfo.InvariantCulture, $"the issuer of the CA at position {position - 1}");
 
     /// <summary>The RFC 5280 name of a revocation reason, e.g. keyCompromise.</summary>
     public static string ReasonName(X509RevocationReason? reason) => reason switch
