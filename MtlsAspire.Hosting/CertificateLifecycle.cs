@@ -70,7 +70,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     public IReadOnlyList<FleetMember> LatestFleet => Volatile.Read(ref _fleet);
 
     /// <summary>The rotation under way (in this process or another), or the root rotation's step; null when idle.</summary>
-    public string? Activity => Volatile.Read(ref _activity);
+    public string? Activity => Volatile.Read(ref _operation) ?? Volatile.Read(ref _activity);
 
     /// <summary>The intermediate CRL last published (number and next update for the dashboard).</summary>
     public RevocationList? LastIntermediateCrl { get; private set; }
@@ -291,8 +291,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     private void UpdateActivity()
     {
         var rotation = Authority.RootRotation();
-        var activity = Volatile.Read(ref _operation)
-            ?? OperationLock.CurrentHolder(options.Layout)?.Description
+        var activity = OperationLock.CurrentHolder(options.Layout)?.Description
             ?? (rotation.Phase == RootRotationPhase.None ? null : $"root rotation half-way: {rotation.Describe()}");
         if (Interlocked.Exchange(ref _activity, activity) != activity)
         {
@@ -435,7 +434,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
 
         var after = traffic();
         var report = new FireDrillReport(after.Failed - before.Failed, after.Succeeded - before.Succeeded, steps);
-        var timings = string.Join(", ", steps.Select(s => $"{s.Name} {Durations.Describe(s.Took)}"));
+        var timings = string.Join(", ", steps.Select(s => $"{s.Name} {Durations.Took(s.Took)}"));
         if (report.Failed == 0)
         {
             timeline.LogInformation("fire drill done: 0 failed requests out of {Total} ({Timings})", report.Failed + report.Succeeded, timings);
@@ -464,7 +463,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
             steps.Add(new RotationStep(name, Stopwatch.GetElapsedTime(started)));
             var seen = traffic();
             timeline.LogInformation("fire drill step {Number} of 3, {Name}: loaded everywhere in {Took}; {Failed} failed requests so far",
-                steps.Count, name, Durations.Describe(steps[^1].Took), seen.Failed - before.Failed);
+                steps.Count, name, Durations.Took(steps[^1].Took), seen.Failed - before.Failed);
         }
     }
 

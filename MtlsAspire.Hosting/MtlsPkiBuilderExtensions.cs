@@ -108,7 +108,7 @@ public static class MtlsPkiBuilderExtensions
             .WithCommand("rotate-root", "Rotate root", context => RunCommandAsync(pki, async lifecycle =>
                 {
                     var steps = await lifecycle.RotateRootAsync("dashboard", context.CancellationToken).ConfigureAwait(false);
-                    return $"Root rotated in {steps.Count} step(s): {string.Join("; ", steps.Select(s => $"{s.Name} {Verification.Durations.Describe(s.Took)}"))}.";
+                    return $"Root rotated in {steps.Count} step(s): {string.Join("; ", steps.Select(s => $"{s.Name} {Verification.Durations.Took(s.Took)}"))}.";
                 }),
                 new CommandOptions
                 {
@@ -135,7 +135,7 @@ public static class MtlsPkiBuilderExtensions
                     var services = Identities(pki, builder.Resources).Select(r => r.Name).ToList();
                     var report = await lifecycle.RunFireDrillAsync(services, () => pki.Traffic.Count, "dashboard", context.CancellationToken).ConfigureAwait(false);
                     return $"Fire drill done: {report.Failed} failed requests out of {report.Failed + report.Succeeded}; " +
-                        string.Join(", ", report.Steps.Select(s => $"{s.Name} {Verification.Durations.Describe(s.Took)}")) + ".";
+                        string.Join(", ", report.Steps.Select(s => $"{s.Name} {Verification.Durations.Took(s.Took)}")) + ".";
                 }),
                 new CommandOptions
                 {
@@ -311,9 +311,9 @@ public static class MtlsPkiBuilderExtensions
     private const string OperationStatePrefix = "Running: ";
 
     /// <summary>"rotate-root (dashboard): root rotation step 1 of 3: …" → "rotate-root, step 1 of 3".</summary>
-    private static string StateText(string activity)
+    internal static string StateText(string activity)
     {
-        var operation = activity.Split(' ', 2)[0];
+        var operation = activity.Split([" (", ":"], 2, StringSplitOptions.None)[0];
         var step = System.Text.RegularExpressions.Regex.Match(activity, @"step \d of 3");
         return step.Success ? $"{operation}, {step.Value}" : operation;
     }

@@ -27,6 +27,15 @@ public static partial class Durations
     /// <summary>A short readable form with the two largest units: "3d 4h", "23h 59m", "12m 5s", "40s".</summary>
     public static string Describe(TimeSpan span)
     {
+        return DescribeWhole(span);
+    }
+
+    /// <summary>How long something took: tenths of a second under a minute ("2.4s"), else as <see cref="Describe"/>.</summary>
+    public static string Took(TimeSpan span) =>
+        span < TimeSpan.FromMinutes(1) ? string.Create(CultureInfo.InvariantCulture, $"{span.TotalSeconds:0.0}s") : Describe(span);
+
+    private static string DescribeWhole(TimeSpan span)
+    {
         span = span.Duration();
         var text = new StringBuilder();
         void Add(int value, string unit)

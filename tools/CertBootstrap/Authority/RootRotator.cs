@@ -42,7 +42,7 @@ public sealed class RootRotator(CertificateAuthority authority, IFleet fleet, Ti
             progress($"root rotation step 1 of 3: new root {root.Subject} (serial {root.Serial}) added to every ca.crt beside {state.OldRoot?.Subject}; waiting for every service to load it");
             await WaitAsync($"the trust bundle with the new root {root.Subject}", s => s.Trusts(root.Serial), cancellationToken).ConfigureAwait(false);
             steps.Add(new RotationStep("1 of 3: new root added to every ca.crt", Stopwatch.GetElapsedTime(started)));
-            progress($"root rotation step 1 of 3 loaded everywhere in {Durations.Describe(steps[^1].Took)}");
+            progress($"root rotation step 1 of 3 loaded everywhere in {Durations.Took(steps[^1].Took)}");
             state = authority.RootRotation();
         }
         else if (state.Phase == RootRotationPhase.NewRootTrusted)
@@ -58,7 +58,7 @@ public sealed class RootRotator(CertificateAuthority authority, IFleet fleet, Ti
             progress($"root rotation step 2 of 3: root {state.NewRoot!.Subject} now signs the intermediate {intermediate.Subject} (serial {intermediate.Serial}); leaves move to it");
             await MoveLeavesAsync(intermediate, cancellationToken).ConfigureAwait(false);
             steps.Add(new RotationStep("2 of 3: new root signs, every leaf re-issued", Stopwatch.GetElapsedTime(started)));
-            progress($"root rotation step 2 of 3 loaded everywhere in {Durations.Describe(steps[^1].Took)}: every service serves a leaf under the new root");
+            progress($"root rotation step 2 of 3 loaded everywhere in {Durations.Took(steps[^1].Took)}: every service serves a leaf under the new root");
             state = authority.RootRotation();
         }
         else if (state.Phase == RootRotationPhase.NewRootSigning)
@@ -74,7 +74,7 @@ public sealed class RootRotator(CertificateAuthority authority, IFleet fleet, Ti
             progress($"root rotation step 3 of 3: old root {old.Subject} removed from every ca.crt; waiting for every service to load the bundle without it");
             await WaitAsync($"the trust bundle without the old root {old.Subject}", s => !s.Trusts(old.Serial), cancellationToken).ConfigureAwait(false);
             steps.Add(new RotationStep("3 of 3: old root dropped", Stopwatch.GetElapsedTime(started)));
-            progress($"root rotation done: {state.NewRoot!.Subject} is the only root; step 3 loaded everywhere in {Durations.Describe(steps[^1].Took)}");
+            progress($"root rotation done: {state.NewRoot!.Subject} is the only root; step 3 loaded everywhere in {Durations.Took(steps[^1].Took)}");
         }
 
         return steps;

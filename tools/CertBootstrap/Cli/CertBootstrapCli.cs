@@ -249,7 +249,7 @@ public static class CertBootstrapCli
             var rotator = new RootRotator(authority, fleet, time, line => writer.WriteLine(line)) { StepTimeout = Durations.Parse(parse.GetValue(stepTimeout)!) };
             foreach (var step in await rotator.RunAsync("rotate-root (CLI)", cancellationToken).ConfigureAwait(false))
             {
-                writer.WriteLine($"  step {step.Name}: {Durations.Describe(step.Took)}");
+                writer.WriteLine($"  step {step.Name}: {Durations.Took(step.Took)}");
             }
 
             return Ok;
