@@ -82,6 +82,10 @@ public class CommandTests(ShopFixture shop)
         Assert.True(rotated.Success, rotated.Message);
         await Eventually.Until(() => App.Property("pki", "pki.intermediate.serial") != intermediate, "the new intermediate shown");
         await App.WaitForLogAsync("pki", l => l.Contains("intermediate CA rotated", StringComparison.Ordinal));
+        // The renewal loop moves every leaf to it within seconds (and the next test starts from settled certificates).
+        var active = App.Pki.Lifecycle!.Authority.Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active)[^1].Serial;
+        await App.UntilEveryServiceAsync("a leaf under the new intermediate", s => s.Leaf.IssuerSerial == active);
+        await App.WaitForLogAsync("pki", l => l.Contains("moved to the intermediate", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -90,6 +90,27 @@ public class LifecycleUnderLoadTests(LoadFixture load, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Rotating_the_root_from_the_cli_in_another_process_drives_the_running_app_and_fails_no_request()
+    {
+        await WaitForOrdersAsync(10, "before the CLI rotation");
+        var oldRoot = App.Pki.Lifecycle!.Authority.Ledger.Find(CertificateKind.Root, CertificateStatus.Active)[^1].Serial;
+
+        await UnderLoadAsync("root rotation from the CLI", async () =>
+        {
+            var (exit, stdout, stderr) = await CertBootstrapProcess.RunAsync(TimeSpan.FromMinutes(5), "rotate-root", "--pki", App.Pki.Options.PkiDirectory);
+            output.WriteLine(stdout + stderr);
+            Assert.True(exit == 0, stdout + stderr);
+            Assert.Contains("root rotation done", stdout, StringComparison.Ordinal);
+        });
+
+        var newRoot = App.Pki.Lifecycle!.Authority.Ledger.Find(CertificateKind.Root, CertificateStatus.Active)[^1].Serial;
+        Assert.NotEqual(oldRoot, newRoot);
+        await App.UntilEveryServiceAsync("the CLI's new root as its only root", s => s.Bundle.Roots.Count == 1 && s.Trusts(newRoot));
+        // The AppHost saw what the CLI did, on the pki timeline.
+        await App.WaitForLogAsync("pki", l => l.Contains("(CLI)", StringComparison.Ordinal) && l.Contains("Root rotation step 3 of 3", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_fire_drill_reports_zero_failed_requests_and_how_long_each_step_took()
     {
         await WaitForOrdersAsync(10, "before the drill");
