@@ -1,0 +1,141 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.CertBootstrap.Fleet;
+using MtlsAspire.EndToEnd.Tests.Infrastructure;
+using MtlsAspire.Hosting;
+using MtlsAspire.Verification.Status;
+
+namespace MtlsAspire.EndToEnd.Tests;
+
+/// <summary>Expiry thresholds on a fake clock: the lifecycle's verdicts, its timeline lines, and Degraded on the dashboard.</summary>
+public class ExpiryTests
+{
+    [Fact]
+    public async Task Crossing_the_warning_threshold_logs_once_and_renewal_clears_it_and_an_expired_leaf_is_reissued_on_the_next_tick()
+    {
+        var state = TestApp.NewStateDirectory();
+        try
+        {
+            var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+            var timeline = new ListLogger();
+            // Warn with half the lifetime left: before the renewal at 2/3, so the warning can be seen without a broken renewal.
+            var options = new PkiOptions { StateDirectory = state, LeafLifetime = TimeSpan.FromHours(10), Expiry = new ExpiryPolicy(0.5, TimeSpan.FromHours(1)) };
+            using var lifecycle = new CertificateLifecycle(options, PassphraseSource.Local, clock, timeline);
+            var changes = new ConcurrentQueue<(string Service, ExpiryState State)>();
+            lifecycle.ExpiryChanged += (service, status) => changes.Enqueue((service, status.State));
+            await lifecycle.BootstrapAsync(CancellationToken.None);
+            await lifecycle.EnsureLeafAsync("order", CancellationToken.None);
+
+            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+            Assert.Equal(ExpiryState.Ok, lifecycle.ExpiryOf("order")!.State);
+
+            clock.Advance(TimeSpan.FromHours(5) + TimeSpan.FromMinutes(10)); // less than half left, renewal (at 6 h 40) not due
+            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+
+            var warning = lifecycle.ExpiryOf("order")!;
+            Assert.Equal(ExpiryState.Warning, warning.State);
+            Assert.Contains("less than the warning 5h", warning.Detail, StringComparison.Ordinal);
+            Assert.Contains("notAfter", warning.Detail, StringComparison.Ordinal);
+            Assert.Single(timeline.Lines, l => l.Contains("expiry warning for order", StringComparison.Ordinal)); // once per crossing, not per tick
+
+            clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(40)); // past 2/3: renewed, no longer near expiry
+            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+            Assert.Equal(ExpiryState.Ok, lifecycle.ExpiryOf("order")!.State);
+            Assert.Contains(timeline.Lines, l => l.Contains("order is no longer near expiry", StringComparison.Ordinal));
+            Assert.Equal([ExpiryState.Ok, ExpiryState.Warning, ExpiryState.Ok], changes.Where(c => c.Service == "order").Select(c => c.State));
+
+            // An AppHost that was down for longer than the lifetime: the next tick re-issues the expired leaf and says so.
+            clock.Advance(TimeSpan.FromHours(11));
+            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+            Assert.Contains(timeline.Lines, l => l.Contains("certificate re-issued (the previous one had expired) for order", StringComparison.Ordinal));
+            Assert.Equal(ExpiryState.Ok, lifecycle.ExpiryOf("order")!.State);
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            if (Directory.Exists(state))
+            {
+                Directory.Delete(state, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task What_a_service_reports_counts_too_a_lagging_service_near_expiry_is_critical()
+    {
+        var state = TestApp.NewStateDirectory();
+        try
+        {
+            var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+            var timeline = new ListLogger();
+            using var lifecycle = new CertificateLifecycle(new PkiOptions { StateDirectory = state }, PassphraseSource.Local, clock, timeline);
+            await lifecycle.BootstrapAsync(CancellationToken.None);
+            var leaf = await lifecycle.EnsureLeafAsync("payment", CancellationToken.None);
+            // The ledger's leaf is fresh, but payment still serves an old one that is about to expire (it never reloaded).
+            var critical = new ExpiryStatus(ExpiryState.Critical, TimeSpan.FromMinutes(20), "the certificate expires in 20m, less than the critical 1h");
+            lifecycle.Fleet = new StaticFleet(new FleetMember("payment", Report(leaf.Serial, critical), null));
+
+            await lifecycle.ObserveFleetAsync(CancellationToken.None);
+            await lifecycle.RenewDueAsync(["payment"], CancellationToken.None);
+
+            Assert.Equal(ExpiryState.Critical, lifecycle.ExpiryOf("payment")!.State);
+            Assert.Contains(timeline.Lines, l => l.Contains("expiry Critical for payment", StringComparison.Ordinal) && l.Contains("critical 1h", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            if (Directory.Exists(state))
+            {
+                Directory.Delete(state, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_leaf_past_the_warning_threshold_turns_its_resource_degraded_on_the_dashboard()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+        await using var app = await TestApp.StartAsync(
+            args: ["--no-workers", "--leaf-lifetime", "10m", "--MtlsAspire:Expiry:WarningFraction", "0.5"],
+            configure: builder => builder.Services.AddKeyedSingleton<TimeProvider>(MtlsPkiBuilderExtensions.TimeProviderKey, clock));
+
+        clock.Advance(TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(30)); // less than half of 10 min left, renewal (6 min 40) not due
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var degraded = await app.App.ResourceNotifications.WaitForResourceAsync("inventory", e => e.Snapshot.HealthStatus == HealthStatus.Degraded, timeout.Token);
+        Assert.Contains(degraded.Snapshot.HealthReports, r => r.Name == "inventory-certificate-expiry" && r.Status == HealthStatus.Degraded
+            && r.Description!.Contains("renewal is late", StringComparison.Ordinal));
+        await app.WaitForLogAsync("pki", l => l.Contains("expiry warning for inventory", StringComparison.Ordinal));
+        Assert.Equal(ExpiryState.Warning, app.Pki.Lifecycle!.ExpiryOf("inventory")!.State);
+
+        clock.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(20)); // past 2/3: renewed, healthy again
+        await app.App.ResourceNotifications.WaitForResourceAsync("inventory", e => e.Snapshot.HealthStatus == HealthStatus.Healthy, timeout.Token);
+    }
+
+    private static CredentialStatus Report(string serial, ExpiryStatus expiry) => new(
+        "spiffe://mtls-aspire.local/ns/development/sa/payment", 1, DateTimeOffset.UtcNow,
+        new LeafStatus(serial, DateTimeOffset.UtcNow.AddHours(-23), DateTimeOffset.UtcNow.AddMinutes(20), "CN=x", null),
+        new BundleStatus("00", []), [], expiry);
+
+    private sealed class StaticFleet(params FleetMember[] members) : IFleet
+    {
+        public Task<IReadOnlyList<FleetMember>> ObserveAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<FleetMember>>(members);
+    }
+
+    private sealed class ListLogger : ILogger
+    {
+        public ConcurrentQueue<string> Lines { get; } = new();
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Lines.Enqueue(formatter(state, exception));
+    }
+}
