@@ -303,18 +303,42 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     public Task<IssuedLeaf> RenewAsync(string service, CancellationToken cancellationToken) =>
         LockedAsync(() => IssueLocked(service, "renewed (on request)"), cancellationToken);
 
-    /// <summary>Revokes the service's active leaf (key compromise), republishes the CRLs, and issues it a new key and certificate.</summary>
-    public Task<(LedgerEntry Revoked, IssuedLeaf Replacement)> RevokeAsync(string service, CancellationToken cancellationToken) =>
-        LockedAsync(() => RevokeLocked(service), cancellationToken);
-
-    private (LedgerEntry Revoked, IssuedLeaf Replacement) RevokeLocked(string service)
+    /// <summary>
+    /// Revokes the service's active leaf (key compromise) and gives it a new key and certificate, in the order that fails
+    /// no request: the replacement first, then (once the service serves it, at most <see cref="ReplacementWait"/> later)
+    /// the revocation and the CRLs. Revoking first would make every peer refuse the service until it swapped.
+    /// </summary>
+    public async Task<(LedgerEntry Revoked, IssuedLeaf Replacement)> RevokeAsync(string service, CancellationToken cancellationToken)
     {
-        var revoked = Authority.RevokeService(service, X509RevocationReason.KeyCompromise);
-        timeline.LogWarning("revoked {Service}: serial {Serial} (keyCompromise); every peer refuses it once it loads the new CRL (within seconds)", service, revoked.Serial);
-        var replacement = IssueLocked(service, "re-issued after revocation");
-        PublishCrlsLocked();
+        var (old, replacement) = await LockedAsync(() =>
+        {
+            var current = Authority.Ledger.ActiveLeaf(service) ?? throw new PkiException($"Service '{service}' has no active leaf to revoke.");
+            return (current, IssueLocked(service, $"re-issued with a new key (serial {current.Serial} is being revoked)"));
+        }, cancellationToken).ConfigureAwait(false);
+
+        try
+        {
+            await FleetWait.UntilAsync(new ObservingFleet(this), "its new key and certificate",
+                s => s.SpiffeId != replacement.SpiffeId.ToString() || s.Leaf.Serial == replacement.Entry.Serial, ReplacementWait, time, _ => { }, cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (FleetStalledException e)
+        {
+            timeline.LogWarning("revoking {Service}'s old certificate anyway: {Message}", service, e.Message);
+        }
+
+        var revoked = await LockedAsync(() =>
+        {
+            var entry = Authority.Revoke(old.Serial, X509RevocationReason.KeyCompromise);
+            timeline.LogWarning("revoked {Service}: serial {Serial} (keyCompromise); every peer refuses it once it loads the new CRL (within seconds)", service, entry.Serial);
+            PublishCrlsLocked();
+            return entry;
+        }, cancellationToken).ConfigureAwait(false);
         return (revoked, replacement);
     }
+
+    /// <summary>How long a revocation waits for the service to serve its replacement before revoking anyway.</summary>
+    internal static TimeSpan ReplacementWait { get; } = TimeSpan.FromSeconds(2);
 
     /// <summary>A new intermediate under the same root; the renewal loop moves every leaf to it within seconds.</summary>
     public async Task<LedgerEntry> RotateIntermediateAsync(string by, CancellationToken cancellationToken)
@@ -411,7 +435,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
             await StepAsync($"revoke and replace {target}", async () =>
             {
                 var generations = LatestFleet.Where(m => m.Status is not null).ToDictionary(m => m.Status!.SpiffeId, m => m.Status!.Generation);
-                var (_, replacement) = await LockedAsync(() => RevokeLocked(target), cancellationToken).ConfigureAwait(false);
+                var (_, replacement) = await RevokeAsync(target, cancellationToken).ConfigureAwait(false);
                 var spiffeId = replacement.SpiffeId.ToString();
                 await WaitAsync("the CRL that revokes it (and its replacement)",
                     s => (!generations.TryGetValue(s.SpiffeId, out var g) || s.Generation > g) && (s.SpiffeId != spiffeId || s.Leaf.Serial == replacement.Entry.Serial),

@@ -149,8 +149,9 @@ public static class CertBootstrapCli
             Description = "unspecified, keyCompromise, caCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn",
             DefaultValueFactory = _ => "unspecified",
         };
+        var endpoints = new Option<string?>("--endpoints") { Description = "The AppHost's endpoints.json, to ask running services what they loaded (default: endpoints.json beside the PKI directory)" };
         var noReissue = new Option<bool>("--no-reissue") { Description = "With --service: do not give the service a new key and certificate (it is left without a valid one)" };
-        var revoke = new Command("revoke", "Revoke a leaf or intermediate; publishes the CRL to every service directory. With --service, the service gets a new key and certificate") { pki, passphraseFile, serial, revokeService, reason, noReissue };
+        var revoke = new Command("revoke", "Revoke a leaf or intermediate; publishes the CRL to every service directory. With --service, the service gets a new key and certificate") { pki, passphraseFile, serial, revokeService, reason, noReissue, endpoints };
         revoke.Validators.Add(result =>
         {
             if ((result.GetValue(serial) is null) == (result.GetValue(revokeService) is null))
@@ -158,19 +159,38 @@ public static class CertBootstrapCli
                 result.AddError("give exactly one of --serial or --service");
             }
         });
-        revoke.SetAction(parse =>
+        revoke.SetAction(async (parse, cancellationToken) =>
         {
             var authority = Open(parse, pki, passphraseFile, time);
             var why = ParseReason(parse.GetValue(reason)!);
-            var revoked = parse.GetValue(serial) is { } s ? authority.Revoke(s, why) : authority.RevokeService(parse.GetValue(revokeService)!, why);
-            parse.InvocationConfiguration.Output.WriteLine(
-                $"Revoked {revoked.SpiffeId ?? revoked.Subject} (serial {revoked.Serial}), reason {ChainCheck.ReasonName(revoked.RevocationReason)}; CRLs republished to every service directory (running services load them within seconds).");
-            if (parse.GetValue(revokeService) is { } name && !parse.GetValue(noReissue))
+            var writer = parse.InvocationConfiguration.Output;
+            var serialToRevoke = parse.GetValue(serial);
+            if (parse.GetValue(revokeService) is { } name)
             {
-                // Revoking a service's leaf without replacing it takes the service down; the usual reason is a leaked key.
-                WriteIssued(parse.InvocationConfiguration.Output, "Re-issued (new key)", authority.Renew(name));
+                var active = authority.Ledger.ActiveLeaf(name) ?? throw new PkiException($"Service '{name}' has no active leaf to revoke (see 'list').");
+                serialToRevoke = active.Serial;
+                if (!parse.GetValue(noReissue))
+                {
+                    // The replacement first, so that no peer refuses the service in between; then the revocation.
+                    var replacement = authority.Renew(name);
+                    WriteIssued(writer, "Re-issued (new key)", replacement);
+                    using var fleet = Fleet(parse, pki, endpoints);
+                    try
+                    {
+                        await FleetWait.UntilAsync(fleet, "its new key and certificate",
+                            s => s.SpiffeId != replacement.SpiffeId.ToString() || s.Leaf.Serial == replacement.Entry.Serial, TimeSpan.FromSeconds(2), time, _ => { }, cancellationToken)
+                            .ConfigureAwait(false);
+                    }
+                    catch (FleetStalledException e)
+                    {
+                        await parse.InvocationConfiguration.Error.WriteLineAsync($"warning: revoking the old certificate anyway: {e.Message}").ConfigureAwait(false);
+                    }
+                }
             }
 
+            var revoked = authority.Revoke(serialToRevoke!, why);
+            writer.WriteLine(
+                $"Revoked {revoked.SpiffeId ?? revoked.Subject} (serial {revoked.Serial}), reason {ChainCheck.ReasonName(revoked.RevocationReason)}; CRLs republished to every service directory (running services load them within seconds).");
             return Ok;
         });
         root.Subcommands.Add(revoke);
@@ -197,7 +217,6 @@ public static class CertBootstrapCli
         root.Subcommands.Add(crl);
 
         var renewLeaves = new Option<bool>("--renew-leaves") { Description = "Also renew every service's active leaf under the new intermediate (once running services loaded its CRL)" };
-        var endpoints = new Option<string?>("--endpoints") { Description = "The AppHost's endpoints.json, to ask running services what they loaded (default: endpoints.json beside the PKI directory)" };
         var stepTimeout = new Option<string>("--step-timeout") { Description = "How long a step may wait for the running services, e.g. 90s, 5m", DefaultValueFactory = _ => "5m" };
         var rotate = new Command("rotate-intermediate", "Issue a new intermediate under the same root; it signs every new leaf") { pki, passphraseFile, renewLeaves, endpoints, stepTimeout };
         rotate.SetAction(async (parse, cancellationToken) =>
