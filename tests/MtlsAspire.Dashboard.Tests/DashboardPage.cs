@@ -21,11 +21,17 @@ internal sealed class DashboardPage(IPage page)
     public ILocator DetailsValue(string displayName) =>
         page.Locator($".details-container tr:has(td.nameColumn .grid-value:text-is(\"{displayName}\")) td.valueColumn .grid-value");
 
+    /// <summary>Opens a resource's "..." actions menu (its commands).</summary>
+    public Task OpenActionsMenuAsync(string resource) => ResourceRow(resource).Locator("[aria-label=\"Actions\"]").ClickAsync();
+
+    /// <summary>An item of the open actions menu, by the command's exact display name.</summary>
+    public ILocator MenuItem(string command) => page.GetByRole(AriaRole.Menuitem, new() { Name = command, Exact = true });
+
     /// <summary>Runs a command from a resource's "..." actions menu.</summary>
     public async Task RunCommandFromMenuAsync(string resource, string command)
     {
-        await ResourceRow(resource).Locator("[aria-label=\"Actions\"]").ClickAsync();
-        await page.GetByRole(AriaRole.Menuitem, new() { Name = command, Exact = true }).ClickAsync();
+        await OpenActionsMenuAsync(resource);
+        await MenuItem(command).ClickAsync();
     }
 
     /// <summary>

@@ -10,6 +10,7 @@ internal static class PropertyNames
     public const string Serial = "mtls.certificate.serial";
     public const string NotAfter = "mtls.certificate.not_after";
     public const string Generation = "mtls.certificate.generation";
+    public const string RootSerial = "pki.root.serial";
 
     public static class Display
     {
@@ -20,5 +21,11 @@ internal static class PropertyNames
         public const string TrustDomain = "Trust domain";
         public const string IntermediateSerial = "Intermediate serial";
         public const string CrlNumber = "CRL number";
+        public const string Operation = "Operation";
+        public const string RootRotation = "Root rotation";
+        public const string LoadedGeneration = "Loaded generation";
+        public const string ServingSerial = "Serving serial";
+        public const string TrustedRoots = "Trusted roots";
+        public const string ExpiryState = "Expiry";
     }
 }

@@ -80,4 +80,30 @@ public sealed class ResourcesPageTests(DashboardFixture fixture)
         await Assertions.Expect(dashboard.Page.GetByText($"for payment: {paymentSpiffeId}").First).ToBeVisibleAsync();
         await Screenshots.SaveAsync(dashboard.Page, "pki-console-log");
     }
+
+    [Fact]
+    public async Task The_pki_offers_root_rotation_and_the_fire_drill_and_a_service_shows_what_it_has_loaded()
+    {
+        var dashboard = new DashboardPage(await fixture.Browser.OpenDashboardAsync(fixture));
+        await dashboard.OpenDetailsAsync("pki");
+        await Assertions.Expect(dashboard.DetailsValue(PropertyNames.Display.Operation)).ToHaveTextAsync("none");
+        await Assertions.Expect(dashboard.DetailsValue(PropertyNames.Display.RootRotation)).ToHaveTextAsync("no root rotation under way");
+
+        await dashboard.OpenActionsMenuAsync("pki");
+        foreach (var command in new[] { "Rotate intermediate", "Rotate root", "Abandon root rotation", "Run fire drill", "Publish CRLs" })
+        {
+            await Assertions.Expect(dashboard.MenuItem(command)).ToBeVisibleAsync();
+        }
+
+        await dashboard.Page.Keyboard.PressAsync("Escape");
+        await Assertions.Expect(dashboard.MenuItem("Rotate root")).ToBeHiddenAsync();
+
+        // What order reports on /mtls/status, as the AppHost shows it: the leaf it serves is the one issued to it, under the one root.
+        await dashboard.OpenDetailsAsync("order");
+        await Assertions.Expect(dashboard.DetailsValue(PropertyNames.Display.LoadedGeneration)).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^[1-9][0-9]*$"));
+        var issued = await dashboard.DetailsValue(PropertyNames.Display.Serial).InnerTextAsync();
+        await Assertions.Expect(dashboard.DetailsValue(PropertyNames.Display.ServingSerial)).ToHaveTextAsync(issued);
+        await Assertions.Expect(dashboard.DetailsValue(PropertyNames.Display.TrustedRoots)).ToHaveTextAsync(fixture.Property("pki", PropertyNames.RootSerial)![..8]);
+        await Assertions.Expect(dashboard.DetailsValue(PropertyNames.Display.ExpiryState)).ToHaveTextAsync("Ok");
+    }
 }
