@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using MtlsAspire.CertBootstrap.Fleet;
 using MtlsAspire.CertBootstrap.Ledger;
 using MtlsAspire.Hosting;
@@ -9,19 +10,20 @@ namespace MtlsAspire.Lifecycle.Bench;
 
 /// <summary>
 /// The real AppHost (its Program runs in this process, Aspire.Hosting.Testing) with real DCP and service processes, on a
-/// temporary state directory. The services do not export telemetry (<c>OTEL_SDK_DISABLED=true</c>), the shopper places
-/// no orders (the benchmark is the traffic) and the intruder tries once a minute.
+/// temporary state directory. The services do not export telemetry (<c>OTEL_SDK_DISABLED=true</c>) nor log each request,
+/// the shopper places no orders (the benchmark is the traffic) and the intruder tries once a minute.
 /// </summary>
 internal sealed class BenchApp : IAsyncDisposable
 {
     private readonly HttpFleet _fleet;
+    private readonly Lazy<CertificateLedger> _ledger;
 
     private BenchApp(DistributedApplication app, string state)
     {
         App = app;
         StateDirectory = state;
         _fleet = HttpFleet.FromEndpointsFile(Path.Combine(state, "endpoints.json"));
-        Ledger = new CertificateLedger(Pki.Options.Layout.LedgerFile);
+        _ledger = new(() => new CertificateLedger(Pki.Options.Layout.LedgerFile));
     }
 
     public DistributedApplication App { get; }
@@ -30,8 +32,8 @@ internal sealed class BenchApp : IAsyncDisposable
 
     public PkiResource Pki => App.Services.GetRequiredService<DistributedApplicationModel>().Resources.OfType<PkiResource>().Single();
 
-    /// <summary>The PKI's ledger, read to learn the serials a command issued.</summary>
-    public CertificateLedger Ledger { get; }
+    /// <summary>The PKI's ledger (opened once the pki resource created it), read to learn the serials a command issued.</summary>
+    public CertificateLedger Ledger => _ledger.Value;
 
     /// <summary>The resources with an mTLS identity, in model order.</summary>
     public IReadOnlyList<string> Identities =>
@@ -40,9 +42,14 @@ internal sealed class BenchApp : IAsyncDisposable
     public static async Task<BenchApp> StartAsync(string state, CancellationToken cancellationToken)
     {
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.MtlsAspire_AppHost>(["--state-dir", state], cancellationToken);
+        // This process hosts the AppHost, which forwards every resource's console line to its loggers: keep only warnings
+        // here, and keep ASP.NET Core's per-request Information lines out of the services' consoles (about 20 per order).
+        builder.Services.AddLogging(logging => logging.AddFilter((_, level) => level >= LogLevel.Warning));
         foreach (var project in builder.Resources.OfType<ProjectResource>())
         {
-            builder.CreateResourceBuilder(project).WithEnvironment("OTEL_SDK_DISABLED", "true");
+            builder.CreateResourceBuilder(project)
+                .WithEnvironment("OTEL_SDK_DISABLED", "true")
+                .WithEnvironment("Logging__LogLevel__Microsoft.AspNetCore", "Warning");
         }
 
         builder.CreateResourceBuilder<ProjectResource>("shopper").WithEnvironment("Shopper__Enabled", "false");

@@ -106,7 +106,7 @@ try
                 var run = await bench.RunOnceAsync(ct);
                 revocations.Add(run);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  revocation {i + 1}: command {run.Command:0} ms; from its return: crl.pem {Show(run.CrlWritten)}, order loaded {Show(run.OrderLoaded)}, open connection refused {Show(run.OpenRefused)}, new connection refused {Show(run.NewRefused)}"));
+                    $"  revocation {i + 1}: command {run.Command:0} ms; from its return: crl.pem {Show(run.CrlWritten)}, open connection refused {Show(run.OpenRefused)}, new connection refused {Show(run.NewRefused)}"));
             }
 
             return null;

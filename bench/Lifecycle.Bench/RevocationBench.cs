@@ -7,7 +7,7 @@ using MtlsAspire.Verification.Storage;
 namespace MtlsAspire.Lifecycle.Bench;
 
 /// <summary>One revocation: when each thing happened, in ms from the revoke command's return (negative: before it returned).</summary>
-internal sealed record RevocationTiming(double Command, double? CrlWritten, double? OrderLoaded, double? OpenRefused, double? NewRefused);
+internal sealed record RevocationTiming(double Command, double? CrlWritten, double? OpenRefused, double? NewRefused);
 
 /// <summary>
 /// Revocation to refusal. Each time: load the revoked service's current chain and key into memory, open a keep-alive
@@ -47,18 +47,9 @@ internal sealed class RevocationBench(BenchApp app, string service)
         var commandStarted = Stopwatch.GetTimestamp();
         await app.CommandAsync(service, "revoke-certificate", cancellationToken);
         var returned = Stopwatch.GetTimestamp();
-        var returnedAt = DateTimeOffset.UtcNow;
         var (a, b) = (await openRefused, await newRefused);
         await probing.CancelAsync();
-        var (crlTicks, crlAt) = await crl;
-
-        // The server's own account: when order swapped in the credential generation holding the new CRL.
-        double? loaded = null;
-        var orderStatus = (await app.ObserveAsync(cancellationToken)).FirstOrDefault(m => m.Service == "order")?.Status;
-        if (orderStatus is not null && crlAt is not null && orderStatus.Generation > before.GetValueOrDefault(orderIdentity.ToString()))
-        {
-            loaded = (orderStatus.LoadedAt - returnedAt).TotalMilliseconds;
-        }
+        var (crlTicks, _) = await crl;
 
         // Next round starts from a settled fleet: every service has loaded the CRL, the service its replacement.
         var replacement = app.Ledger.ActiveLeaf(service)?.Serial;
@@ -66,7 +57,7 @@ internal sealed class RevocationBench(BenchApp app, string service)
         await app.UntilEveryServiceAsync("the new CRL", s => s.Generation > before.GetValueOrDefault(s.SpiffeId, long.MinValue)
             && (s.SpiffeId != id || string.Equals(s.Leaf.Serial, replacement, StringComparison.OrdinalIgnoreCase)), cancellationToken);
 
-        return new RevocationTiming(Ms(commandStarted, returned), crlTicks is { } c ? Ms(returned, c) : null, loaded,
+        return new RevocationTiming(Ms(commandStarted, returned), crlTicks is { } c ? Ms(returned, c) : null,
             a is { } x ? Ms(returned, x) : null, b is { } y ? Ms(returned, y) : null);
     }
 
@@ -128,7 +119,6 @@ internal sealed class RevocationBench(BenchApp app, string service)
         text.AppendLine("|---|---|---|---|---|");
         Row("revoke-certificate command (start → return)", r => r.Command);
         Row("crl.pem written in order's directory, from the return", r => r.CrlWritten);
-        Row("order swapped in the new CRL (its LoadedAt), from the return", r => r.OrderLoaded);
         Row("(a) first refusal on the open keep-alive connection, from the return", r => r.OpenRefused);
         Row("(b) first refusal of a new connection with the old chain, from the return", r => r.NewRefused);
         Row("(a) from crl.pem written", r => r.OpenRefused - r.CrlWritten);
