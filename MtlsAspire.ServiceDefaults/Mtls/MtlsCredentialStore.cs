@@ -269,6 +269,11 @@ public sealed class MtlsCredentialStore : IDisposable
             _fingerprint = fingerprint;
             _refusedFingerprint = null;
             Volatile.Write(ref _current, next);
+            if (next.OwnRevocation is { } revoked)
+            {
+                MtlsLog.OwnCertificateRevoked(_logger, _directory.Path, revoked, next.Leaf.SerialNumber);
+            }
+
             MtlsLog.CredentialsRotated(_logger, previous.Leaf.SerialNumber, next.Leaf.SerialNumber, next.Leaf.NotAfter.ToUniversalTime(), next.Generation);
             _telemetry.Rotated();
             CheckExpiry();

@@ -73,6 +73,9 @@ public sealed class MtlsCredentials : IDisposable
     /// <summary>The (verified) CRL of this service's own issuer.</summary>
     public RevocationList? IssuerCrl { get; }
 
+    /// <summary>Why this service's own certificate is revoked by the CRLs it loaded (peers refuse it), or null.</summary>
+    public string? OwnRevocation { get; private init; }
+
     /// <summary>The roots of ca.crt.</summary>
     public X509Certificate2Collection TrustedRoots => _files.TrustedRoots;
 
@@ -89,9 +92,20 @@ public sealed class MtlsCredentials : IDisposable
         {
             var check = ChainCheck.Verify(parsed.Leaf, parsed.Intermediates, parsed.TrustedRoots, parsed.Revocation, now, options.AllowStaleCrl,
                 CertificateFacts.ServerAuthOid, CertificateFacts.ClientAuthOid);
+            string? ownRevocation = null;
             if (!check.IsValid)
             {
-                throw new InvalidDataException($"{source}/tls.crt does not validate against ca.crt and crl.pem: {string.Join("; ", check.Problems)}");
+                // Our own certificate (or its intermediate) revoked is not a bad file set: the CRLs in it must still be
+                // honoured for peers (else revoking an intermediate would not take effect anywhere). The set is loaded,
+                // and the service says loudly that peers refuse it until its replacement arrives.
+                // (A revoked intermediate's own CRL is no longer published, so the leaf's revocation status is unknown too.)
+                if (check.Path.Count < 2 || !check.Failures.Any(f => f.Kind == ChainFailure.Revoked)
+                    || check.Failures.Any(f => f.Kind is not (ChainFailure.Revoked or ChainFailure.RevocationUnknown)))
+                {
+                    throw new InvalidDataException($"{source}/tls.crt does not validate against ca.crt and crl.pem: {string.Join("; ", check.Problems)}");
+                }
+
+                ownRevocation = string.Join("; ", check.Problems);
             }
 
             var ownCrl = check.Revocation.Count > 0 ? check.Revocation[0] : null;
@@ -102,7 +116,7 @@ public sealed class MtlsCredentials : IDisposable
             }
 
             knownIntermediates.Add(parsed.Intermediates);
-            return new MtlsCredentials(parsed, trustDomain, generation, options, knownIntermediates, ownCrl?.Crl, telemetry, now);
+            return new MtlsCredentials(parsed, trustDomain, generation, options, knownIntermediates, ownCrl?.Crl, telemetry, now) { OwnRevocation = ownRevocation };
         }
         catch
         {

@@ -48,4 +48,8 @@ internal static partial class MtlsLog
 
     [LoggerMessage(11, LogLevel.Debug, "mTLS checked its credential files on demand ({Result}): a peer was refused for {Reason} by generation {Generation}")]
     public static partial void ReloadedOnDemand(ILogger logger, string result, string reason, long generation);
+
+    [LoggerMessage(12, LogLevel.Error,
+        "mTLS loaded new credential files in {Directory} whose CRLs revoke this service's own certificate: {Reason}. Peers refuse serial {CurrentSerial} until a new certificate arrives; the CRLs are honoured for peers meanwhile.")]
+    public static partial void OwnCertificateRevoked(ILogger logger, string directory, string reason, string currentSerial);
 }

@@ -162,6 +162,24 @@ public class HandshakeTests
     }
 
     [Fact]
+    public async Task Revoking_the_servers_own_intermediate_still_takes_effect_for_its_peers_and_the_server_says_its_own_certificate_is_revoked()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        var oldIntermediate = scenario.Pki.Init.Intermediate.Serial;
+        var directory = scenario.IssueClient("order"); // under the same intermediate as the server
+        var generation = scenario.Server.Store.Current.Generation;
+
+        // Revoked before anything moved off it (the wrong order in the runbook, but it happens): the CRL must not be refused.
+        scenario.Pki.Authority.Revoke(oldIntermediate, X509RevocationReason.CACompromise);
+        await Eventually.True(() => scenario.Server.Store.Current is { OwnRevocation: not null } current && current.Generation > generation,
+            "the server loaded the CRL that revokes its own intermediate");
+        Assert.Contains("is revoked since", scenario.Server.Store.Current.OwnRevocation, StringComparison.Ordinal);
+        Assert.Contains(scenario.Server.Logs.GetSnapshot(), r => r.Level == LogLevel.Error && r.Message.Contains("revoke this service's own certificate", StringComparison.Ordinal));
+        using var client = scenario.RawClientFor(directory);
+        await AssertRejected(scenario, client, "revoked", $"(serial {oldIntermediate}, position 1 in the chain: the leaf's issuer) is revoked since");
+    }
+
+    [Fact]
     public async Task A_client_with_only_the_serverauth_usage_is_refused()
     {
         await using var scenario = await Scenario.StartAsync();
