@@ -181,6 +181,11 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     {
         var now = time.GetUtcNow();
         var active = Authority.Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var a] ? a : null;
+        if (active is not null && now > active.NotAfter - IntermediateRenewBefore)
+        {
+            active = RotateExpiringIntermediate(active) ?? active;
+        }
+
         foreach (var service in services)
         {
             // A service with no leaf yet gets its first one just before it starts (EnsureLeafAsync), not from here.
@@ -206,6 +211,24 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
             PublishCrlsLocked();
         }
     }, cancellationToken);
+
+    /// <summary>An intermediate this close to its end is replaced by the renewal loop (as at start), and leaves move to the new one.</summary>
+    internal static TimeSpan IntermediateRenewBefore { get; } = TimeSpan.FromDays(7);
+
+    private LedgerEntry? RotateExpiringIntermediate(LedgerEntry expiring)
+    {
+        try
+        {
+            using var held = OperationLock.Acquire(options.Layout, "rotate-intermediate (renewal loop: the intermediate expires soon)", time);
+            timeline.LogInformation("the intermediate {Subject} expires on {NotAfter:u}: rotating it", expiring.Subject, expiring.NotAfter);
+            return RotateIntermediateLocked();
+        }
+        catch (PkiException e)
+        {
+            timeline.LogWarning("the intermediate {Subject} expires on {NotAfter:u} and could not be rotated yet: {Message}", expiring.Subject, expiring.NotAfter, e.Message);
+            return null;
+        }
+    }
 
     /// <summary>
     /// A leaf under an older intermediate moves to the active one at its own random moment within

@@ -66,6 +66,38 @@ public class ExpiryTests
     }
 
     [Fact]
+    public async Task An_intermediate_that_expires_within_a_week_is_rotated_by_the_running_loop_and_leaves_move_to_the_new_one()
+    {
+        var state = TestApp.NewStateDirectory();
+        try
+        {
+            var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+            var timeline = new ListLogger();
+            using var lifecycle = new CertificateLifecycle(new PkiOptions { StateDirectory = state, ReissueJitter = TimeSpan.Zero }, PassphraseSource.Local, clock, timeline);
+            await lifecycle.BootstrapAsync(CancellationToken.None);
+            await lifecycle.EnsureLeafAsync("order", CancellationToken.None);
+            var first = lifecycle.Authority.Ledger.Find(CertBootstrap.Ledger.CertificateKind.Intermediate, CertBootstrap.Ledger.CertificateStatus.Active)[^1];
+
+            clock.SetUtcNow(first.NotAfter - TimeSpan.FromDays(6)); // the AppHost ran for almost a year without a restart
+            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+
+            var second = lifecycle.Authority.Ledger.Find(CertBootstrap.Ledger.CertificateKind.Intermediate, CertBootstrap.Ledger.CertificateStatus.Active)[^1];
+            Assert.NotEqual(first.Serial, second.Serial);
+            Assert.Contains(timeline.Lines, l => l.Contains($"the intermediate {first.Subject} expires on", StringComparison.Ordinal) && l.Contains("rotating it", StringComparison.Ordinal));
+            Assert.Equal(second.Serial, lifecycle.Authority.Ledger.ActiveLeaf("order")!.IssuerSerial);
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            if (Directory.Exists(state))
+            {
+                Directory.Delete(state, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
     public async Task What_a_service_reports_counts_too_a_lagging_service_near_expiry_is_critical()
     {
         var state = TestApp.NewStateDirectory();
