@@ -482,7 +482,11 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         var after = traffic();
         var report = new FireDrillReport(after.Failed - before.Failed, after.Succeeded - before.Succeeded, steps);
         var timings = string.Join(", ", steps.Select(s => $"{s.Name} {Durations.Took(s.Took)}"));
-        if (report.Failed == 0)
+        if (report.Failed + report.Succeeded == 0)
+        {
+            timeline.LogWarning("fire drill done, but no request was seen during it (is the shopper running?), so it proves nothing about failed requests ({Timings})", timings);
+        }
+        else if (report.Failed == 0)
         {
             timeline.LogInformation("fire drill done: 0 failed requests out of {Total} ({Timings})", report.Failed + report.Succeeded, timings);
         }

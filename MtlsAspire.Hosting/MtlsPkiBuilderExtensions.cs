@@ -134,7 +134,8 @@ public static class MtlsPkiBuilderExtensions
                 {
                     var services = Identities(pki, builder.Resources).Select(r => r.Name).ToList();
                     var report = await lifecycle.RunFireDrillAsync(services, () => pki.Traffic.Count, "dashboard", context.CancellationToken).ConfigureAwait(false);
-                    return $"Fire drill done: {report.Failed} failed requests out of {report.Failed + report.Succeeded}; " +
+                    var traffic = report.Failed + report.Succeeded == 0 ? " (no request was seen: is the shopper running?)" : string.Empty;
+                    return $"Fire drill done: {report.Failed} failed requests out of {report.Failed + report.Succeeded}{traffic}; " +
                         string.Join(", ", report.Steps.Select(s => $"{s.Name} {Verification.Durations.Took(s.Took)}")) + ".";
                 }),
                 new CommandOptions
