@@ -46,6 +46,8 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     private IReadOnlyList<FleetMember> _fleet = [];
     private string? _operation;
     private string? _activity;
+    private string? _expiringIntermediate;
+    private CancellationTokenSource? _rootRotation;
 
     /// <summary>Raised after a leaf was written (under the lifecycle's lock: keep handlers short).</summary>
     public event Action<LeafChange>? LeafChanged;
@@ -120,6 +122,12 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
             timeline.LogWarning("a root rotation was left half-way: {State}. Run the pki command 'Rotate root' (or rotate-root) to finish it; both roots stay trusted meanwhile", rotation.Describe());
         }
 
+        if (options.Expiry.WarningFraction >= 0.3)
+        {
+            timeline.LogWarning("MtlsAspire:Expiry:WarningFraction is {Fraction}: leaves are renewed with a third of their lifetime left (their notBefore is back-dated for clock skew), so every service may show Degraded for a moment before each routine renewal. Below 0.3 it warns only when renewal is late",
+                options.Expiry.WarningFraction);
+        }
+
         PublishCrlsLocked(authority);
         _lastEventId = authority.Ledger.LastEventId();
         _authority = authority; // ready only once everything above succeeded (a wrong root passphrase fails the CRL step)
@@ -148,17 +156,27 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         using var timer = new PeriodicTimer(s_tick, time);
         while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
         {
+            // Each part on its own: whatever goes wrong in one (a busy ledger, a full disk, a service that answers
+            // nonsense) must not stop the others, or leaves would expire and CRLs go stale silently.
+            await TickAsync("asking the services what they loaded", () => ObserveFleetAsync(cancellationToken)).ConfigureAwait(false);
+            await TickAsync("renewal", () => RenewDueAsync(services(), cancellationToken)).ConfigureAwait(false);
+            await TickAsync("reading what other processes did", () => LockedAsync(() => EchoOtherProcesses(services()), cancellationToken)).ConfigureAwait(false);
+            await TickAsync("reading the operation under way", () =>
+            {
+                UpdateActivity();
+                return Task.CompletedTask;
+            }).ConfigureAwait(false);
+        }
+
+        async Task TickAsync(string what, Func<Task> part)
+        {
             try
             {
-                await ObserveFleetAsync(cancellationToken).ConfigureAwait(false);
-                await RenewDueAsync(services(), cancellationToken).ConfigureAwait(false);
-                await LockedAsync(() => EchoOtherProcesses(services()), cancellationToken).ConfigureAwait(false);
-                UpdateActivity();
+                await part().ConfigureAwait(false);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                // Whatever went wrong (a busy ledger, a full disk), the loop must live on: leaves would expire silently.
-                timeline.LogWarning("renewal failed, will retry at the next tick: {Message}", e.Message);
+                timeline.LogWarning("{What} failed, will retry at the next tick: {Message}", what, e.Message);
             }
         }
     }
@@ -181,29 +199,37 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     {
         var now = time.GetUtcNow();
         var active = Authority.Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var a] ? a : null;
-        if (active is not null && now > active.NotAfter - IntermediateRenewBefore)
+        if (active is not null && now > active.NotAfter - IntermediateRenewBefore && _expiringIntermediate != active.Serial)
         {
             active = RotateExpiringIntermediate(active) ?? active;
         }
 
         foreach (var service in services)
         {
-            // A service with no leaf yet gets its first one just before it starts (EnsureLeafAsync), not from here.
-            if (Authority.Ledger.ActiveLeaf(service) is not { } leaf)
+            try
             {
-                continue;
-            }
+                // A service with no leaf yet gets its first one just before it starts (EnsureLeafAsync), not from here.
+                if (Authority.Ledger.ActiveLeaf(service) is not { } leaf)
+                {
+                    continue;
+                }
 
-            if (IsDue(leaf, now))
-            {
-                leaf = IssueLocked(service, leaf.IsExpired(now) ? "re-issued (the previous one had expired)" : "renewed").Entry;
-            }
-            else if (active is not null && leaf.IssuerSerial != active.Serial && MayMove(service, active, now))
-            {
-                leaf = IssueLocked(service, $"moved to the intermediate {active.Subject}").Entry;
-            }
+                if (IsDue(leaf, now))
+                {
+                    leaf = IssueLocked(service, leaf.IsExpired(now) ? "re-issued (the previous one had expired)" : "renewed").Entry;
+                }
+                else if (active is not null && leaf.IssuerSerial != active.Serial && MayMove(service, active, now))
+                {
+                    leaf = IssueLocked(service, $"moved to the intermediate {active.Subject}").Entry;
+                }
 
-            EvaluateExpiry(service, leaf, now);
+                EvaluateExpiry(service, leaf, now);
+            }
+            catch (Exception e) when (e is PkiException or IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                // One service's trouble (its directory unwritable, say) must not stop the others' renewals or the CRLs.
+                timeline.LogWarning("renewal of {Service} failed, will retry at the next tick: {Message}", service, e.Message);
+            }
         }
 
         if (now - _crlsPublishedAt >= Authority.Settings.IntermediateCrlValidity / 2)
@@ -217,16 +243,25 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
 
     private LedgerEntry? RotateExpiringIntermediate(LedgerEntry expiring)
     {
+        var root = Authority.Ledger.Find(expiring.IssuerSerial!);
+        if (root is not null && root.NotAfter <= expiring.NotAfter + TimeSpan.FromDays(1))
+        {
+            // A new intermediate cannot outlive its root: rotating would only repeat every tick. The root must go.
+            _expiringIntermediate = expiring.Serial;
+            timeline.LogError("the intermediate {Subject} expires on {NotAfter:u} and cannot be replaced by a longer one: its root {Root} ends on {RootNotAfter:u}. Rotate the root ('Rotate root')",
+                expiring.Subject, expiring.NotAfter, root.Subject, root.NotAfter);
+            return null;
+        }
+
         try
         {
             using var held = OperationLock.Acquire(options.Layout, "rotate-intermediate (renewal loop: the intermediate expires soon)", time);
             timeline.LogInformation("the intermediate {Subject} expires on {NotAfter:u}: rotating it", expiring.Subject, expiring.NotAfter);
             return RotateIntermediateLocked();
         }
-        catch (PkiException e)
+        catch (PkiException)
         {
-            timeline.LogWarning("the intermediate {Subject} expires on {NotAfter:u} and could not be rotated yet: {Message}", expiring.Subject, expiring.NotAfter, e.Message);
-            return null;
+            return null; // another rotation runs: the next tick tries again
         }
     }
 
@@ -241,7 +276,9 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         return now >= active.IssuedAt + jitter && LoadedEverywhere(s => s.Crls.Any(c => string.Equals(c.Issuer, active.Subject, StringComparison.Ordinal)));
     }
 
-    private bool LoadedEverywhere(Func<CredentialStatus, bool> loaded) => LatestFleet.Where(m => m.Status is not null).All(m => loaded(m.Status!));
+    /// <summary>Every service answered and has loaded it (one that is not running loads the files when it starts; one that does not answer has not).</summary>
+    private bool LoadedEverywhere(Func<CredentialStatus, bool> loaded) =>
+        LatestFleet.All(m => m.Status is { } status ? loaded(status) : m.Problem == HttpFleet.NotRunning);
 
     private void EvaluateExpiry(string service, LedgerEntry leaf, DateTimeOffset now)
     {
@@ -341,13 +378,16 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
 
         try
         {
-            await FleetWait.UntilAsync(new ObservingFleet(this), "its new key and certificate",
-                s => s.SpiffeId != replacement.SpiffeId.ToString() || s.Leaf.Serial == replacement.Entry.Serial, ReplacementWait, time, _ => { }, cancellationToken)
-                .ConfigureAwait(false);
+            // Only the service itself is waited for, and for at most ReplacementWait: a leaked key must not stay trusted long.
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bounded.CancelAfter(ReplacementWait + TimeSpan.FromMilliseconds(500));
+            await FleetWait.UntilAsync(new OnlyFleet(new ObservingFleet(this), service), "its new key and certificate",
+                s => s.Leaf.Serial == replacement.Entry.Serial, ReplacementWait, time, _ => { }, bounded.Token).ConfigureAwait(false);
         }
-        catch (FleetStalledException e)
+        catch (Exception e) when (e is FleetStalledException || e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            timeline.LogWarning("revoking {Service}'s old certificate anyway: {Message}", service, e.Message);
+            timeline.LogWarning("revoking {Service}'s old certificate anyway: it did not report serving its new one within {Wait} ({Message})",
+                service, Durations.Took(ReplacementWait), e.Message);
         }
 
         var revoked = await LockedAsync(() =>
@@ -398,9 +438,15 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
             StepTimeout = options.StepTimeout,
         };
 
+        using var rotation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Volatile.Write(ref _rootRotation, rotation);
         try
         {
-            return await rotator.RunAsync($"rotate-root ({by})", cancellationToken).ConfigureAwait(false);
+            return await rotator.RunAsync($"rotate-root ({by})", rotation.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (rotation.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new PkiException("The root rotation was stopped (abandoned) while it waited; both roots stay trusted until the abandon completes.");
         }
         catch (FleetStalledException e)
         {
@@ -409,15 +455,24 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         }
         finally
         {
+            Interlocked.CompareExchange(ref _rootRotation, null, rotation);
             Volatile.Write(ref _operation, null);
             UpdateActivity();
         }
     }
 
-    /// <summary>Takes the new root of a rotation stuck at step 1 out of the bundle again.</summary>
+    /// <summary>
+    /// Takes the new root of a rotation stuck at step 1 out of the bundle again. A rotation of this AppHost that is
+    /// waiting for a service is stopped first (that is what abandoning it is for); one run by another process is not.
+    /// </summary>
     public async Task<LedgerEntry> AbandonRootRotationAsync(string by, CancellationToken cancellationToken)
     {
-        using var held = OperationLock.Acquire(options.Layout, $"abandon root rotation ({by})", time);
+        if (Volatile.Read(ref _rootRotation) is { } running)
+        {
+            await running.CancelAsync().ConfigureAwait(false);
+        }
+
+        using var held = await AcquireSoonAsync($"abandon root rotation ({by})", cancellationToken).ConfigureAwait(false);
         var abandoned = await LockedAsync(() =>
         {
             var root = Authority.AbandonRootRotation();
@@ -427,6 +482,23 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         timeline.LogWarning("root rotation abandoned: {Subject} (serial {Serial}, which signed nothing) left every ca.crt; trust is as before", abandoned.Subject, abandoned.Serial);
         UpdateActivity();
         return abandoned;
+    }
+
+    /// <summary>Takes the rotation lock, waiting up to 10 s for an operation of this process that is stopping.</summary>
+    private async Task<OperationLock> AcquireSoonAsync(string operation, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            try
+            {
+                return OperationLock.Acquire(options.Layout, operation, time);
+            }
+            catch (PkiException) when (Volatile.Read(ref _rootRotation) is not null && time.GetUtcNow() < deadline)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>
@@ -501,7 +573,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         {
             Volatile.Write(ref _operation, $"fire drill ({by}): step {steps.Count + 1} of 3, {name}");
             RaiseAuthorityChanged();
-            var started = Stopwatch.GetTimestamp();
+            var started = time.GetTimestamp();
             try
             {
                 await step().ConfigureAwait(false);
@@ -511,7 +583,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
                 Volatile.Write(ref _operation, null);
             }
 
-            steps.Add(new RotationStep(name, Stopwatch.GetElapsedTime(started)));
+            steps.Add(new RotationStep(name, time.GetElapsedTime(started)));
             var seen = traffic();
             timeline.LogInformation("fire drill step {Number} of 3, {Name}: loaded everywhere in {Took}; {Failed} failed requests so far",
                 steps.Count, name, Durations.Took(steps[^1].Took), seen.Failed - before.Failed);
@@ -638,6 +710,13 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     }, cancellationToken);
 
     public void Dispose() => _gate.Dispose();
+
+    /// <summary>One service of a fleet.</summary>
+    private sealed class OnlyFleet(IFleet fleet, string service) : IFleet
+    {
+        public async Task<IReadOnlyList<FleetMember>> ObserveAsync(CancellationToken cancellationToken) =>
+            [.. (await fleet.ObserveAsync(cancellationToken).ConfigureAwait(false)).Where(m => m.Service == service)];
+    }
 
     /// <summary>No services to ask: nothing to wait for.</summary>
     private sealed class NoFleet : IFleet

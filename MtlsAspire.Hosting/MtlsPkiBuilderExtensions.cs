@@ -353,8 +353,8 @@ public static class MtlsPkiBuilderExtensions
                     string.Join(", ", status.Bundle.Roots.Select(r => r.Serial.Length > 8 ? r.Serial[..8] : r.Serial))),
                 Highlighted(MtlsIdentityBuilderExtensions.Properties.Expiry, "Expiry", status.Expiry.State.ToString()),
             ];
-            await notifications.PublishUpdateAsync(resource, s => s.Properties.Any(p => p.Name == MtlsIdentityBuilderExtensions.Properties.LoadedGeneration
-                    && Equals(p.Value, properties[0].Value)) && s.Properties.Any(p => p.Name == MtlsIdentityBuilderExtensions.Properties.LoadedBundle && Equals(p.Value, properties[2].Value))
+            // Only when something changed: the dashboard is told once a second otherwise.
+            await notifications.PublishUpdateAsync(resource, s => properties.All(update => s.Properties.Any(p => p.Name == update.Name && Equals(p.Value, update.Value)))
                 ? s
                 : s with { Properties = Merge(s.Properties, properties) }).ConfigureAwait(false);
         }

@@ -80,8 +80,8 @@ public sealed record PkiOptions
             StepTimeout = Duration(section, "StepTimeout", TimeSpan.FromMinutes(5)),
             Expiry = new ExpiryPolicy(
                 section["Expiry:WarningFraction"] is { Length: > 0 } fraction
-                    ? double.Parse(fraction, System.Globalization.CultureInfo.InvariantCulture) is var f && f is > 0 and < 1 ? f
-                        : throw new ArgumentException($"{SectionName}:Expiry:WarningFraction '{fraction}' must be between 0 and 1 (e.g. 0.25: warn with a quarter of the lifetime left).")
+                    ? double.TryParse(fraction, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var f) && f is > 0 and < 1 ? f
+                        : throw new ArgumentException($"{SectionName}:Expiry:WarningFraction '{fraction}' must be a number between 0 and 1 (e.g. 0.25: warn with a quarter of the lifetime left).")
                     : ExpiryPolicy.DefaultWarningFraction,
                 Duration(section, "Expiry:CriticalRemaining", ExpiryPolicy.DefaultCriticalRemaining)),
             FireDrillService = section["FireDrill:Service"] is { Length: > 0 } drill ? drill : "inventory",

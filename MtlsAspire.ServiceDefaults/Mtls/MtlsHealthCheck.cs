@@ -15,6 +15,12 @@ internal sealed class MtlsHealthCheck(MtlsCredentialStore store) : IHealthCheck
         var current = store.Current;
         var expiry = store.Expiry();
         var description = $"{current.Identity}, serial {current.Leaf.SerialNumber}, generation {current.Generation}: {expiry.Detail}";
+        if (current.OwnRevocation is { } revoked)
+        {
+            // Valid dates but revoked: every peer refuses this certificate until a new one arrives.
+            return Task.FromResult(HealthCheckResult.Unhealthy($"{current.Identity}, serial {current.Leaf.SerialNumber}: this service's own certificate is revoked ({revoked}); peers refuse it until a new one arrives"));
+        }
+
         return Task.FromResult(expiry.State switch
         {
             ExpiryState.Ok => HealthCheckResult.Healthy(description),

@@ -117,6 +117,29 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task Rotate_root_refuses_without_the_apps_endpoints_file_and_with_offline_does_all_three_steps()
+    {
+        await InitAndIssueOrder();
+        var rootBefore = await File.ReadAllTextAsync(Path.Combine(Order, "ca.crt"));
+
+        var (refused, _, why) = await Run("rotate-root", "--pki", Pki);
+
+        Assert.Equal(CertBootstrapCli.Failed, refused);
+        Assert.Contains("endpoints.json does not exist", why, StringComparison.Ordinal);
+        Assert.Contains("--offline", why, StringComparison.Ordinal);
+        Assert.Equal(rootBefore, await File.ReadAllTextAsync(Path.Combine(Order, "ca.crt")));
+
+        var (exit, output, error) = await Run("rotate-root", "--pki", Pki, "--offline");
+
+        Assert.True(exit == 0, output + error);
+        Assert.Contains("root rotation done", output, StringComparison.Ordinal);
+        var roots = MtlsAspire.Verification.Certificates.Pem.ReadCertificates(await File.ReadAllTextAsync(Path.Combine(Order, "ca.crt")), "ca.crt");
+        Assert.Single(roots);
+        Assert.DoesNotContain(roots[0].ExportCertificatePem(), rootBefore, StringComparison.Ordinal);
+        Assert.Equal(0, (await Run("inspect", Path.Combine(Order, "tls.crt"))).Exit); // order's leaf is under the new root
+    }
+
+    [Fact]
     public async Task Inspect_against_another_pkis_bundle_reports_an_unknown_ca()
     {
         await InitAndIssueOrder();

@@ -175,6 +175,9 @@ public class HandshakeTests
             "the server loaded the CRL that revokes its own intermediate");
         Assert.Contains("is revoked since", scenario.Server.Store.Current.OwnRevocation, StringComparison.Ordinal);
         Assert.Contains(scenario.Server.Logs.GetSnapshot(), r => r.Level == LogLevel.Error && r.Message.Contains("revoke this service's own certificate", StringComparison.Ordinal));
+        using var plain = new HttpClient();
+        using var health = await plain.GetAsync(new Uri(scenario.Server.Http, "/health"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode); // Unhealthy: its own certificate is revoked
         using var client = scenario.RawClientFor(directory);
         await AssertRejected(scenario, client, "revoked", $"(serial {oldIntermediate}, position 1 in the chain: the leaf's issuer) is revoked since");
     }

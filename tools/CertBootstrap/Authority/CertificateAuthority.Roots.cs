@@ -118,10 +118,16 @@ public sealed partial class CertificateAuthority
         }
 
         var old = state.OldRoot!;
+        if (Ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var signing] && signing.IssuerSerial == old.Serial)
+        {
+            throw new PkiException($"Refusing to drop {old.Subject}: the active intermediate {signing.Subject} is still under it (rotate-root resumes by issuing one under the new root).");
+        }
+
         Ledger.TryTransition(old.Serial, CertificateStatus.Retired, CertificateStatus.Distrusted,
             new LedgerEvent(_time.GetUtcNow(), "root-dropped", old.Serial, null,
                 $"Root rotation step 3 of 3: root CA {old.Subject} removed from the trust bundle; {state.NewRoot!.Subject} is the only root"));
         WriteTrustBundle();
+        Ledger.BumpCaVersion(); // after the bundle file changed: a cache built in between must not keep the old text
         RefreshServiceDirectories();
         return old;
     }
@@ -146,8 +152,20 @@ public sealed partial class CertificateAuthority
             new LedgerEvent(_time.GetUtcNow(), "root-abandoned", abandoned.Serial, null,
                 $"Root rotation abandoned at step 1: root CA {abandoned.Subject} (which signed nothing) removed from the trust bundle; trust is as before"));
         WriteTrustBundle();
+        Ledger.BumpCaVersion();
         RefreshServiceDirectories();
         return abandoned;
+    }
+
+    /// <summary>
+    /// Rewrites the trust bundle, re-signs every CRL and republishes ca.crt and crl.pem to every service directory: what
+    /// a rotation resumed after a crash does first, so that nothing it waits for depends on files never delivered.
+    /// </summary>
+    public RefreshResult Republish()
+    {
+        WriteTrustBundle();
+        Ledger.BumpCaVersion();
+        return PublishCrls().Refresh;
     }
 
     /// <summary>Renews every service's active leaf (under the active intermediate); returns what was issued.</summary>

@@ -148,6 +148,7 @@ public sealed partial class CertificateAuthority
         var rootEntry = EntryFor(publicRoot, CertificateKind.Root, issuerSerial: null, now) with { Status = status };
         Record(rootEntry, new LedgerEvent(now, eventKind, rootEntry.Serial, null, describe(publicRoot.Subject)));
         WriteTrustBundle();
+        Ledger.BumpCaVersion(); // after the bundle file changed
         return (new LoadedCa(rootEntry, key.AttachTo(publicRoot)), generatedFile);
     }
 

@@ -33,8 +33,17 @@ public sealed class OperationLock : IDisposable
             }
 
             var stream = new FileStream(path, options);
-            SecureFiles.ReplaceAtomically(holderFile,
+            try
+            {
+                SecureFiles.ReplaceAtomically(holderFile,
                 $"{Environment.ProcessId}\n{operation} (process {Environment.ProcessId}, {Path.GetFileName(Environment.ProcessPath ?? "?")}), since {time.GetUtcNow():u}\n", SecureFiles.Public);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                stream.Dispose(); // the lock is ours: never leak it because its description could not be written
+                throw new PkiException($"Cannot write {holderFile}: {e.Message}", e);
+            }
+
             return new OperationLock(stream, holderFile);
         }
         catch (IOException) when (File.Exists(path))
@@ -88,11 +97,13 @@ public sealed class OperationLock : IDisposable
         {
             File.Delete(_holderFile);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // the lock itself is what matters; a stale description is overwritten by the next holder
         }
-
-        _lock.Dispose();
+        finally
+        {
+            _lock.Dispose();
+        }
     }
 }

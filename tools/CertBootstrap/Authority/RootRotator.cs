@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using MtlsAspire.CertBootstrap.Fleet;
 using MtlsAspire.CertBootstrap.Ledger;
 using MtlsAspire.Verification;
@@ -37,43 +36,54 @@ public sealed class RootRotator(CertificateAuthority authority, IFleet fleet, Ti
         var state = authority.RootRotation();
         if (state.Phase == RootRotationPhase.None)
         {
-            var started = Stopwatch.GetTimestamp();
+            var started = time.GetTimestamp();
             var root = authority.AddRoot();
             progress($"root rotation step 1 of 3: new root {root.Subject} (serial {root.Serial}) added to every ca.crt beside {state.OldRoot?.Subject}; waiting for every service to load it");
             await WaitAsync($"the trust bundle with the new root {root.Subject}", s => s.Trusts(root.Serial), cancellationToken).ConfigureAwait(false);
-            steps.Add(new RotationStep("1 of 3: new root added to every ca.crt", Stopwatch.GetElapsedTime(started)));
+            steps.Add(new RotationStep("1 of 3: new root added to every ca.crt", time.GetElapsedTime(started)));
             progress($"root rotation step 1 of 3 loaded everywhere in {Durations.Took(steps[^1].Took)}");
             state = authority.RootRotation();
         }
         else if (state.Phase == RootRotationPhase.NewRootTrusted)
         {
             progress($"resuming a root rotation: {state.Describe()}");
+            authority.Republish(); // whatever a process that stopped half-way did not deliver
             await WaitAsync($"the trust bundle with the new root {state.NewRoot!.Subject}", s => s.Trusts(state.NewRoot!.Serial), cancellationToken).ConfigureAwait(false);
         }
 
         if (state.Phase == RootRotationPhase.NewRootTrusted)
         {
-            var started = Stopwatch.GetTimestamp();
+            var started = time.GetTimestamp();
             var intermediate = authority.PromoteRoot();
             progress($"root rotation step 2 of 3: root {state.NewRoot!.Subject} now signs the intermediate {intermediate.Subject} (serial {intermediate.Serial}); leaves move to it");
             await MoveLeavesAsync(intermediate, cancellationToken).ConfigureAwait(false);
-            steps.Add(new RotationStep("2 of 3: new root signs, every leaf re-issued", Stopwatch.GetElapsedTime(started)));
+            steps.Add(new RotationStep("2 of 3: new root signs, every leaf re-issued", time.GetElapsedTime(started)));
             progress($"root rotation step 2 of 3 loaded everywhere in {Durations.Took(steps[^1].Took)}: every service serves a leaf under the new root");
             state = authority.RootRotation();
         }
         else if (state.Phase == RootRotationPhase.NewRootSigning)
         {
             progress($"resuming a root rotation: {state.Describe()}");
-            await MoveLeavesAsync(ActiveIntermediate(), cancellationToken).ConfigureAwait(false);
+            var intermediate = ActiveIntermediate();
+            if (intermediate.IssuerSerial != state.NewRoot!.Serial)
+            {
+                // A process stopped between promoting the new root and issuing its intermediate: issue it now, or step 3
+                // would drop the root that still signs everything.
+                (intermediate, _) = authority.RotateIntermediate();
+                progress($"the new root {state.NewRoot.Subject} had no intermediate yet: issued {intermediate.Subject} (serial {intermediate.Serial})");
+            }
+
+            authority.Republish();
+            await MoveLeavesAsync(intermediate, cancellationToken).ConfigureAwait(false);
         }
 
         if (state.Phase == RootRotationPhase.NewRootSigning)
         {
-            var started = Stopwatch.GetTimestamp();
+            var started = time.GetTimestamp();
             var old = authority.DropOldRoot();
             progress($"root rotation step 3 of 3: old root {old.Subject} removed from every ca.crt; waiting for every service to load the bundle without it");
             await WaitAsync($"the trust bundle without the old root {old.Subject}", s => !s.Trusts(old.Serial), cancellationToken).ConfigureAwait(false);
-            steps.Add(new RotationStep("3 of 3: old root dropped", Stopwatch.GetElapsedTime(started)));
+            steps.Add(new RotationStep("3 of 3: old root dropped", time.GetElapsedTime(started)));
             progress($"root rotation done: {state.NewRoot!.Subject} is the only root; step 3 loaded everywhere in {Durations.Took(steps[^1].Took)}");
         }
 

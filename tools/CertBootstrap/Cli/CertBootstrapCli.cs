@@ -246,11 +246,12 @@ public static class CertBootstrapCli
         root.Subcommands.Add(rotate);
 
         var abandon = new Option<bool>("--abandon") { Description = "Abandon a root rotation stuck at step 1: the new root (which signed nothing) leaves the bundle again" };
+        var offline = new Option<bool>("--offline") { Description = "No service runs: do all three steps at once without asking anyone (else endpoints.json must exist)" };
         var rotateRoot = new Command("rotate-root",
             "Replace the root CA in three steps, each once every running service loaded the previous one: add the new root to every ca.crt; " +
             "sign a new intermediate with it and re-issue every leaf; drop the old root. Resumes a rotation left half-way. Without running services it does all three at once.")
         {
-            pki, passphraseFile, endpoints, stepTimeout, abandon,
+            pki, passphraseFile, endpoints, stepTimeout, abandon, offline,
         };
         rotateRoot.SetAction(async (parse, cancellationToken) =>
         {
@@ -264,7 +265,16 @@ public static class CertBootstrapCli
                 return Ok;
             }
 
-            using var fleet = Fleet(parse, pki, endpoints);
+            var endpointsFile = EndpointsPath(parse, pki, endpoints);
+            if (!File.Exists(endpointsFile) && !parse.GetValue(offline))
+            {
+                // Without it nobody is asked, and dropping the old root seconds after adding the new one would cut off
+                // every service that is running but was not asked.
+                throw new PkiException($"{endpointsFile} does not exist, so the running services cannot be asked what they loaded: " +
+                    "pass --endpoints FILE (the AppHost's endpoints.json), or --offline if no service runs.");
+            }
+
+            using var fleet = HttpFleet.FromEndpointsFile(endpointsFile);
             var rotator = new RootRotator(authority, fleet, time, line => writer.WriteLine(line)) { StepTimeout = Durations.Parse(parse.GetValue(stepTimeout)!) };
             foreach (var step in await rotator.RunAsync("rotate-root (CLI)", cancellationToken).ConfigureAwait(false))
             {
@@ -330,8 +340,10 @@ public static class CertBootstrapCli
     private static CertificateAuthority Open(ParseResult parse, Option<string> pki, Option<string?>? passphraseFile, TimeProvider time) =>
         CertificateAuthority.Open(parse.GetValue(pki)!, passphraseFile is null ? PassphraseSource.Local : Passphrase(parse, passphraseFile), time);
 
-    private static HttpFleet Fleet(ParseResult parse, Option<string> pki, Option<string?> endpoints) =>
-        HttpFleet.FromEndpointsFile(parse.GetValue(endpoints) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(parse.GetValue(pki)!))!, "endpoints.json"));
+    private static HttpFleet Fleet(ParseResult parse, Option<string> pki, Option<string?> endpoints) => HttpFleet.FromEndpointsFile(EndpointsPath(parse, pki, endpoints));
+
+    private static string EndpointsPath(ParseResult parse, Option<string> pki, Option<string?> endpoints) =>
+        parse.GetValue(endpoints) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(parse.GetValue(pki)!))!, "endpoints.json");
 
     private static IPAddress ParseAddress(string text) =>
         IPAddress.TryParse(text, out var address) ? address : throw new FormatException($"'{text}' is not an IP address.");

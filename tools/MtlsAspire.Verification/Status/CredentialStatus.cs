@@ -37,8 +37,14 @@ public sealed record CredentialStatus(
     };
 
     /// <summary>Parses a status document; throws <see cref="JsonException"/> when it is not one.</summary>
-    public static CredentialStatus Parse(string json) =>
-        JsonSerializer.Deserialize<CredentialStatus>(json, Json) ?? throw new JsonException("The status document is empty (null).");
+    public static CredentialStatus Parse(string json)
+    {
+        var status = JsonSerializer.Deserialize<CredentialStatus>(json, Json) ?? throw new JsonException("The status document is empty (null).");
+        // Records do not enforce their parameters in JSON: a document missing a part is not a status.
+        return status is { SpiffeId: not null, Leaf: not null, Bundle.Roots: not null, Crls: not null, Expiry: not null }
+            ? status
+            : throw new JsonException("The status document lacks spiffeId, leaf, bundle.roots, crls or expiry.");
+    }
 
     /// <summary>True when the bundle holds the root with <paramref name="rootSerial"/>.</summary>
     public bool Trusts(string rootSerial) => Bundle.Roots.Any(r => string.Equals(r.Serial, rootSerial, StringComparison.OrdinalIgnoreCase));
