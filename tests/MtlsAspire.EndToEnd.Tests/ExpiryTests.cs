@@ -17,115 +17,82 @@ public class ExpiryTests
     [Fact]
     public async Task Crossing_the_warning_threshold_logs_once_and_renewal_clears_it_and_an_expired_leaf_is_reissued_on_the_next_tick()
     {
-        var state = TestApp.NewStateDirectory();
-        try
-        {
-            var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
-            var timeline = new ListLogger();
-            // Warn with half the lifetime left: before the renewal at 2/3, so the warning can be seen without a broken renewal.
-            var options = new PkiOptions { StateDirectory = state, LeafLifetime = TimeSpan.FromHours(10), Expiry = new ExpiryPolicy(0.5, TimeSpan.FromHours(1)) };
-            using var lifecycle = new CertificateLifecycle(options, PassphraseSource.Local, clock, timeline);
-            var changes = new ConcurrentQueue<(string Service, ExpiryState State)>();
-            lifecycle.ExpiryChanged += (service, status) => changes.Enqueue((service, status.State));
-            await lifecycle.BootstrapAsync(CancellationToken.None);
-            await lifecycle.EnsureLeafAsync("order", CancellationToken.None);
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+        var timeline = new ListLogger();
+        // Warn with half the lifetime left: before the renewal at 2/3, so the warning can be seen without a broken renewal.
+        using var scope = LifecycleScope.Create(state => new PkiOptions { StateDirectory = state, LeafLifetime = TimeSpan.FromHours(10), Expiry = new ExpiryPolicy(0.5, TimeSpan.FromHours(1)) },
+            clock, timeline);
+        var lifecycle = scope.Lifecycle;
+        var changes = new ConcurrentQueue<(string Service, ExpiryState State)>();
+        lifecycle.ExpiryChanged += (service, status) => changes.Enqueue((service, status.State));
+        await lifecycle.BootstrapAsync(CancellationToken.None);
+        await lifecycle.EnsureLeafAsync("order", CancellationToken.None);
 
-            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
-            Assert.Equal(ExpiryState.Ok, lifecycle.ExpiryOf("order")!.State);
+        await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+        Assert.Equal(ExpiryState.Ok, lifecycle.ExpiryOf("order")!.State);
 
-            clock.Advance(TimeSpan.FromHours(5) + TimeSpan.FromMinutes(10)); // less than half left, renewal (at 6 h 40) not due
-            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
-            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+        clock.Advance(TimeSpan.FromHours(5) + TimeSpan.FromMinutes(10)); // less than half left, renewal (at 6 h 40) not due
+        await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+        await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
 
-            var warning = lifecycle.ExpiryOf("order")!;
-            Assert.Equal(ExpiryState.Warning, warning.State);
-            Assert.Contains("less than the warning 5h", warning.Detail, StringComparison.Ordinal);
-            Assert.Contains("notAfter", warning.Detail, StringComparison.Ordinal);
-            Assert.Single(timeline.Lines, l => l.Contains("expiry warning for order", StringComparison.Ordinal)); // once per crossing, not per tick
+        var warning = lifecycle.ExpiryOf("order")!;
+        Assert.Equal(ExpiryState.Warning, warning.State);
+        Assert.Contains("less than the warning 5h", warning.Detail, StringComparison.Ordinal);
+        Assert.Contains("notAfter", warning.Detail, StringComparison.Ordinal);
+        Assert.Single(timeline.Lines, l => l.Contains("expiry warning for order", StringComparison.Ordinal)); // once per crossing, not per tick
 
-            clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(40)); // past 2/3: renewed, no longer near expiry
-            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
-            Assert.Equal(ExpiryState.Ok, lifecycle.ExpiryOf("order")!.State);
-            Assert.Contains(timeline.Lines, l => l.Contains("order is no longer near expiry", StringComparison.Ordinal));
-            Assert.Equal([ExpiryState.Ok, ExpiryState.Warning, ExpiryState.Ok], changes.Where(c => c.Service == "order").Select(c => c.State));
+        clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(40)); // past 2/3: renewed, no longer near expiry
+        await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+        Assert.Equal(ExpiryState.Ok, lifecycle.ExpiryOf("order")!.State);
+        Assert.Contains(timeline.Lines, l => l.Contains("order is no longer near expiry", StringComparison.Ordinal));
+        Assert.Equal([ExpiryState.Ok, ExpiryState.Warning, ExpiryState.Ok], changes.Where(c => c.Service == "order").Select(c => c.State));
 
-            // An AppHost that was down for longer than the lifetime: the next tick re-issues the expired leaf and says so.
-            clock.Advance(TimeSpan.FromHours(11));
-            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
-            Assert.Contains(timeline.Lines, l => l.Contains("certificate re-issued (the previous one had expired) for order", StringComparison.Ordinal));
-            Assert.Equal(ExpiryState.Ok, lifecycle.ExpiryOf("order")!.State);
-        }
-        finally
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            if (Directory.Exists(state))
-            {
-                Directory.Delete(state, recursive: true);
-            }
-        }
+        // An AppHost that was down for longer than the lifetime: the next tick re-issues the expired leaf and says so.
+        clock.Advance(TimeSpan.FromHours(11));
+        await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+        Assert.Contains(timeline.Lines, l => l.Contains("certificate re-issued (the previous one had expired) for order", StringComparison.Ordinal));
+        Assert.Equal(ExpiryState.Ok, lifecycle.ExpiryOf("order")!.State);
     }
 
     [Fact]
     public async Task An_intermediate_that_expires_within_a_week_is_rotated_by_the_running_loop_and_leaves_move_to_the_new_one()
     {
-        var state = TestApp.NewStateDirectory();
-        try
-        {
-            var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
-            var timeline = new ListLogger();
-            using var lifecycle = new CertificateLifecycle(new PkiOptions { StateDirectory = state, ReissueJitter = TimeSpan.Zero }, PassphraseSource.Local, clock, timeline);
-            await lifecycle.BootstrapAsync(CancellationToken.None);
-            await lifecycle.EnsureLeafAsync("order", CancellationToken.None);
-            var first = lifecycle.Authority.Ledger.Find(CertBootstrap.Ledger.CertificateKind.Intermediate, CertBootstrap.Ledger.CertificateStatus.Active)[^1];
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+        var timeline = new ListLogger();
+        using var scope = LifecycleScope.Create(state => new PkiOptions { StateDirectory = state, ReissueJitter = TimeSpan.Zero }, clock, timeline);
+        var lifecycle = scope.Lifecycle;
+        await lifecycle.BootstrapAsync(CancellationToken.None);
+        await lifecycle.EnsureLeafAsync("order", CancellationToken.None);
+        var first = lifecycle.Authority.Ledger.Find(CertBootstrap.Ledger.CertificateKind.Intermediate, CertBootstrap.Ledger.CertificateStatus.Active)[^1];
 
-            clock.SetUtcNow(first.NotAfter - TimeSpan.FromDays(6)); // the AppHost ran for almost a year without a restart
-            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
-            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+        clock.SetUtcNow(first.NotAfter - TimeSpan.FromDays(6)); // the AppHost ran for almost a year without a restart
+        await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+        await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
 
-            var second = lifecycle.Authority.Ledger.Find(CertBootstrap.Ledger.CertificateKind.Intermediate, CertBootstrap.Ledger.CertificateStatus.Active)[^1];
-            Assert.NotEqual(first.Serial, second.Serial);
-            Assert.Contains(timeline.Lines, l => l.Contains($"the intermediate {first.Subject} expires on", StringComparison.Ordinal) && l.Contains("rotating it", StringComparison.Ordinal));
-            Assert.Equal(second.Serial, lifecycle.Authority.Ledger.ActiveLeaf("order")!.IssuerSerial);
-        }
-        finally
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            if (Directory.Exists(state))
-            {
-                Directory.Delete(state, recursive: true);
-            }
-        }
+        var second = lifecycle.Authority.Ledger.Find(CertBootstrap.Ledger.CertificateKind.Intermediate, CertBootstrap.Ledger.CertificateStatus.Active)[^1];
+        Assert.NotEqual(first.Serial, second.Serial);
+        Assert.Contains(timeline.Lines, l => l.Contains($"the intermediate {first.Subject} expires on", StringComparison.Ordinal) && l.Contains("rotating it", StringComparison.Ordinal));
+        Assert.Equal(second.Serial, lifecycle.Authority.Ledger.ActiveLeaf("order")!.IssuerSerial);
     }
 
     [Fact]
     public async Task What_a_service_reports_counts_too_a_lagging_service_near_expiry_is_critical()
     {
-        var state = TestApp.NewStateDirectory();
-        try
-        {
-            var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
-            var timeline = new ListLogger();
-            using var lifecycle = new CertificateLifecycle(new PkiOptions { StateDirectory = state }, PassphraseSource.Local, clock, timeline);
-            await lifecycle.BootstrapAsync(CancellationToken.None);
-            var leaf = await lifecycle.EnsureLeafAsync("payment", CancellationToken.None);
-            // The ledger's leaf is fresh, but payment still serves an old one that is about to expire (it never reloaded).
-            var critical = new ExpiryStatus(ExpiryState.Critical, TimeSpan.FromMinutes(20), "the certificate expires in 20m, less than the critical 1h");
-            lifecycle.Fleet = new StaticFleet(new FleetMember("payment", Report(leaf.Serial, critical), null));
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+        var timeline = new ListLogger();
+        using var scope = LifecycleScope.Create(state => new PkiOptions { StateDirectory = state }, clock, timeline);
+        var lifecycle = scope.Lifecycle;
+        await lifecycle.BootstrapAsync(CancellationToken.None);
+        var leaf = await lifecycle.EnsureLeafAsync("payment", CancellationToken.None);
+        // The ledger's leaf is fresh, but payment still serves an old one that is about to expire (it never reloaded).
+        var critical = new ExpiryStatus(ExpiryState.Critical, TimeSpan.FromMinutes(20), "the certificate expires in 20m, less than the critical 1h");
+        lifecycle.Fleet = new StaticFleet(new FleetMember("payment", Report(leaf.Serial, critical), null));
 
-            await lifecycle.ObserveFleetAsync(CancellationToken.None);
-            await lifecycle.RenewDueAsync(["payment"], CancellationToken.None);
+        await lifecycle.ObserveFleetAsync(CancellationToken.None);
+        await lifecycle.RenewDueAsync(["payment"], CancellationToken.None);
 
-            Assert.Equal(ExpiryState.Critical, lifecycle.ExpiryOf("payment")!.State);
-            Assert.Contains(timeline.Lines, l => l.Contains("expiry Critical for payment", StringComparison.Ordinal) && l.Contains("critical 1h", StringComparison.Ordinal));
-        }
-        finally
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            if (Directory.Exists(state))
-            {
-                Directory.Delete(state, recursive: true);
-            }
-        }
+        Assert.Equal(ExpiryState.Critical, lifecycle.ExpiryOf("payment")!.State);
+        Assert.Contains(timeline.Lines, l => l.Contains("expiry Critical for payment", StringComparison.Ordinal) && l.Contains("critical 1h", StringComparison.Ordinal));
     }
 
     [Fact]
