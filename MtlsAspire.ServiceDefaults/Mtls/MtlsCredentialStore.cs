@@ -266,13 +266,15 @@ public sealed class MtlsCredentialStore : IDisposable
                 return false;
             }
 
+            if (next.OwnRevocation is { } revoked)
+            {
+                // Said before the swap, so that whoever sees the new generation can also find why it is refused.
+                MtlsLog.OwnCertificateRevoked(_logger, _directory.Path, revoked, next.Leaf.SerialNumber);
+            }
+
             _fingerprint = fingerprint;
             _refusedFingerprint = null;
             Volatile.Write(ref _current, next);
-            if (next.OwnRevocation is { } revoked)
-            {
-                MtlsLog.OwnCertificateRevoked(_logger, _directory.Path, revoked, next.Leaf.SerialNumber);
-            }
 
             MtlsLog.CredentialsRotated(_logger, previous.Leaf.SerialNumber, next.Leaf.SerialNumber, next.Leaf.NotAfter.ToUniversalTime(), next.Generation);
             _telemetry.Rotated();
