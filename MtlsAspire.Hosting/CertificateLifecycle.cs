@@ -546,7 +546,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         // Let a request that started during the last step finish and be counted.
         var settled = traffic();
         var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(30);
-        while (traffic().Succeeded + traffic().Failed == settled.Succeeded + settled.Failed && time.GetUtcNow() < deadline && before != settled)
+        while (before != settled && traffic() == settled && time.GetUtcNow() < deadline)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
         }

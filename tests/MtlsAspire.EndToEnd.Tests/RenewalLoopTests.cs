@@ -1,6 +1,5 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
-using MtlsAspire.CertBootstrap.Authority;
+using MtlsAspire.EndToEnd.Tests.Infrastructure;
 using MtlsAspire.Hosting;
 
 namespace MtlsAspire.EndToEnd.Tests;
@@ -13,83 +12,59 @@ public class RenewalLoopTests
     [Fact]
     public async Task Leaves_are_renewed_at_two_thirds_of_their_lifetime_and_crls_before_half_their_validity()
     {
-        var state = Path.Combine(Path.GetTempPath(), "mtls-apphost-tests", Guid.NewGuid().ToString("N")[..12]);
-        try
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+        var renewed = new List<string>();
+        using var scope = LifecycleScope.Create(state => new PkiOptions { StateDirectory = state, LeafLifetime = TimeSpan.FromHours(3) }, clock);
+        var lifecycle = scope.Lifecycle;
+        lifecycle.LeafChanged += change => renewed.Add($"{change.Verb} {change.Service}");
+        await lifecycle.BootstrapAsync(CancellationToken.None);
+        foreach (var service in s_services)
         {
-            var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
-            var options = new PkiOptions { StateDirectory = state, LeafLifetime = TimeSpan.FromHours(3) };
-            var renewed = new List<string>();
-            using var lifecycle = new CertificateLifecycle(options, PassphraseSource.Local, clock, NullLogger.Instance);
-            lifecycle.LeafChanged += change => renewed.Add($"{change.Verb} {change.Service}");
-            await lifecycle.BootstrapAsync(CancellationToken.None);
-            foreach (var service in s_services)
-            {
-                await lifecycle.EnsureLeafAsync(service, CancellationToken.None);
-            }
-
-            var first = s_services.ToDictionary(s => s, s => lifecycle.Authority.Ledger.ActiveLeaf(s)!.Serial);
-            var crl = lifecycle.LastIntermediateCrl!.Number;
-
-            // CRLs (valid 1 h) are re-signed once half their validity has passed, not before.
-            clock.Advance(TimeSpan.FromMinutes(29));
-            await lifecycle.RenewDueAsync(s_services, CancellationToken.None);
-            Assert.Equal(crl, lifecycle.LastIntermediateCrl!.Number);
-            clock.Advance(TimeSpan.FromMinutes(2));
-            await lifecycle.RenewDueAsync(s_services, CancellationToken.None);
-            Assert.True(lifecycle.LastIntermediateCrl!.Number > crl);
-
-            // Leaves (3 h) are renewed at 2/3 of their lifetime, not before.
-            clock.Advance(TimeSpan.FromHours(2) - TimeSpan.FromMinutes(32));
-            await lifecycle.RenewDueAsync(s_services, CancellationToken.None);
-            Assert.All(s_services, s => Assert.Equal(first[s], lifecycle.Authority.Ledger.ActiveLeaf(s)!.Serial));
-            clock.Advance(TimeSpan.FromMinutes(2));
-            await lifecycle.RenewDueAsync(s_services, CancellationToken.None);
-            Assert.All(s_services, s => Assert.NotEqual(first[s], lifecycle.Authority.Ledger.ActiveLeaf(s)!.Serial));
-            Assert.Contains("renewed order", renewed);
-            Assert.DoesNotContain(renewed, r => r.StartsWith("renewed", StringComparison.Ordinal) && !s_services.Any(r.EndsWith));
+            await lifecycle.EnsureLeafAsync(service, CancellationToken.None);
         }
-        finally
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            if (Directory.Exists(state))
-            {
-                Directory.Delete(state, recursive: true);
-            }
-        }
+
+        var first = s_services.ToDictionary(s => s, s => lifecycle.Authority.Ledger.ActiveLeaf(s)!.Serial);
+        var crl = lifecycle.LastIntermediateCrl!.Number;
+
+        // CRLs (valid 1 h) are re-signed once half their validity has passed, not before.
+        clock.Advance(TimeSpan.FromMinutes(29));
+        await lifecycle.RenewDueAsync(s_services, CancellationToken.None);
+        Assert.Equal(crl, lifecycle.LastIntermediateCrl!.Number);
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await lifecycle.RenewDueAsync(s_services, CancellationToken.None);
+        Assert.True(lifecycle.LastIntermediateCrl!.Number > crl);
+
+        // Leaves (3 h) are renewed at 2/3 of their lifetime, not before.
+        clock.Advance(TimeSpan.FromHours(2) - TimeSpan.FromMinutes(32));
+        await lifecycle.RenewDueAsync(s_services, CancellationToken.None);
+        Assert.All(s_services, s => Assert.Equal(first[s], lifecycle.Authority.Ledger.ActiveLeaf(s)!.Serial));
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await lifecycle.RenewDueAsync(s_services, CancellationToken.None);
+        Assert.All(s_services, s => Assert.NotEqual(first[s], lifecycle.Authority.Ledger.ActiveLeaf(s)!.Serial));
+        Assert.Contains("renewed order", renewed);
+        Assert.DoesNotContain(renewed, r => r.StartsWith("renewed", StringComparison.Ordinal) && !s_services.Any(r.EndsWith));
     }
 
     [Fact]
     public async Task The_loop_ticks_on_the_injected_clock_renews_what_is_due_and_ends_when_cancelled()
     {
-        var state = Path.Combine(Path.GetTempPath(), "mtls-apphost-tests", Guid.NewGuid().ToString("N")[..12]);
-        try
-        {
-            var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
-            using var lifecycle = new CertificateLifecycle(new PkiOptions { StateDirectory = state, LeafLifetime = TimeSpan.FromMinutes(30) },
-                PassphraseSource.Local, clock, NullLogger.Instance);
-            await lifecycle.BootstrapAsync(CancellationToken.None);
-            var first = (await lifecycle.EnsureLeafAsync("order", CancellationToken.None)).Serial;
-            var renewed = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            lifecycle.LeafChanged += change => renewed.TrySetResult(change.Leaf.Entry.Serial);
-            using var stop = new CancellationTokenSource();
-            var loop = lifecycle.RunAsync(() => ["order"], stop.Token);
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+        using var scope = LifecycleScope.Create(state => new PkiOptions { StateDirectory = state, LeafLifetime = TimeSpan.FromMinutes(30) }, clock);
+        var lifecycle = scope.Lifecycle;
+        await lifecycle.BootstrapAsync(CancellationToken.None);
+        var first = (await lifecycle.EnsureLeafAsync("order", CancellationToken.None)).Serial;
+        var renewed = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lifecycle.LeafChanged += change => renewed.TrySetResult(change.Leaf.Entry.Serial);
+        using var stop = new CancellationTokenSource();
+        var loop = lifecycle.RunAsync(() => ["order"], stop.Token);
 
-            // The timer (every lifetime/30 = 60 s) runs on the fake clock: one step past the 20 min due time makes one tick.
-            clock.Advance(TimeSpan.FromMinutes(21));
-            var serial = await renewed.Task.WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.NotEqual(first, serial);
-            Assert.Equal(serial, lifecycle.Authority.Ledger.ActiveLeaf("order")!.Serial);
+        // The timer (every second) runs on the fake clock: one step past the 20 min due time makes one tick.
+        clock.Advance(TimeSpan.FromMinutes(21));
+        var serial = await renewed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.NotEqual(first, serial);
+        Assert.Equal(serial, lifecycle.Authority.Ledger.ActiveLeaf("order")!.Serial);
 
-            await stop.CancelAsync();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => loop.WaitAsync(TimeSpan.FromSeconds(30)));
-        }
-        finally
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            if (Directory.Exists(state))
-            {
-                Directory.Delete(state, recursive: true);
-            }
-        }
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => loop.WaitAsync(TimeSpan.FromSeconds(30)));
     }
 }
