@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using MtlsAspire.AppHost;
 using MtlsAspire.Hosting;
+using MtlsAspire.Hosting.Kubernetes;
 
 // The system. A reference is a call (Aspire service discovery), the allow rule on the callee and, when published,
 // a NetworkPolicy: one source of truth.
@@ -51,6 +52,7 @@ if (builder.Configuration.GetValue("MtlsAspire:Workers", defaultValue: true))
 
     // Knows where payment and inventory are, is allowed to call neither, and carries certificates they must refuse.
     builder.AddProject<Projects.Intruder>("intruder")
+        .ExcludeFromManifest() // its kit of bad certificates is issued by the local PKI; not published
         .WithMtlsIdentity(pki)
         .WithRejectionKit(pki)
         .WithEndpointOf(payment)
@@ -58,5 +60,8 @@ if (builder.Configuration.GetValue("MtlsAspire:Workers", defaultValue: true))
         .WaitFor(payment)
         .WaitFor(inventory);
 }
+
+// --operation publish --step kubernetes --output-path deploy/k8s: this model as manifests with cert-manager.
+builder.AddKubernetesManifests(pki);
 
 builder.Build().Run();

@@ -1,0 +1,116 @@
+using Microsoft.Extensions.Configuration;
+using MtlsAspire.Verification;
+using MtlsAspire.Verification.Identity;
+
+namespace MtlsAspire.Hosting.Kubernetes;
+
+/// <summary>Where the cluster's issuing CA comes from.</summary>
+public enum KubernetesCaMode
+{
+    /// <summary>cert-manager makes a self-signed root and an intermediate in the cluster (a demo cluster).</summary>
+    SelfSigned,
+
+    /// <summary>
+    /// Bring your own CA: the intermediate of our CertBootstrap PKI becomes the CA Issuer's Secret (created by a printed
+    /// <c>kubectl create secret</c> command, never in a manifest); its root stays offline.
+    /// </summary>
+    External,
+}
+
+/// <summary>
+/// The Kubernetes publish settings, section <c>MtlsAspire:Kubernetes</c> (pass as <c>--MtlsAspire:Kubernetes:Namespace shop</c>):
+/// <c>Namespace</c> (default <c>mtls-aspire</c>; it is also the environment in every SPIFFE ID), <c>Ca</c>
+/// (<c>self-signed</c> or <c>external</c>), <c>ImageRegistry</c> and <c>ImageTag</c> of the service images,
+/// <c>KubectlImage</c>, <c>DashboardImage</c>, <c>Dashboard</c> (true: the Aspire dashboard as the in-cluster OTLP
+/// collector), <c>OtlpEndpoint</c> (another collector), <c>CrlValidity</c> (1h) and <c>CrlSchedule</c>.
+/// </summary>
+public sealed record KubernetesOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "MtlsAspire:Kubernetes";
+
+    /// <summary>The namespace, and the environment (<c>ns</c>) of every SPIFFE ID in the cluster.</summary>
+    public string Namespace { get; init; } = "mtls-aspire";
+
+    /// <summary>Where the issuing CA comes from.</summary>
+    public KubernetesCaMode Ca { get; init; } = KubernetesCaMode.SelfSigned;
+
+    /// <summary>The registry and repository prefix of the images: <c>{ImageRegistry}/{resource}:{ImageTag}</c>.</summary>
+    public string ImageRegistry { get; init; } = "mtls-aspire";
+
+    /// <summary>The tag of every image we build.</summary>
+    public string ImageTag { get; init; } = "latest";
+
+    /// <summary>The image that applies the CA publisher's ConfigMaps (its entrypoint is kubectl).</summary>
+    public string KubectlImage { get; init; } = "registry.k8s.io/kubectl:v1.31.4";
+
+    /// <summary>The Aspire dashboard image, the in-cluster OTLP collector when <see cref="Dashboard"/> is on.</summary>
+    public string DashboardImage { get; init; } = "mcr.microsoft.com/dotnet/aspire-dashboard:13.0";
+
+    /// <summary>Publish the Aspire dashboard as a Deployment and send every service's OTLP to it.</summary>
+    public bool Dashboard { get; init; } = true;
+
+    /// <summary>The OTLP endpoint of the services (default: the in-cluster dashboard; none when it is off and this is unset).</summary>
+    public string? OtlpEndpoint { get; init; }
+
+    /// <summary>How long each CRL the CA publisher signs is valid; services refuse every peer once it is past (never fail open).</summary>
+    public TimeSpan CrlValidity { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often the CA publisher re-signs the CRLs (a cron schedule; well inside <see cref="CrlValidity"/>).</summary>
+    public string CrlSchedule { get; init; } = "*/5 * * * *";
+
+    /// <summary>The port of every service's mTLS endpoint in its pod and Service.</summary>
+    public int HttpsPort { get; init; } = 8443;
+
+    /// <summary>The port of every service's plain management endpoint (health, status) in its pod and Service.</summary>
+    public int ManagementPort { get; init; } = 8080;
+
+    /// <summary>The user and group the containers run as (the .NET images' non-root <c>app</c> user).</summary>
+    public int RunAsUser { get; init; } = 1654;
+
+    /// <summary>Reads the settings; a bad value throws naming the setting.</summary>
+    public static KubernetesOptions From(IConfiguration configuration)
+    {
+        var section = configuration.GetSection(SectionName);
+        var options = new KubernetesOptions();
+        var ns = section["Namespace"] is { Length: > 0 } n ? n : options.Namespace;
+        if (!NameRules.IsValid(ns))
+        {
+            throw new ArgumentException($"{SectionName}:Namespace '{ns}' is not a Kubernetes namespace name (lowercase letters, digits and '-').");
+        }
+
+        var ca = section["Ca"] switch
+        {
+            null or "" or "self-signed" => KubernetesCaMode.SelfSigned,
+            "external" => KubernetesCaMode.External,
+            var other => throw new ArgumentException($"{SectionName}:Ca '{other}' must be 'self-signed' (cert-manager makes the CA) or 'external' (our CertBootstrap intermediate)."),
+        };
+
+        TimeSpan crlValidity;
+        try
+        {
+            crlValidity = section["CrlValidity"] is { Length: > 0 } v ? Durations.Parse(v) : options.CrlValidity;
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"{SectionName}:CrlValidity '{section["CrlValidity"]}': {e.Message}", e);
+        }
+
+        return options with
+        {
+            Namespace = ns,
+            Ca = ca,
+            ImageRegistry = section["ImageRegistry"] is { Length: > 0 } registry ? registry.TrimEnd('/') : options.ImageRegistry,
+            ImageTag = section["ImageTag"] is { Length: > 0 } tag ? tag : options.ImageTag,
+            KubectlImage = section["KubectlImage"] is { Length: > 0 } kubectl ? kubectl : options.KubectlImage,
+            DashboardImage = section["DashboardImage"] is { Length: > 0 } dashboard ? dashboard : options.DashboardImage,
+            Dashboard = section.GetValue("Dashboard", options.Dashboard),
+            OtlpEndpoint = section["OtlpEndpoint"] is { Length: > 0 } otlp ? otlp : null,
+            CrlValidity = crlValidity,
+            CrlSchedule = section["CrlSchedule"] is { Length: > 0 } schedule ? schedule : options.CrlSchedule,
+        };
+    }
+
+    /// <summary>The image of a resource.</summary>
+    public string ImageOf(string resource) => $"{ImageRegistry}/{resource}:{ImageTag}";
+}
