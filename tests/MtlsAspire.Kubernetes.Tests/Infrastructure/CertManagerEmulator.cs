@@ -1,0 +1,174 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
+
+namespace MtlsAspire.Kubernetes.Tests.Infrastructure;
+
+/// <summary>
+/// What cert-manager does with the published Issuers and Certificates, written from its documented behaviour and
+/// independent of our CertBootstrap: a <c>selfSigned</c> issuer signs a Certificate with its own new key; a <c>ca</c>
+/// issuer signs with the key in its Secret and writes <c>tls.crt</c> = the new certificate followed by the issuer's
+/// <c>tls.crt</c>, <c>ca.crt</c> = the issuer's <c>ca.crt</c>. Each Certificate's spec (commonName, isCA, duration,
+/// privateKey algorithm/size/encoding, usages, dnsNames, uris) decides what is issued, so a wrong spec gives a
+/// certificate our services refuse.
+/// </summary>
+public sealed class CertManagerEmulator(Manifests manifests, TimeProvider time)
+{
+    /// <summary>Secrets by name: key → content.</summary>
+    public Dictionary<string, Dictionary<string, string>> Secrets { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Issues every Certificate of the manifests, CAs first (in dependency order, as cert-manager converges).</summary>
+    public void IssueAll()
+    {
+        var pending = manifests.OfKind("Certificate").ToList();
+        while (pending.Count > 0)
+        {
+            var ready = pending.FirstOrDefault(c => CanIssue(c))
+                ?? throw new InvalidOperationException($"cert-manager could never issue: {string.Join(", ", pending)} (their issuers' Secrets never exist).");
+            Issue(ready);
+            pending.Remove(ready);
+        }
+    }
+
+    /// <summary>Issues (or re-issues: rotationPolicy Always gives a new key) one Certificate.</summary>
+    public X509Certificate2 Issue(ManifestObject certificate)
+    {
+        var spec = certificate.Spec;
+        var issuer = manifests.Get("Issuer", (string)spec["issuerRef"]!["name"]!);
+        Assert.Equal("Issuer", (string?)spec["issuerRef"]!["kind"] ?? "Issuer");
+        using var key = NewKey(spec["privateKey"]);
+        var now = time.GetUtcNow();
+        var request = Request(spec, key);
+        X509Certificate2 issued;
+        string chainAfter;
+        string caCertificate;
+        if (issuer.Spec["selfSigned"] is not null)
+        {
+            issued = request.CreateSelfSigned(now, now + Duration(spec["duration"]));
+            chainAfter = string.Empty;
+            caCertificate = issued.ExportCertificatePem() + "\n";
+        }
+        else
+        {
+            var caSecret = Secrets[(string)issuer.Spec["ca"]!["secretName"]!];
+            using var caCertificateObject = X509Certificate2.CreateFromPem(caSecret["tls.crt"]);
+            using var caKey = ECDsa.Create();
+            caKey.ImportFromPem(caSecret["tls.key"]);
+            using var caWithKey = caCertificateObject.CopyWithPrivateKey(caKey);
+            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(caCertificateObject, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+            var notAfter = now + Duration(spec["duration"]);
+            issued = request.Create(caWithKey, now, notAfter < caWithKey.NotAfter ? notAfter : caWithKey.NotAfter, RandomSerial());
+            chainAfter = caSecret["tls.crt"];
+            caCertificate = caSecret.TryGetValue("ca.crt", out var ca) ? ca : caSecret["tls.crt"];
+        }
+
+        var encoding = (string?)spec["privateKey"]?["encoding"] ?? "PKCS1";
+        Secrets[(string)spec["secretName"]!] = new(StringComparer.Ordinal)
+        {
+            ["tls.crt"] = issued.ExportCertificatePem() + "\n" + chainAfter,
+            ["tls.key"] = encoding == "PKCS8" ? key.ExportPkcs8PrivateKeyPem() + "\n" : key.ExportECPrivateKeyPem() + "\n",
+            ["ca.crt"] = caCertificate,
+        };
+        return issued;
+    }
+
+    private bool CanIssue(ManifestObject certificate)
+    {
+        var issuer = manifests.Get("Issuer", (string)certificate.Spec["issuerRef"]!["name"]!);
+        return issuer.Spec["selfSigned"] is not null || Secrets.ContainsKey((string)issuer.Spec["ca"]!["secretName"]!);
+    }
+
+    private static ECDsa NewKey(JsonNode? privateKey)
+    {
+        var algorithm = (string?)privateKey?["algorithm"] ?? "RSA";
+        var size = (string?)privateKey?["size"] ?? "256";
+        Assert.True(algorithm == "ECDSA" && size == "256", $"the emulator (and our services' default) issues ECDSA P-256; the spec asks for {algorithm} {size}");
+        return ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    }
+
+    private static CertificateRequest Request(JsonNode spec, ECDsa key)
+    {
+        var subject = spec["commonName"] is { } cn ? new X500DistinguishedName($"CN={(string)cn!}") : new X500DistinguishedName(string.Empty);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        var isCa = (string?)spec["isCA"] == "true";
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(isCa, false, 0, critical: true));
+        var usages = spec["usages"]?.AsArray().Select(u => (string)u!).ToList() ?? ["digital signature", "key encipherment"];
+        var keyUsage = usages.Aggregate(X509KeyUsageFlags.None, (flags, usage) => flags | usage switch
+        {
+            "digital signature" => X509KeyUsageFlags.DigitalSignature,
+            "key encipherment" => X509KeyUsageFlags.KeyEncipherment,
+            "cert sign" => X509KeyUsageFlags.KeyCertSign,
+            "crl sign" => X509KeyUsageFlags.CrlSign,
+            _ => X509KeyUsageFlags.None,
+        });
+        if (isCa)
+        {
+            keyUsage |= X509KeyUsageFlags.KeyCertSign; // cert-manager adds it for a CA
+        }
+
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(keyUsage, critical: true));
+        var extended = new OidCollection();
+        foreach (var usage in usages)
+        {
+            if (usage switch { "server auth" => "1.3.6.1.5.5.7.3.1", "client auth" => "1.3.6.1.5.5.7.3.2", _ => null } is { } oid)
+            {
+                extended.Add(new Oid(oid));
+            }
+        }
+
+        if (extended.Count > 0)
+        {
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(extended, critical: false));
+        }
+
+        var names = new SubjectAlternativeNameBuilder();
+        var any = false;
+        foreach (var dns in spec["dnsNames"]?.AsArray() ?? [])
+        {
+            names.AddDnsName((string)dns!);
+            any = true;
+        }
+
+        foreach (var uri in spec["uris"]?.AsArray() ?? [])
+        {
+            names.AddUri(new Uri((string)uri!));
+            any = true;
+        }
+
+        if (any)
+        {
+            request.CertificateExtensions.Add(names.Build(critical: subject.RawData.Length <= 2));
+        }
+
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
+        return request;
+    }
+
+    /// <summary>A Go duration as cert-manager reads it (<c>24h</c>, <c>90m</c>, <c>2160h</c>; default 90 days).</summary>
+    public static TimeSpan Duration(JsonNode? value)
+    {
+        if (value is null)
+        {
+            return TimeSpan.FromDays(90);
+        }
+
+        var text = (string)value!;
+        var total = TimeSpan.Zero;
+        foreach (System.Text.RegularExpressions.Match part in System.Text.RegularExpressions.Regex.Matches(text, "([0-9]+)(h|m|s)"))
+        {
+            var amount = int.Parse(part.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            total += part.Groups[2].Value switch { "h" => TimeSpan.FromHours(amount), "m" => TimeSpan.FromMinutes(amount), _ => TimeSpan.FromSeconds(amount) };
+        }
+
+        Assert.True(total > TimeSpan.Zero, $"'{text}' is not a Go duration cert-manager reads");
+        return total;
+    }
+
+    private static byte[] RandomSerial()
+    {
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7F;
+        serial[0] |= 0x01;
+        return serial;
+    }
+}

@@ -1,0 +1,176 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
+using MtlsAspire.Kubernetes.Tests.Infrastructure;
+
+namespace MtlsAspire.Kubernetes.Tests;
+
+/// <summary>
+/// The published manifests run: cert-manager's part is emulated from the Issuer and Certificate specs, the CA
+/// publisher Job runs as CertBootstrap, and every Deployment runs as local processes with exactly the environment,
+/// files and paths its pod spec declares. An order then crosses shopper → order → inventory, payment → legacy-proxy →
+/// ledger, and callers the model does not allow are refused. A typo in a mount path, an env name, a SAN or a rule
+/// fails it.
+/// </summary>
+public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixture<PublishedManifests>, IAsyncLifetime, IDisposable
+{
+    private static readonly string[] Pods = ["legacy-proxy", "inventory", "payment", "order", "shopper"];
+    private readonly string _root = Directory.CreateTempSubdirectory("k8s-run-").FullName;
+    private LocalCluster _cluster = null!;
+
+    private Manifests Manifests => published.SelfSigned;
+
+    // By its in-cluster name, so the server's certificate must carry it as a DNS SAN (the client connects to loopback).
+    private string OrderUrl => $"https://order.mtls-aspire.svc:{_cluster.PortOf("order", "https")}/api/orders";
+
+    public async Task InitializeAsync()
+    {
+        var certManager = new CertManagerEmulator(Manifests, TimeProvider.System);
+        certManager.IssueAll();
+        _cluster = new LocalCluster(Manifests, certManager, _root);
+        foreach (var configMap in Manifests.ParseAllFile("revocations.yaml"))
+        {
+            _cluster.ConfigMaps[(string)configMap["metadata"]!["name"]!] = configMap["data"]!.AsObject().ToDictionary(p => p.Key, p => (string)p.Value!);
+        }
+
+        await _cluster.RunJobAsync("mtls-ca-publisher-initial");
+        foreach (var pod in Pods)
+        {
+            await _cluster.StartAsync(pod);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _cluster.DisposeAsync();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    public void Dispose()
+    {
+        // Everything is released in DisposeAsync (xunit calls it); this only satisfies the analyzer's ownership rule.
+    }
+
+    [Fact]
+    public async Task An_order_crosses_every_pod_and_the_ledger_records_payment_as_the_caller()
+    {
+        using var shopper = Client("shopper-tls");
+        using var response = await shopper.PostAsJsonAsync(OrderUrl, new { sku = "coffee", quantity = 1, amount = 12.5m });
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"order answered {(int)response.StatusCode}: {body}\n{Logs()}");
+        var orderId = (string)JsonNode.Parse(body)!["id"]!;
+
+        // The ledger has no TCP port: ask it over its socket in the pod's emptyDir, as only a container of that pod could.
+        using var ledger = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(_cluster.VolumeDirectory("legacy-proxy", "run-legacy-ledger"), "app.sock")), cancellationToken);
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+        });
+        var entries = JsonNode.Parse(await ledger.GetStringAsync($"http://legacy-ledger/api/ledger/entries?orderId={orderId}"))!.AsArray();
+        var entry = Assert.Single(entries);
+        Assert.Equal("spiffe://mtls-aspire.local/ns/mtls-aspire/sa/payment", (string?)entry!["caller"]);
+
+        // And the shopper pod's own traffic got through (its log line says which status order answered).
+        await Eventually.Until(() => _cluster.OutputOf("shopper", "shopper").Contains("201", StringComparison.Ordinal), "the shopper pod placed an order");
+    }
+
+    [Fact]
+    public async Task A_caller_the_model_does_not_allow_is_refused_with_403_naming_the_allowed_caller()
+    {
+        // inventory has a valid cluster identity, but no reference to order.
+        using var inventory = Client("inventory-tls");
+        using var response = await inventory.PostAsJsonAsync(OrderUrl, new { sku = "coffee", quantity = 1, amount = 1m });
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Contains("spiffe://mtls-aspire.local/ns/mtls-aspire/sa/shopper", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_local_identity_of_the_same_service_is_not_the_cluster_identity()
+    {
+        // Same trust domain, same CA, shopper — but environment "development", not the namespace: the rules name the cluster one.
+        var shopper = Manifests.Get("Certificate", "shopper");
+        var local = shopper.Json.DeepClone().AsObject();
+        local["spec"]!["uris"] = new JsonArray("spiffe://mtls-aspire.local/ns/development/sa/shopper");
+        local["spec"]!["secretName"] = "shopper-development-tls";
+        _cluster.CertManager.Issue(new ManifestObject("test", local));
+        using var client = Client("shopper-development-tls");
+        using var response = await client.PostAsJsonAsync(OrderUrl, new { sku = "coffee", quantity = 1, amount = 1m });
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_serial_added_to_the_revocation_list_is_refused_once_the_publisher_ran_and_the_kubelet_propagated_it()
+    {
+        var order = OrderUrl;
+        using (var before = Client("shopper-tls"))
+        {
+            using var accepted = await before.PostAsJsonAsync(order, new { sku = "tea", quantity = 1, amount = 3m });
+            Assert.Equal(HttpStatusCode.Created, accepted.StatusCode);
+        }
+
+        using var leaf = X509Certificate2.CreateFromPem(_cluster.CertManager.Secrets["shopper-tls"]["tls.crt"]);
+        _cluster.ConfigMaps["mtls-revocations"]["revoked.txt"] += $"{leaf.SerialNumber} keyCompromise\n";
+        await _cluster.RunJobAsync("mtls-ca-publisher-initial"); // the CronJob's next run (same pod template)
+        _cluster.Propagate();
+
+        await Eventually.Until(async () =>
+        {
+            using var after = Client("shopper-tls");
+            try
+            {
+                using var refused = await after.PostAsJsonAsync(order, new { sku = "tea", quantity = 1, amount = 3m });
+                return false;
+            }
+            catch (HttpRequestException)
+            {
+                return true; // the handshake is refused
+            }
+        }, "order refuses the revoked shopper certificate", TimeSpan.FromSeconds(30));
+        await Eventually.Until(() => _cluster.OutputOf("order", "order").Contains("revoked", StringComparison.Ordinal), "order logs why it refused");
+    }
+
+    // An mTLS client with a cluster identity: the Secret's key and certificate, trusting the published trust bundle only.
+    private HttpClient Client(string secret)
+    {
+        var files = _cluster.CertManager.Secrets[secret];
+        var identity = X509Certificate2.CreateFromPem(files["tls.crt"], files["tls.key"]);
+        var trust = new X509Certificate2Collection();
+        trust.ImportFromPem(_cluster.ConfigMaps["mtls-trust-bundle"]["ca.crt"]);
+        var chain = new X509Certificate2Collection();
+        chain.ImportFromPem(files["tls.crt"]);
+        var policy = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+            DisableCertificateDownloads = true,
+        };
+        policy.CustomTrustStore.AddRange(trust);
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                ClientCertificateContext = SslStreamCertificateContext.Create(identity, new X509Certificate2Collection(chain.Skip(1).ToArray()), offline: true),
+                CertificateChainPolicy = policy,
+            },
+            PooledConnectionLifetime = TimeSpan.Zero,
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, context.DnsEndPoint.Port), cancellationToken);
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        return new HttpClient(handler);
+    }
+
+    private string Logs() => string.Join("\n", Pods.Select(p => $"--- {p}\n{_cluster.OutputOf(p, p)}"));
+}
