@@ -138,39 +138,7 @@ public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixt
         await Eventually.Until(() => _cluster.OutputOf("order", "order").Contains("revoked", StringComparison.Ordinal), "order logs why it refused");
     }
 
-    // An mTLS client with a cluster identity: the Secret's key and certificate, trusting the published trust bundle only.
-    private HttpClient Client(string secret)
-    {
-        var files = _cluster.CertManager.Secrets[secret];
-        var identity = X509Certificate2.CreateFromPem(files["tls.crt"], files["tls.key"]);
-        var trust = new X509Certificate2Collection();
-        trust.ImportFromPem(_cluster.ConfigMaps["mtls-trust-bundle"]["ca.crt"]);
-        var chain = new X509Certificate2Collection();
-        chain.ImportFromPem(files["tls.crt"]);
-        var policy = new X509ChainPolicy
-        {
-            TrustMode = X509ChainTrustMode.CustomRootTrust,
-            RevocationMode = X509RevocationMode.NoCheck,
-            DisableCertificateDownloads = true,
-        };
-        policy.CustomTrustStore.AddRange(trust);
-        var handler = new SocketsHttpHandler
-        {
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                ClientCertificateContext = SslStreamCertificateContext.Create(identity, new X509Certificate2Collection(chain.Skip(1).ToArray()), offline: true),
-                CertificateChainPolicy = policy,
-            },
-            PooledConnectionLifetime = TimeSpan.Zero,
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, context.DnsEndPoint.Port), cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        return new HttpClient(handler);
-    }
+    private HttpClient Client(string secret) => MtlsClient.For(_cluster, secret);
 
     private string Logs() => string.Join("\n", Pods.Select(p => $"--- {p}\n{_cluster.OutputOf(p, p)}"));
 }

@@ -47,7 +47,10 @@ public sealed class Manifests
     /// Runs the README's publish command (<c>dotnet run --project MtlsAspire.AppHost -- --operation publish --step kubernetes
     /// --output-path DIR</c>, built already) with <paramref name="extraArgs"/>, and reads what it wrote.
     /// </summary>
-    public static async Task<Manifests> PublishAsync(string directory, params string[] extraArgs)
+    public static async Task<Manifests> PublishAsync(string directory, params string[] extraArgs) => (await PublishWithOutputAsync(directory, extraArgs)).Manifests;
+
+    /// <summary>As <see cref="PublishAsync"/>, with what the command printed (the install commands).</summary>
+    public static async Task<(Manifests Manifests, string Output)> PublishWithOutputAsync(string directory, params string[] extraArgs)
     {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -66,7 +69,7 @@ public sealed class Manifests
         start.Environment.Remove("MTLS_ROOT_PASSPHRASE");
         var (exit, output) = await ChildProcess.RunAsync(start, TimeSpan.FromMinutes(2));
         Assert.True(exit == 0, $"publish exited {exit}:\n{output}");
-        return Read(directory);
+        return (Read(directory), output);
     }
 
     public static Manifests Read(string directory)
