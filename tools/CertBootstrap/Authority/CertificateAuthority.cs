@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Numerics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.Verification;
@@ -461,15 +462,10 @@ public sealed partial class CertificateAuthority
     private RevocationList PublishCrl(LoadedCa issuer, TimeSpan validity)
     {
         var (number, revoked) = Ledger.NextCrl(issuer.Entry.Serial);
-        var builder = new CertificateRevocationListBuilder();
-        foreach (var entry in revoked)
-        {
-            builder.AddEntry(Convert.FromHexString(entry.Serial), entry.RevokedAt!.Value, entry.RevocationReason);
-        }
-
         var now = _time.GetUtcNow();
-        var padding = issuer.Certificate.GetRSAPublicKey() is null ? null : RSASignaturePadding.Pkcs1;
-        var der = builder.Build(issuer.Certificate, number, now + validity, HashAlgorithmName.SHA256, padding, now);
+        var entries = revoked.Select(e => new RevokedCertificate(
+            new BigInteger(Convert.FromHexString(e.Serial), isUnsigned: true, isBigEndian: true), e.RevokedAt!.Value, e.RevocationReason));
+        var der = RevocationListSigner.Sign(issuer.Certificate, number, entries, now, now + validity);
         var crl = RevocationList.Load(der, issuer.Certificate);
 
         var path = Layout.CrlFile(issuer.Entry.Serial);
@@ -615,13 +611,13 @@ public sealed partial class CertificateAuthority
         var certificate = LoadCertificate(certificatePath);
         try
         {
-            using var key = ImportKey(File.ReadAllText(keyPath), null, keyPath);
+            using var key = PrivateKeys.Import(File.ReadAllText(keyPath), null, keyPath);
             if (!certificate.PublicKeyMatches(key))
             {
                 throw new PkiException($"{keyPath} does not match the certificate {certificatePath}.");
             }
 
-            return new LoadedCa(entry, AttachKey(certificate, key));
+            return new LoadedCa(entry, PrivateKeys.AttachTo(certificate, key));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -653,70 +649,14 @@ public sealed partial class CertificateAuthority
             throw new PkiException($"Cannot read the root key {keyPath}: {e.Message}", e);
         }
 
-        using var key = ImportKey(keyPem, passphrase, keyPath, origin);
+        using var key = PrivateKeys.Import(keyPem, passphrase, keyPath, origin);
         if (!certificate.PublicKeyMatches(key))
         {
             throw new PkiException($"{keyPath} does not match the root certificate {certificatePath}.");
         }
 
-        return new LoadedCa(entry, AttachKey(certificate, key));
+        return new LoadedCa(entry, PrivateKeys.AttachTo(certificate, key));
     }
-
-    private static AsymmetricAlgorithm ImportKey(string pem, string? passphrase, string path, string? origin = null)
-    {
-        var label = PemEncoding.TryFind(pem, out var fields) ? pem[fields.Label] : null;
-        if (label is null)
-        {
-            throw new PkiException($"{path} holds no PEM private key (the file is empty, truncated or damaged).");
-        }
-
-        if (passphrase is not null && label != "ENCRYPTED PRIVATE KEY")
-        {
-            throw new PkiException($"{path} is not an encrypted PKCS#8 key (found '{label}'): the root key must be encrypted at rest.");
-        }
-
-        foreach (var create in new Func<AsymmetricAlgorithm>[] { ECDsa.Create, RSA.Create })
-        {
-            var key = create();
-            try
-            {
-                if (passphrase is null)
-                {
-                    key.ImportFromPem(pem);
-                }
-                else
-                {
-                    key.ImportFromEncryptedPem(pem, passphrase);
-                }
-
-                return key;
-            }
-            catch (CryptographicException) when (passphrase is not null && key is ECDsa)
-            {
-                key.Dispose();
-                // Either the passphrase is wrong or the key is RSA: try RSA before concluding.
-            }
-            catch (Exception e) when (e is CryptographicException or ArgumentException)
-            {
-                key.Dispose();
-                if (key is RSA)
-                {
-                    throw new PkiException(passphrase is null
-                        ? $"{path} is damaged or not a PKCS#8 private key."
-                        : $"{path} could not be decrypted with the passphrase from {origin}: wrong passphrase, or the key file is damaged.", e);
-                }
-            }
-        }
-
-        throw new PkiException($"{path} could not be decrypted with the passphrase from {origin}: wrong passphrase, or the key file is damaged.");
-    }
-
-    private static X509Certificate2 AttachKey(X509Certificate2 certificate, AsymmetricAlgorithm key) => key switch
-    {
-        ECDsa ecdsa => certificate.CopyWithPrivateKey(ecdsa),
-        RSA rsa => certificate.CopyWithPrivateKey(rsa),
-        _ => throw new PkiException("Unsupported key type."),
-    };
 
     private static X509Certificate2 LoadCertificate(string path)
     {

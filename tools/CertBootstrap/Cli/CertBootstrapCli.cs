@@ -10,11 +10,13 @@ using MtlsAspire.Verification.Certificates;
 using MtlsAspire.CertBootstrap.Inspection;
 using MtlsAspire.CertBootstrap.Ledger;
 using MtlsAspire.CertBootstrap.Fleet;
+using MtlsAspire.CertBootstrap.Cluster;
+using MtlsAspire.Verification.Status;
 
 namespace MtlsAspire.CertBootstrap.Cli;
 
 /// <summary>
-/// The CertBootstrap command line: init, issue, renew, revoke, crl, rotate-intermediate, rotate-root, list, inspect, doctor.
+/// The CertBootstrap command line: init, issue, renew, revoke, crl, rotate-intermediate, rotate-root, list, inspect, doctor, publish-cluster.
 /// Exit codes: 0 ok; 1 the operation failed (one line on stderr says why); 2 the command line is wrong;
 /// 3 <c>inspect</c> found the certificate not valid; 10-26 <c>doctor</c>'s findings, one per <see cref="Doctor.DoctorOutcome"/>.
 /// </summary>
@@ -202,8 +204,7 @@ public static class CertBootstrapCli
             var (published, refresh) = authority.PublishCrls();
             foreach (var list in published)
             {
-                parse.InvocationConfiguration.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"CRL #{list.Number} of {list.Issuer.Name}: {list.Entries.Count} revoked, next update {list.NextUpdate:u}"));
+                parse.InvocationConfiguration.Output.WriteLine(DescribeCrl(list.Status()));
             }
 
             parse.InvocationConfiguration.Output.WriteLine($"crl.pem republished to {refresh.Refreshed.Count} service directories.");
@@ -331,8 +332,13 @@ public static class CertBootstrapCli
         });
         root.Subcommands.Add(inspect);
         root.Subcommands.Add(Doctor.DoctorCommand.Create(time));
+        root.Subcommands.Add(PublishClusterCommand.Create(time));
         return root;
     }
+
+    /// <summary>"CRL #12 of CN=…: 1 revoked, next update 2026-01-31 12:00:00Z".</summary>
+    internal static string DescribeCrl(CrlStatus crl) =>
+        string.Create(CultureInfo.InvariantCulture, $"CRL #{crl.Number} of {crl.Issuer}: {crl.Revoked} revoked, next update {crl.NextUpdate:u}");
 
     private static PassphraseSource Passphrase(ParseResult parse, Option<string?> passphraseFile) =>
         PassphraseSource.FromFileOrEnvironment(parse.GetValue(passphraseFile));

@@ -120,6 +120,25 @@ public static class CertificateFacts
     public static bool IsCertificateAuthority(this X509Certificate2 certificate) =>
         certificate.Extensions.OfType<X509BasicConstraintsExtension>().Any(b => b.CertificateAuthority);
 
+    /// <summary>
+    /// True when the certificate names itself as its issuer and its signature verifies with its own key (a root).
+    /// Throws <see cref="CryptographicException"/> when it is signed with an algorithm this check does not know.
+    /// </summary>
+    public static bool IsSelfSigned(this X509Certificate2 certificate)
+    {
+        if (!certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData))
+        {
+            return false;
+        }
+
+        // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING }
+        var fields = new AsnReader(certificate.RawDataMemory, AsnEncodingRules.DER).ReadSequence();
+        var tbs = fields.ReadEncodedValue();
+        var algorithm = fields.ReadSequence().ReadObjectIdentifier();
+        var signature = fields.ReadBitString(out _);
+        return Signatures.Verify(tbs.Span, algorithm, signature, certificate, "certificate");
+    }
+
     /// <summary>The serial number as an unsigned big integer.</summary>
     public static BigInteger GetSerial(this X509Certificate2 certificate) =>
         new(certificate.SerialNumberBytes.Span, isUnsigned: true, isBigEndian: true);

@@ -137,28 +137,8 @@ public sealed class RevocationList
         }
     }
 
-    private static bool VerifySignature(ParsedCrl crl, X509Certificate2 issuer)
-    {
-        var hash = crl.SignatureAlgorithm switch
-        {
-            "1.2.840.10045.4.3.2" or "1.2.840.113549.1.1.11" => HashAlgorithmName.SHA256,
-            "1.2.840.10045.4.3.3" or "1.2.840.113549.1.1.12" => HashAlgorithmName.SHA384,
-            "1.2.840.10045.4.3.4" or "1.2.840.113549.1.1.13" => HashAlgorithmName.SHA512,
-            var other => throw new CryptographicException($"The CRL is signed with an unsupported algorithm ({other})."),
-        };
-
-        var tbs = crl.TbsCertList.Span;
-        using var ecdsa = issuer.GetECDsaPublicKey();
-        if (ecdsa is not null)
-        {
-            return crl.SignatureAlgorithm.StartsWith("1.2.840.10045", StringComparison.Ordinal) &&
-                ecdsa.VerifyData(tbs, crl.Signature, hash, DSASignatureFormat.Rfc3279DerSequence);
-        }
-
-        using var rsa = issuer.GetRSAPublicKey();
-        return rsa is not null && crl.SignatureAlgorithm.StartsWith("1.2.840.113549", StringComparison.Ordinal) &&
-            rsa.VerifyData(tbs, crl.Signature, hash, RSASignaturePadding.Pkcs1);
-    }
+    private static bool VerifySignature(ParsedCrl crl, X509Certificate2 issuer) =>
+        Signatures.Verify(crl.TbsCertList.Span, crl.SignatureAlgorithm, crl.Signature, issuer, "CRL");
 
     private sealed record ParsedCrl(
         ReadOnlyMemory<byte> TbsCertList,

@@ -59,17 +59,38 @@ public static partial class SecureFiles
     }
 
     /// <summary>Replaces <paramref name="path"/> atomically: write a temporary sibling, flush, rename over.</summary>
-    public static void ReplaceAtomically(string path, string text, UnixFileMode mode)
+    public static void ReplaceAtomically(string path, string text, UnixFileMode mode) => ReplaceAllAtomically([(path, text)], mode);
+
+    /// <summary>
+    /// Replaces several files as one step as far as a file system allows: every one is written to a temporary sibling
+    /// and flushed before any is renamed over its target, so a failure while writing leaves every target as it was.
+    /// Each file gets exactly <paramref name="mode"/>, whatever the umask.
+    /// </summary>
+    public static void ReplaceAllAtomically(IReadOnlyList<(string Path, string Text)> files, UnixFileMode mode)
     {
-        var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+        var temporaries = files.Select(f => $"{f.Path}.{Guid.NewGuid():N}.tmp").ToList();
         try
         {
-            WriteNew(temporary, text, mode);
-            File.Move(temporary, path, overwrite: true);
+            for (var i = 0; i < files.Count; i++)
+            {
+                WriteNew(temporaries[i], files[i].Text, mode);
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(temporaries[i], mode); // the creation mode was masked by the umask; no wider than asked
+                }
+            }
+
+            for (var i = 0; i < files.Count; i++)
+            {
+                File.Move(temporaries[i], files[i].Path, overwrite: true);
+            }
         }
         finally
         {
-            File.Delete(temporary);
+            foreach (var temporary in temporaries)
+            {
+                File.Delete(temporary);
+            }
         }
     }
 
