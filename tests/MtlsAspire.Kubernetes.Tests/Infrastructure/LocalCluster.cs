@@ -110,7 +110,11 @@ public sealed partial class LocalCluster : IAsyncDisposable
                 var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
                 while (true)
                 {
-                    Assert.False(running.HasExited, $"{deployment}/{running.Name} exited with {running.ExitCode} before its startup probe passed:\n{running.Output}");
+                    if (running.HasExited)
+                    {
+                        Assert.Fail($"{deployment}/{running.Name} exited with {running.ExitCode} before its startup probe passed:\n{running.Output}");
+                    }
+
                     Assert.True(DateTime.UtcNow < deadline, $"{deployment}/{running.Name}: startup probe {(string)probe["path"]!} never passed:\n{running.Output}");
                     try
                     {
