@@ -59,7 +59,7 @@ public sealed partial class ExternalCaTests : IAsyncLifetime
 
         var (certificate, key) = SecretCommand();
         Assert.StartsWith(Path.Combine(Pki, "intermediates"), certificate, StringComparison.Ordinal);
-        using var intermediate = X509Certificate2.CreateFromPemFile(certificate);
+        using var intermediate = X509Certificate2.CreateFromPem(File.ReadAllText(certificate));
         Assert.Contains("Intermediate", intermediate.Subject, StringComparison.Ordinal);
         Assert.True(File.Exists(key));
         Assert.Contains("create configmap mtls-root-crl --from-file=crl.pem=", _publishOutput, StringComparison.Ordinal);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -22,6 +23,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
     private readonly List<RunningContainer> _running = [];
     private readonly Dictionary<(string Pod, int ContainerPort), int> _ports = [];
     private readonly List<(string Pod, string Directory, JsonNode Volume)> _projected = [];
+    private int _jobRuns;
 
     public LocalCluster(Manifests manifests, CertManagerEmulator certManager, string root)
     {
@@ -55,10 +57,11 @@ public sealed partial class LocalCluster : IAsyncDisposable
     public async Task RunJobAsync(string job)
     {
         var pod = _manifests.Get("Job", job).Spec["template"]!["spec"]!;
-        var volumes = await MaterializeVolumesAsync(job, pod);
+        var run = $"{job}-{++_jobRuns}"; // each run is a new pod, with new volumes
+        var volumes = await MaterializeVolumesAsync(run, pod);
         foreach (var container in pod["initContainers"]?.AsArray() ?? [])
         {
-            var (start, _) = StartInfo(job, container!, volumes);
+            var (start, _) = StartInfo(run, container!, volumes);
             var (exit, output) = await ChildProcess.RunAsync(start, TimeSpan.FromMinutes(1));
             Assert.True(exit == 0, $"Job {job}, init container {(string)container!["name"]!} exited {exit}:\n{output}");
         }
@@ -67,7 +70,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
         {
             var args = container!["args"]!.AsArray().Select(a => (string)a!).ToList();
             Assert.True(args is ["apply", .., "-f", _], $"Job {job}: the emulator runs only 'kubectl apply ... -f FILE', not {string.Join(' ', args)}");
-            var file = MapPath(job, args[^1], Mounts(container, volumes), "argument");
+            var file = MapPath(run, args[^1], Mounts(container, volumes), "argument");
             var list = JsonNode.Parse(await File.ReadAllTextAsync(file))!;
             Assert.Equal("List", (string?)list["kind"]);
             foreach (var item in list["items"]!.AsArray())
@@ -160,7 +163,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
 
             var link = Path.Combine(directory, "..data.tmp");
             File.CreateSymbolicLink(link, Path.GetFileName(generation));
-            File.Move(link, Path.Combine(directory, "..data"), overwrite: true);
+            Assert.True(Rename(link, Path.Combine(directory, "..data")) == 0, $"rename of {link}: errno {Marshal.GetLastPInvokeError()}");
         }
     }
 
@@ -323,6 +326,10 @@ public sealed partial class LocalCluster : IAsyncDisposable
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    // rename(2) replaces the ..data link atomically, as the kubelet's atomic writer does (File.Move will not move a link to a directory).
+    [LibraryImport("libc", EntryPoint = "rename", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Rename(string from, string to);
 
     [GeneratedRegex(@"(?<scheme>https?)://(?<host>\+|\*|[a-z0-9][a-z0-9.-]*):(?<port>[0-9]+)")]
     private static partial Regex ClusterUrl();
