@@ -35,21 +35,22 @@ public static class KubernetesPublishingExtensions
             // its project directory); without one, deploy/k8s there.
             var output = Path.GetFullPath(builder.Configuration["Pipeline:OutputPath"] is { Length: > 0 } path ? path : Path.Combine("deploy", "k8s"),
                 Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")));
-            var files = await BuildAsync(context.Model, pki.Resource, options, context.ExecutionContext, Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")), context.CancellationToken).ConfigureAwait(false);
+            var repository = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
+            var files = await BuildAsync(context.Model, pki.Resource, options, context.ExecutionContext, repository, output, context.CancellationToken).ConfigureAwait(false);
             Write(output, files.Files);
-            context.Logger.LogInformation("Wrote {Count} files to {Directory}. Install with:\n{Commands}", files.Files.Count, output, string.Join('\n', files.Commands));
+            context.Logger.LogInformation("Wrote {Count} files to {Directory}. Install with (from the repository root):\n{Commands}", files.Files.Count, output, string.Join('\n', files.Commands));
         }, requiredBy: WellKnownPipelineSteps.Publish);
         return builder;
     }
 
     /// <summary>The manifests of <paramref name="model"/> and the commands that install them (paths in them relative to <paramref name="repository"/> when inside it).</summary>
     internal static async Task<(IReadOnlyList<ManifestFile> Files, IReadOnlyList<string> Commands)> BuildAsync(DistributedApplicationModel model, PkiResource pki,
-        KubernetesOptions options, DistributedApplicationExecutionContext executionContext, string repository, CancellationToken cancellationToken)
+        KubernetesOptions options, DistributedApplicationExecutionContext executionContext, string repository, string output, CancellationToken cancellationToken)
     {
         var graph = await AppGraph.ReadAsync(model, pki, executionContext, cancellationToken).ConfigureAwait(false);
         var external = options.Ca == KubernetesCaMode.External ? ReadExternalCa(pki.Options, repository) : null;
         var manifests = new KubernetesManifests(graph, options, external?.TrustDomain ?? pki.Options.TrustDomain, pki.Options.LeafLifetime, pki.Options.StateDirectory, external);
-        return (manifests.Build(), [.. manifests.Commands()]);
+        return (manifests.Build(), [.. manifests.Commands(RelativeTo(repository, output))]);
     }
 
     // Public data and paths only: the intermediate's key is named for the printed command, never read.
@@ -65,15 +66,18 @@ public static class KubernetesPublishingExtensions
         var ledger = new CertificateLedger(layout.LedgerFile);
         var intermediate = ledger.Find(CertificateKind.Intermediate, CertificateStatus.Active) is [.., var active] ? active
             : throw new InvalidOperationException($"{layout.Root} has no active intermediate CA.");
-        string Relative(string path) => path.StartsWith(repository + Path.DirectorySeparatorChar, StringComparison.Ordinal) ? Path.GetRelativePath(repository, path) : path;
         var directory = layout.IntermediateDirectory(intermediate.Serial);
         return new ExternalCa(
             settings.TrustDomain,
             File.ReadAllText(layout.BundleFile),
-            Relative(PkiLayout.CertificateIn(directory)),
-            Relative(PkiLayout.KeyIn(directory)),
-            Relative(layout.CrlFile(intermediate.IssuerSerial!)));
+            RelativeTo(repository, PkiLayout.CertificateIn(directory)),
+            RelativeTo(repository, PkiLayout.KeyIn(directory)),
+            RelativeTo(repository, layout.CrlFile(intermediate.IssuerSerial!)));
     }
+
+    // A path inside the repository as the README's commands run it (from the repository root); any other as it is.
+    private static string RelativeTo(string repository, string path) =>
+        path.StartsWith(repository + Path.DirectorySeparatorChar, StringComparison.Ordinal) ? Path.GetRelativePath(repository, path) : path;
 
     private static void Write(string directory, IReadOnlyList<ManifestFile> files)
     {
