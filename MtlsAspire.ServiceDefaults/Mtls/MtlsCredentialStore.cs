@@ -12,7 +12,8 @@ namespace MtlsAspire.ServiceDefaults.Mtls;
 /// watcher triggers a check at once and a timer (on the injected <see cref="TimeProvider"/>) checks every
 /// <see cref="MtlsOptions.ReloadInterval"/>. A new set is validated first; a bad or half-written set is refused,
 /// logged and counted, and the current one keeps serving. The first load happens at construction: a service
-/// whose credentials are unusable fails at start with the reason.
+/// whose credentials are unusable fails at start with the reason. With <see cref="MtlsOptions.TrustBundleFile"/> or
+/// <see cref="MtlsOptions.CrlFile"/>, those files are read, fingerprinted and watched (their directories) in the same way.
 /// </summary>
 public sealed class MtlsCredentialStore : IDisposable
 {
@@ -24,7 +25,7 @@ public sealed class MtlsCredentialStore : IDisposable
     private readonly KnownIntermediates _knownIntermediates = new();
     private readonly Lock _reloadLock = new();
     private readonly ITimer _timer;
-    private readonly FileSystemWatcher? _watcher;
+    private readonly List<FileSystemWatcher> _watchers = [];
     private readonly Lock _expiryLock = new();
     private readonly ExpiryPolicy _expiryPolicy;
     private MtlsCredentials _current;
@@ -46,19 +47,23 @@ public sealed class MtlsCredentialStore : IDisposable
         _time = time;
         _logger = logger;
         _telemetry = telemetry;
-        _directory = new CredentialDirectory(_options.CredentialsDirectory);
+        _directory = new CredentialDirectory(_options.CredentialsDirectory, NullIfBlank(_options.TrustBundleFile), NullIfBlank(_options.CrlFile));
         _expiryPolicy = _options.Expiry.Policy;
         _fingerprint = Fingerprint();
         try
         {
-            _current = MtlsCredentials.Load(_directory.Read(), _directory.Path, _options, 1, _knownIntermediates, time.GetUtcNow(), telemetry);
+            _current = MtlsCredentials.Load(_directory.Read(), _directory, _options, 1, _knownIntermediates, time.GetUtcNow(), telemetry);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
         {
-            throw new InvalidOperationException($"mTLS credentials in Mtls:CredentialsDirectory '{_directory.Path}' are not usable: {e.Message}", e);
+            var settings = $"Mtls:CredentialsDirectory '{_directory.Path}'"
+                + (_directory.BundleFile is { } bundle ? $", Mtls:TrustBundleFile '{bundle}'" : string.Empty)
+                + (_directory.CrlFile is { } crl ? $", Mtls:CrlFile '{crl}'" : string.Empty);
+            throw new InvalidOperationException($"mTLS credentials in {settings} are not usable: {e.Message}", e);
         }
 
         MtlsLog.CredentialsLoaded(_logger, _current.Identity.ToString(), _current.Leaf.SerialNumber, _current.Leaf.NotAfter.ToUniversalTime(), _current.Generation);
+        ReportMissingCrl(_current);
         using (var loaded = MtlsTelemetry.ActivitySource.StartActivity("mtls.credentials.load"))
         {
             loaded?.AddEvent(new ActivityEvent("mtls.credentials.loaded", tags: new ActivityTagsCollection
@@ -81,20 +86,26 @@ public sealed class MtlsCredentialStore : IDisposable
             return;
         }
 
-        try
+        // The separate files' directories too: Kubernetes swaps a ConfigMap's ..data link by a rename there.
+        string?[] watched = [_directory.Path, Path.GetDirectoryName(_directory.BundleFile), Path.GetDirectoryName(_directory.CrlFile)];
+        foreach (var directory in watched.OfType<string>().Distinct(StringComparer.Ordinal))
         {
-            _watcher = new FileSystemWatcher(_directory.Path)
+            try
             {
-                NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite,
-                EnableRaisingEvents = true,
-            };
-            _watcher.Created += (_, _) => SafeReload();
-            _watcher.Renamed += (_, _) => SafeReload();
-            _watcher.Changed += (_, _) => SafeReload();
-        }
-        catch (Exception e) when (e is IOException or PlatformNotSupportedException)
-        {
-            _watcher = null; // the timer still notices changes
+                var watcher = new FileSystemWatcher(directory)
+                {
+                    NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite,
+                    EnableRaisingEvents = true,
+                };
+                watcher.Created += (_, _) => SafeReload();
+                watcher.Renamed += (_, _) => SafeReload();
+                watcher.Changed += (_, _) => SafeReload();
+                _watchers.Add(watcher);
+            }
+            catch (Exception e) when (e is IOException or PlatformNotSupportedException or ArgumentException)
+            {
+                // the timer still notices changes
+            }
         }
     }
 
@@ -254,7 +265,7 @@ public sealed class MtlsCredentialStore : IDisposable
             MtlsCredentials next;
             try
             {
-                next = MtlsCredentials.Load(_directory.Read(), _directory.Path, _options, previous.Generation + 1, _knownIntermediates, _time.GetUtcNow(), _telemetry);
+                next = MtlsCredentials.Load(_directory.Read(), _directory, _options, previous.Generation + 1, _knownIntermediates, _time.GetUtcNow(), _telemetry);
             }
             catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {
@@ -277,6 +288,7 @@ public sealed class MtlsCredentialStore : IDisposable
             Volatile.Write(ref _current, next);
 
             MtlsLog.CredentialsRotated(_logger, previous.Leaf.SerialNumber, next.Leaf.SerialNumber, next.Leaf.NotAfter.ToUniversalTime(), next.Generation);
+            ReportMissingCrl(next);
             _telemetry.Rotated();
             CheckExpiry();
             activity?.AddEvent(new ActivityEvent("mtls.credentials.rotated", tags: new ActivityTagsCollection
@@ -318,30 +330,42 @@ public sealed class MtlsCredentialStore : IDisposable
         }
     }
 
-    private static string ReasonTag(Exception e) => e.Message switch
+    /// <summary>Only a separate <see cref="MtlsOptions.CrlFile"/> can leave a set without CRLs; every peer is refused meanwhile.</summary>
+    private void ReportMissingCrl(MtlsCredentials credentials)
+    {
+        if (credentials.Crls.Count == 0)
+        {
+            MtlsLog.NoCrl(_logger, _directory.CrlSource, credentials.Generation);
+        }
+    }
+
+    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+
+    private string ReasonTag(Exception e) => e.Message switch
     {
         var m when m.Contains("does not match", StringComparison.Ordinal) => "key-mismatch",
-        var m when m.Contains("crl.pem", StringComparison.Ordinal) => "crl",
+        var m when m.Contains("crl.pem", StringComparison.Ordinal) || (_directory.CrlFile is { } crl && m.Contains(crl, StringComparison.Ordinal)) => "crl",
         var m when m.Contains("does not validate", StringComparison.Ordinal) => "chain",
         _ => "unreadable",
     };
 
-    /// <summary>What identifies the files' current state: the resolved generation and each file's size and time.</summary>
-    private string Fingerprint()
+    /// <summary>
+    /// What identifies the files' current state: each file's resolved path (its generation; for a separate bundle or CRL
+    /// file, its own <c>..data</c> generation), size and time.
+    /// </summary>
+    private string Fingerprint() => string.Join('|', _directory.ResolveCurrentFiles().Select(path =>
     {
-        var generation = _directory.ResolveCurrentGeneration();
-        var parts = CredentialFiles.FileNames.Select(name =>
-        {
-            var file = new FileInfo(Path.Combine(generation, name));
-            return file.Exists ? $"{name}:{file.Length}:{file.LastWriteTimeUtc.Ticks}" : $"{name}:-";
-        });
-        return generation + "|" + string.Join('|', parts);
-    }
+        var file = new FileInfo(path);
+        return file.Exists ? $"{path}:{file.Length}:{file.LastWriteTimeUtc.Ticks}" : $"{path}:-";
+    }));
 
     /// <inheritdoc />
     public void Dispose()
     {
         _timer.Dispose();
-        _watcher?.Dispose();
+        foreach (var watcher in _watchers)
+        {
+            watcher.Dispose();
+        }
     }
 }

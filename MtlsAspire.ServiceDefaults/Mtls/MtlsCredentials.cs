@@ -80,20 +80,26 @@ public sealed class MtlsCredentials : IDisposable
     public X509Certificate2Collection TrustedRoots => _files.TrustedRoots;
 
     /// <summary>
-    /// Parses and validates a file set: key matches certificate, the leaf has a SPIFFE ID, the chain builds to the
-    /// bundle with both EKUs at <paramref name="now"/>, the CRL verifies and does not list the leaf. Throws
-    /// <see cref="InvalidDataException"/> with the reason otherwise.
+    /// Parses and validates a file set read from <paramref name="directory"/>: key matches certificate, the leaf has a
+    /// SPIFFE ID, the chain builds to the bundle with both EKUs at <paramref name="now"/>, the CRL verifies and does not
+    /// list the leaf. Throws <see cref="InvalidDataException"/> with the reason otherwise. With a separate
+    /// <see cref="CredentialDirectory.CrlFile"/> that holds no CRL (not there yet), the set loads without CRLs:
+    /// every peer is then refused (crl-unavailable) until one arrives.
     /// </summary>
-    internal static MtlsCredentials Load(CredentialFiles files, string source, MtlsOptions options, long generation, KnownIntermediates knownIntermediates,
+    internal static MtlsCredentials Load(CredentialFiles files, CredentialDirectory directory, MtlsOptions options, long generation, KnownIntermediates knownIntermediates,
         DateTimeOffset now, Telemetry.MtlsTelemetry? telemetry = null)
     {
-        var parsed = ServiceCredentials.Parse(files, source);
+        var source = directory.Path;
+        var parsed = ServiceCredentials.Parse(files, directory);
         try
         {
             var check = ChainCheck.Verify(parsed.Leaf, parsed.Intermediates, parsed.TrustedRoots, parsed.Revocation, now, options.AllowStaleCrl,
                 CertificateFacts.ServerAuthOid, CertificateFacts.ClientAuthOid);
             string? ownRevocation = null;
-            if (!check.IsValid)
+            // A CRL ConfigMap not published yet is no bad file set: without a CRL our own chain cannot be checked either,
+            // and every peer is refused (fail closed) until one arrives. Any other revocation problem still refuses the set.
+            var awaitingCrl = directory.CrlFile is not null && parsed.Revocation.Loaded.Count == 0;
+            if (!check.IsValid && !(awaitingCrl && check.Path.Count >= 2 && check.Failures.All(f => f.Kind == ChainFailure.RevocationUnknown)))
             {
                 // Our own certificate (or its intermediate) revoked is not a bad file set: the CRLs in it must still be
                 // honoured for peers (else revoking an intermediate would not take effect anywhere). The set is loaded,
@@ -102,7 +108,8 @@ public sealed class MtlsCredentials : IDisposable
                 if (check.Path.Count < 2 || !check.Failures.Any(f => f.Kind == ChainFailure.Revoked)
                     || check.Failures.Any(f => f.Kind is not (ChainFailure.Revoked or ChainFailure.RevocationUnknown)))
                 {
-                    throw new InvalidDataException($"{source}/tls.crt does not validate against ca.crt and crl.pem: {string.Join("; ", check.Problems)}");
+                    var against = directory.BundleFile is null && directory.CrlFile is null ? "ca.crt and crl.pem" : $"{directory.BundleSource} and {directory.CrlSource}";
+                    throw new InvalidDataException($"{source}/tls.crt does not validate against {against}: {string.Join("; ", check.Problems)}");
                 }
 
                 ownRevocation = string.Join("; ", check.Problems);

@@ -32,9 +32,29 @@ public sealed class MtlsOptions
 
     /// <summary>
     /// The directory holding tls.crt, tls.key, ca.crt and crl.pem: the directory CertBootstrap writes, or a mounted
-    /// cert-manager Secret. Required.
+    /// cert-manager Secret (ca.crt and crl.pem may come from elsewhere instead: <see cref="TrustBundleFile"/>,
+    /// <see cref="CrlFile"/>). Required.
     /// </summary>
     public string CredentialsDirectory { get; set; } = string.Empty;
+
+    /// <summary>
+    /// The trust bundle (every trusted root, PEM), as a full path, read instead of ca.crt in
+    /// <see cref="CredentialsDirectory"/> (which is then ignored). For cert-manager's CSI driver (csi.cert-manager.io),
+    /// whose per-pod volume holds this pod's own key and certificate and nothing can be added to: the bundle comes from a
+    /// ConfigMap mounted as another directory. The file may be that volume's link into its <c>..data</c> generation; it is
+    /// read through the link, and a new generation is picked up like a new credential set. Missing at start, the service
+    /// fails to start; a bad bundle later is refused and the loaded one kept.
+    /// </summary>
+    public string? TrustBundleFile { get; set; }
+
+    /// <summary>
+    /// The CRLs (PEM, one per CA), as a full path, read instead of crl.pem in <see cref="CredentialsDirectory"/> (which
+    /// is then ignored): with cert-manager's CSI driver, from a ConfigMap mounted as another directory (see
+    /// <see cref="TrustBundleFile"/>). While the file is missing or empty there is no CRL, and every peer is refused as
+    /// crl-unavailable until one arrives (fail closed): never "no revocation checking". A bad CRL file is refused and
+    /// the loaded CRLs kept.
+    /// </summary>
+    public string? CrlFile { get; set; }
 
     /// <summary>The SPIFFE trust domain peers must belong to; by default the trust domain of this service's own certificate.</summary>
     public string? TrustDomain { get; set; }
@@ -123,6 +143,9 @@ internal sealed class MtlsOptionsValidator : IValidateOptions<MtlsOptions>
             failures.Add($"Mtls:CredentialsDirectory '{options.CredentialsDirectory}' does not exist.");
         }
 
+        ValidateSeparateFile(failures, "Mtls:TrustBundleFile", options.TrustBundleFile);
+        ValidateSeparateFile(failures, "Mtls:CrlFile", options.CrlFile);
+
         if (options.TrustDomain is { } trustDomain && (!SpiffeId.TryParse($"spiffe://{trustDomain}", out _, out var reason) || trustDomain.Contains('/', StringComparison.Ordinal)))
         {
             failures.Add($"Mtls:TrustDomain '{trustDomain}' is not a SPIFFE trust domain: {reason ?? "it contains '/'"}.");
@@ -169,5 +192,23 @@ internal sealed class MtlsOptionsValidator : IValidateOptions<MtlsOptions>
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>The file itself may be missing (a CRL not published yet) but not its directory: that is a mount gone wrong.</summary>
+    private static void ValidateSeparateFile(List<string> failures, string setting, string? file)
+    {
+        if (string.IsNullOrWhiteSpace(file))
+        {
+            return;
+        }
+
+        if (!Path.IsPathFullyQualified(file))
+        {
+            failures.Add($"{setting} '{file}' must be a full path.");
+        }
+        else if (Path.GetDirectoryName(file) is not { } directory || !Directory.Exists(directory))
+        {
+            failures.Add($"{setting} '{file}': its directory '{Path.GetDirectoryName(file)}' does not exist (is the volume mounted?).");
+        }
     }
 }

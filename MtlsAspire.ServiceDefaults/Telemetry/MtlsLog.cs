@@ -52,4 +52,8 @@ internal static partial class MtlsLog
     [LoggerMessage(12, LogLevel.Error,
         "mTLS loaded new credential files in {Directory} whose CRLs revoke this service's own certificate: {Reason}. Peers refuse serial {CurrentSerial} until a new certificate arrives; the CRLs are honoured for peers meanwhile.")]
     public static partial void OwnCertificateRevoked(ILogger logger, string directory, string reason, string currentSerial);
+
+    [LoggerMessage(13, LogLevel.Warning,
+        "mTLS has no CRL: {CrlFile} (Mtls:CrlFile) is missing or empty, so every peer is refused (crl-unavailable) until a CRL arrives there (generation {Generation})")]
+    public static partial void NoCrl(ILogger logger, string crlFile, long generation);
 }

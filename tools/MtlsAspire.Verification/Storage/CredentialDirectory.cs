@@ -9,6 +9,8 @@ namespace MtlsAspire.Verification.Storage;
 /// </code>
 /// A new generation is written completely, then <c>..data</c> is swapped by one rename(2), so a reader that
 /// resolves <c>..data</c> once never pairs a certificate with another generation's key.
+/// The trust bundle and the CRL may instead come from files elsewhere (<see cref="BundleFile"/>, <see cref="CrlFile"/>),
+/// each of which may itself be a mounted ConfigMap's link into its own <c>..data</c> generation.
 /// </summary>
 public sealed class CredentialDirectory
 {
@@ -17,11 +19,31 @@ public sealed class CredentialDirectory
 
     private const string LockFileName = ".lock";
 
-    /// <summary>Opens (without touching) the directory at <paramref name="path"/>.</summary>
-    public CredentialDirectory(string path) => Path = System.IO.Path.GetFullPath(path);
+    /// <summary>
+    /// Opens (without touching) the directory at <paramref name="path"/>; with <paramref name="bundleFile"/> or
+    /// <paramref name="crlFile"/>, ca.crt or crl.pem are read from that file instead (the directory's own are ignored).
+    /// </summary>
+    public CredentialDirectory(string path, string? bundleFile = null, string? crlFile = null)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        BundleFile = bundleFile is null ? null : System.IO.Path.GetFullPath(bundleFile);
+        CrlFile = crlFile is null ? null : System.IO.Path.GetFullPath(crlFile);
+    }
 
     /// <summary>The directory.</summary>
     public string Path { get; }
+
+    /// <summary>The file read instead of the directory's ca.crt, or null.</summary>
+    public string? BundleFile { get; }
+
+    /// <summary>The file read instead of the directory's crl.pem, or null.</summary>
+    public string? CrlFile { get; }
+
+    /// <summary>Where the trust bundle is read from: <see cref="BundleFile"/>, or the directory's ca.crt.</summary>
+    public string BundleSource => BundleFile ?? System.IO.Path.Combine(Path, CredentialFiles.BundleFileName);
+
+    /// <summary>Where the CRLs are read from: <see cref="CrlFile"/>, or the directory's crl.pem.</summary>
+    public string CrlSource => CrlFile ?? System.IO.Path.Combine(Path, CredentialFiles.CrlFileName);
 
     /// <summary>True when a generation has been published here (or plain files exist).</summary>
     public bool Exists => File.Exists(System.IO.Path.Combine(Path, CredentialFiles.CertificateFileName));
@@ -147,7 +169,8 @@ public sealed class CredentialDirectory
     /// <summary>
     /// Reads the current generation as one consistent set. Resolves <c>..data</c> once and reads every file through
     /// that generation; if a publisher prunes it meanwhile, resolves again. A directory of plain files (no
-    /// <c>..data</c>) is read as it is.
+    /// <c>..data</c>) is read as it is. <see cref="BundleFile"/> and <see cref="CrlFile"/> are read through their links
+    /// (each open resolves them once); a missing crl.pem or <see cref="CrlFile"/> reads as no CRL.
     /// </summary>
     public CredentialFiles Read()
     {
@@ -160,8 +183,8 @@ public sealed class CredentialDirectory
                 return new CredentialFiles(
                     File.ReadAllText(System.IO.Path.Combine(generationPath, CredentialFiles.CertificateFileName)),
                     File.ReadAllText(System.IO.Path.Combine(generationPath, CredentialFiles.KeyFileName)),
-                    File.ReadAllText(System.IO.Path.Combine(generationPath, CredentialFiles.BundleFileName)),
-                    ReadOptional(System.IO.Path.Combine(generationPath, CredentialFiles.CrlFileName)));
+                    File.ReadAllText(BundleFile ?? System.IO.Path.Combine(generationPath, CredentialFiles.BundleFileName)),
+                    ReadOptional(CrlFile ?? System.IO.Path.Combine(generationPath, CredentialFiles.CrlFileName)));
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException && attempt < attempts && generationPath != Path)
             {
@@ -175,6 +198,44 @@ public sealed class CredentialDirectory
     {
         var dataLink = new FileInfo(System.IO.Path.Combine(Path, DataLinkName));
         return dataLink.LinkTarget is { } target ? System.IO.Path.GetFullPath(target, Path) : Path;
+    }
+
+    /// <summary>
+    /// The four files a <see cref="Read"/> takes now (in <see cref="CredentialFiles.FileNames"/> order), links resolved:
+    /// tls.crt and tls.key in the current generation, ca.crt and crl.pem there or at <see cref="BundleFile"/> and
+    /// <see cref="CrlFile"/> with their <c>..data</c> links followed. A new generation anywhere is a new path.
+    /// </summary>
+    public IReadOnlyList<string> ResolveCurrentFiles()
+    {
+        var generationPath = ResolveCurrentGeneration();
+        return
+        [
+            System.IO.Path.Combine(generationPath, CredentialFiles.CertificateFileName),
+            System.IO.Path.Combine(generationPath, CredentialFiles.KeyFileName),
+            BundleFile is null ? System.IO.Path.Combine(generationPath, CredentialFiles.BundleFileName) : ResolveFile(BundleFile),
+            CrlFile is null ? System.IO.Path.Combine(generationPath, CredentialFiles.CrlFileName) : ResolveFile(CrlFile),
+        ];
+    }
+
+    /// <summary>
+    /// The file <paramref name="path"/> finally names: a mounted ConfigMap's <c>ca.crt</c> → <c>..data/ca.crt</c> →
+    /// <c>..2026_…/ca.crt</c> (its links followed, then the link of the directory it ends in). A missing file, or a
+    /// link to one, is returned as given.
+    /// </summary>
+    public static string ResolveFile(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        try
+        {
+            var target = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full;
+            var directory = System.IO.Path.GetDirectoryName(target)!;
+            var resolvedDirectory = new DirectoryInfo(directory).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? directory;
+            return System.IO.Path.Combine(resolvedDirectory, System.IO.Path.GetFileName(target));
+        }
+        catch (IOException)
+        {
+            return full; // not there (or mid-swap): the caller sees it missing
+        }
     }
 
     private static string ReadOptional(string path) => File.Exists(path) ? File.ReadAllText(path) : string.Empty;

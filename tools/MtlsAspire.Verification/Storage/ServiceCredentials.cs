@@ -39,18 +39,24 @@ public sealed class ServiceCredentials : IDisposable
     public SpiffeId SpiffeId { get; }
 
     /// <summary>Reads and parses the current generation of <paramref name="directory"/>.</summary>
-    public static ServiceCredentials Load(CredentialDirectory directory) => Parse(directory.Read(), directory.Path);
+    public static ServiceCredentials Load(CredentialDirectory directory) => Parse(directory.Read(), directory);
+
+    /// <summary>Parses a set of files read from <paramref name="directory"/>, naming each file where it was read from.</summary>
+    public static ServiceCredentials Parse(CredentialFiles files, CredentialDirectory directory) =>
+        Parse(files, directory.Path, directory.BundleSource, directory.CrlSource);
 
     /// <summary>
     /// Parses a set of files. Throws <see cref="InvalidDataException"/> naming the file and the problem when a file is
-    /// damaged, the key does not match the certificate, the leaf has no SPIFFE ID or a CRL does not verify.
+    /// damaged, the key does not match the certificate, the leaf has no SPIFFE ID or a CRL does not verify. Files are
+    /// named as in <paramref name="source"/>, the bundle and CRL as <paramref name="bundleSource"/> and
+    /// <paramref name="crlSource"/> when they were read from elsewhere.
     /// </summary>
-    public static ServiceCredentials Parse(CredentialFiles files, string source)
+    public static ServiceCredentials Parse(CredentialFiles files, string source, string? bundleSource = null, string? crlSource = null)
     {
         var certificateSource = System.IO.Path.Combine(source, CredentialFiles.CertificateFileName);
         var keySource = System.IO.Path.Combine(source, CredentialFiles.KeyFileName);
         var chain = Pem.ReadCertificates(files.CertificatePem, certificateSource);
-        var roots = Pem.ReadCertificates(files.BundlePem, System.IO.Path.Combine(source, CredentialFiles.BundleFileName));
+        var roots = Pem.ReadCertificates(files.BundlePem, bundleSource ?? System.IO.Path.Combine(source, CredentialFiles.BundleFileName));
 
         X509Certificate2 leaf;
         try
@@ -77,7 +83,7 @@ public sealed class ServiceCredentials : IDisposable
         RevocationSet revocation;
         try
         {
-            revocation = RevocationSet.Load(files.CrlPem, [.. roots, .. intermediates], System.IO.Path.Combine(source, CredentialFiles.CrlFileName));
+            revocation = RevocationSet.Load(files.CrlPem, [.. roots, .. intermediates], crlSource ?? System.IO.Path.Combine(source, CredentialFiles.CrlFileName));
         }
         catch (CryptographicException e)
         {
