@@ -26,6 +26,8 @@ public sealed record ExternalCa(string TrustDomain, string Bundle, string Interm
 internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions options, string trustDomain, TimeSpan leafLifetime, string stateDirectory, ExternalCa? external)
 {
     public const string CredentialsPath = "/var/run/mtls";
+    public const string TrustPath = "/var/run/mtls-trust";
+    public const string CrlPath = "/var/run/mtls-crl";
     public const string TrustBundleConfigMap = "mtls-trust-bundle";
     public const string CrlConfigMap = "mtls-crl";
     public const string RevocationsConfigMap = "mtls-revocations";
@@ -60,13 +62,17 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
                 ? "cert-manager issuer chain for a demo cluster: self-signed root -> intermediate CA -> the CA Issuer 'mtls-ca' that signs every service."
                 : "The CA Issuer 'mtls-ca' signs every service with our CertBootstrap intermediate. Its Secret is created by the command in README.md, never here.",
                 Issuers()),
-            File("certificates.yaml", "One Certificate per identity: SPIFFE ID as the only URI SAN, renewed (new key) at 2/3 of its lifetime.",
-                [.. graph.Pods.Select(p => Certificate(p.Main))]),
             File("ca-publisher.yaml", "cert-manager has no CRLs: this CronJob signs them with the CA keys and publishes the ConfigMaps every service mounts " +
                 $"({CrlConfigMap}{(external is null ? $", {TrustBundleConfigMap}" : string.Empty)}).", CaPublisher()),
             File("network-policies.yaml", "Default deny: each pod below admits only its callers from the app model on the mTLS port, and probes on the health port.",
                 [DefaultDeny()]),
         };
+        if (options.Credentials == KubernetesCredentials.Secret)
+        {
+            files.Insert(2, File("certificates.yaml", "One Certificate per identity: SPIFFE ID as the only URI SAN, renewed (new key) at 2/3 of its lifetime.",
+                [.. graph.Pods.Select(p => Certificate(p.Main))]));
+        }
+
         if (external is not null)
         {
             files.Add(File("trust-bundle.yaml", "Every root our CertBootstrap PKI trusts (public certificates only).", [TrustBundle(external.Bundle)]));
@@ -174,6 +180,24 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
             ("dnsNames", service.HasHttps ? DnsNames(service.Name) : null),
             ("uris", List(IdentityOf(service.Name).ToString())),
             ("issuerRef", IssuerRef(IssuerName)))));
+
+    // The CSI driver expands ${POD_NAMESPACE} and ${SERVICE_ACCOUNT_NAME}: the identity is the pod's ServiceAccount's.
+    private Node CsiAttributes(AppContainer service) => Map(
+        ("csi.cert-manager.io/issuer-name", IssuerName),
+        ("csi.cert-manager.io/issuer-kind", "Issuer"),
+        ("csi.cert-manager.io/issuer-group", "cert-manager.io"),
+        ("csi.cert-manager.io/common-name", "${SERVICE_ACCOUNT_NAME}"),
+        ("csi.cert-manager.io/uri-sans", $"spiffe://{trustDomain}/ns/${{POD_NAMESPACE}}/sa/${{SERVICE_ACCOUNT_NAME}}"),
+        ("csi.cert-manager.io/dns-names", service.HasHttps
+            ? $"{service.Name},{service.Name}.${{POD_NAMESPACE}},{service.Name}.${{POD_NAMESPACE}}.svc,{service.Name}.${{POD_NAMESPACE}}.svc.cluster.local"
+            : null),
+        ("csi.cert-manager.io/key-usages", "server auth,client auth,digital signature"),
+        ("csi.cert-manager.io/key-algorithm", "ECDSA"),
+        ("csi.cert-manager.io/key-size", "256"),
+        ("csi.cert-manager.io/key-encoding", "PKCS8"),
+        ("csi.cert-manager.io/duration", GoDuration(leafLifetime)),
+        ("csi.cert-manager.io/renew-before", GoDuration(leafLifetime / 3)),
+        ("csi.cert-manager.io/fs-group", options.RunAsUser.ToString(CultureInfo.InvariantCulture)));
 
     private List<object> DnsNames(string service) =>
         [service, $"{service}.{Ns}", $"{service}.{Ns}.svc", $"{service}.{Ns}.svc.cluster.local"];
@@ -320,14 +344,24 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
         var containers = new List<object> { main };
         containers.AddRange(pod.Sidecars.Select(s => SidecarContainer(s, values)));
         // Volumes named by the paths the environment uses: one emptyDir per local directory, shared by every container that names it.
-        var volumes = new List<object>
+        var volumes = new List<object>();
+        if (options.Credentials == KubernetesCredentials.Secret)
         {
-            Map(("name", "mtls"), ("projected", Map(("defaultMode", ReadOnlyForGroup), ("sources", List(
+            volumes.Add(Map(("name", "mtls"), ("projected", Map(("defaultMode", ReadOnlyForGroup), ("sources", List(
                 Map(("secret", Map(("name", SecretOf(name)), ("items", Items("tls.crt", "tls.key"))))),
                 Map(("configMap", Map(("name", TrustBundleConfigMap), ("items", Items("ca.crt"))))),
-                Map(("configMap", Map(("name", CrlConfigMap), ("items", Items("crl.pem")))))))))),
-            Map(("name", "tmp"), ("emptyDir", Map())),
-        };
+                Map(("configMap", Map(("name", CrlConfigMap), ("items", Items("crl.pem")))))))))));
+        }
+        else
+        {
+            // Each pod's own key, made on its node by the CSI driver, and a certificate for its ServiceAccount's identity;
+            // the bundle and CRL come from the ConfigMaps, beside it (a CSI volume takes no other files).
+            volumes.Add(Map(("name", "mtls"), ("csi", Map(("driver", "csi.cert-manager.io"), ("readOnly", true), ("volumeAttributes", CsiAttributes(pod.Main))))));
+            volumes.Add(ConfigMapVolume("mtls-trust", TrustBundleConfigMap, "ca.crt"));
+            volumes.Add(ConfigMapVolume("mtls-crl", CrlConfigMap, "crl.pem"));
+        }
+
+        volumes.Add(Map(("name", "tmp"), ("emptyDir", Map())));
         volumes.AddRange(values.Used.Select(v => v.Volume).Distinct().Order(StringComparer.Ordinal).Select(v => (object)Map(("name", v), ("emptyDir", Map()))));
         return Map(
             ("apiVersion", "apps/v1"),
@@ -361,7 +395,15 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
             env[$"Mtls__Authorization__ReferencedBy__{i.ToString(CultureInfo.InvariantCulture)}"] = IdentityOf(callers[i]).ToString();
         }
 
-        var mounts = new List<object> { Mount("mtls", CredentialsPath), Mount("tmp", "/tmp", readOnly: false) };
+        var mounts = new List<object> { Mount("mtls", CredentialsPath) };
+        if (options.Credentials == KubernetesCredentials.Csi)
+        {
+            env["Mtls__TrustBundleFile"] = $"{TrustPath}/ca.crt";
+            env["Mtls__CrlFile"] = $"{CrlPath}/crl.pem";
+            mounts.AddRange([Mount("mtls-trust", TrustPath), Mount("mtls-crl", CrlPath)]);
+        }
+
+        mounts.Add(Mount("tmp", "/tmp", readOnly: false));
         Common(service, values, env, mounts, replaced: ["ASPNETCORE_URLS", "Mtls__CredentialsDirectory", "Mtls__TrustDomain"]);
         List<object> ports = service.HasHttps
             ? [Map(("name", "https"), ("containerPort", options.HttpsPort)), Map(("name", "health"), ("containerPort", options.ManagementPort))]
@@ -527,7 +569,8 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
             .Append("Generated by `dotnet run --project MtlsAspire.AppHost -- --operation publish --step kubernetes --output-path deploy/k8s`; ")
             .Append("see docs/kubernetes.md for cert-manager, rotation, revocation and what differs from local. ")
             .Append("Run the commands in this directory; paths into the PKI are relative to the repository root.\n\n")
-            .Append(CultureInfo.InvariantCulture, $"Namespace `{Ns}` (the SPIFFE environment), trust domain `{trustDomain}`, CA mode `{(external is null ? "self-signed" : "external")}`.\n\n")
+            .Append(CultureInfo.InvariantCulture, $"Namespace `{Ns}` (the SPIFFE environment), trust domain `{trustDomain}`, CA mode `{(external is null ? "self-signed" : "external")}`, ")
+            .Append(options.Credentials == KubernetesCredentials.Secret ? "a Certificate and Secret per service.\n\n" : "a key and certificate per pod from cert-manager's CSI driver.\n\n")
             .Append("```bash\n");
         foreach (var command in Commands("."))
         {
@@ -547,6 +590,11 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
     /// <summary>What to run, in order, to install the manifests in <paramref name="directory"/> (the external mode's Secret and root CRL from our PKI first).</summary>
     public IEnumerable<string> Commands(string directory)
     {
+        if (options.Credentials == KubernetesCredentials.Csi)
+        {
+            yield return "# cert-manager's CSI driver makes each pod's key: helm install cert-manager-csi-driver jetstack/cert-manager-csi-driver -n cert-manager --wait";
+        }
+
         yield return $"kubectl create namespace {Ns} --dry-run=client -o yaml | kubectl apply -f -";
         if (external is not null)
         {

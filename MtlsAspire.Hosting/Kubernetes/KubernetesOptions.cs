@@ -17,10 +17,20 @@ public enum KubernetesCaMode
     External,
 }
 
+/// <summary>How each pod gets its key and certificate.</summary>
+public enum KubernetesCredentials
+{
+    /// <summary>A cert-manager Certificate per service; its Secret is shared by the service's replicas.</summary>
+    Secret,
+
+    /// <summary>cert-manager's CSI driver: each pod its own key (never in a Secret) and certificate, named by its ServiceAccount.</summary>
+    Csi,
+}
+
 /// <summary>
 /// The Kubernetes publish settings, section <c>MtlsAspire:Kubernetes</c> (pass as <c>--MtlsAspire:Kubernetes:Namespace shop</c>):
 /// <c>Namespace</c> (default <c>mtls-aspire</c>; it is also the environment in every SPIFFE ID), <c>Ca</c>
-/// (<c>self-signed</c> or <c>external</c>), <c>ImageRegistry</c> and <c>ImageTag</c> of the service images,
+/// (<c>self-signed</c> or <c>external</c>), <c>Credentials</c> (<c>secret</c> or <c>csi</c>), <c>ImageRegistry</c> and <c>ImageTag</c> of the service images,
 /// <c>KubectlImage</c>, <c>DashboardImage</c>, <c>Dashboard</c> (true: the Aspire dashboard as the in-cluster OTLP
 /// collector), <c>OtlpEndpoint</c> (another collector), <c>CrlValidity</c> (1h) and <c>CrlSchedule</c>.
 /// </summary>
@@ -34,6 +44,9 @@ public sealed record KubernetesOptions
 
     /// <summary>Where the issuing CA comes from.</summary>
     public KubernetesCaMode Ca { get; init; } = KubernetesCaMode.SelfSigned;
+
+    /// <summary>How each pod gets its key and certificate.</summary>
+    public KubernetesCredentials Credentials { get; init; } = KubernetesCredentials.Secret;
 
     /// <summary>The registry and repository prefix of the images: <c>{ImageRegistry}/{resource}:{ImageTag}</c>.</summary>
     public string ImageRegistry { get; init; } = "mtls-aspire";
@@ -86,6 +99,13 @@ public sealed record KubernetesOptions
             var other => throw new ArgumentException($"{SectionName}:Ca '{other}' must be 'self-signed' (cert-manager makes the CA) or 'external' (our CertBootstrap intermediate)."),
         };
 
+        var credentials = section["Credentials"] switch
+        {
+            null or "" or "secret" => KubernetesCredentials.Secret,
+            "csi" => KubernetesCredentials.Csi,
+            var other => throw new ArgumentException($"{SectionName}:Credentials '{other}' must be 'secret' (a Certificate and Secret per service) or 'csi' (cert-manager's CSI driver: a key per pod)."),
+        };
+
         TimeSpan crlValidity;
         try
         {
@@ -100,6 +120,7 @@ public sealed record KubernetesOptions
         {
             Namespace = ns,
             Ca = ca,
+            Credentials = credentials,
             ImageRegistry = section["ImageRegistry"] is { Length: > 0 } registry ? registry.TrimEnd('/') : options.ImageRegistry,
             ImageTag = section["ImageTag"] is { Length: > 0 } tag ? tag : options.ImageTag,
             KubectlImage = section["KubectlImage"] is { Length: > 0 } kubectl ? kubectl : options.KubectlImage,

@@ -30,10 +30,39 @@ public sealed class CertManagerEmulator(Manifests manifests, TimeProvider time)
         }
     }
 
-    /// <summary>Issues (or re-issues: rotationPolicy Always gives a new key) one Certificate.</summary>
+    /// <summary>Issues (or re-issues: rotationPolicy Always gives a new key) one Certificate into its Secret.</summary>
     public X509Certificate2 Issue(ManifestObject certificate)
     {
-        var spec = certificate.Spec;
+        var (issued, files) = IssueFiles(certificate.Spec);
+        Secrets[(string)certificate.Spec["secretName"]!] = files;
+        return issued;
+    }
+
+    /// <summary>
+    /// What cert-manager's CSI driver writes into a pod's <c>csi.cert-manager.io</c> volume: a new key and a certificate
+    /// from the volume's attributes, with <c>${POD_NAMESPACE}</c> and <c>${SERVICE_ACCOUNT_NAME}</c> expanded for the pod.
+    /// </summary>
+    public Dictionary<string, string> IssueForCsi(JsonNode attributes, string podNamespace, string serviceAccount)
+    {
+        string? Attribute(string key) => attributes[$"csi.cert-manager.io/{key}"] is { } value
+            ? ((string)value!).Replace("${POD_NAMESPACE}", podNamespace, StringComparison.Ordinal).Replace("${SERVICE_ACCOUNT_NAME}", serviceAccount, StringComparison.Ordinal)
+            : null;
+        JsonArray? List(string key) => Attribute(key) is { } csv ? new JsonArray([.. csv.Split(',').Select(v => (JsonNode)JsonValue.Create(v.Trim())!)]) : null;
+        var spec = new JsonObject
+        {
+            ["commonName"] = Attribute("common-name"),
+            ["dnsNames"] = List("dns-names"),
+            ["uris"] = List("uri-sans"),
+            ["usages"] = List("key-usages"),
+            ["duration"] = Attribute("duration"),
+            ["privateKey"] = new JsonObject { ["algorithm"] = Attribute("key-algorithm"), ["size"] = Attribute("key-size"), ["encoding"] = Attribute("key-encoding") },
+            ["issuerRef"] = new JsonObject { ["name"] = Attribute("issuer-name"), ["kind"] = Attribute("issuer-kind") },
+        };
+        return IssueFiles(spec).Files;
+    }
+
+    private (X509Certificate2 Issued, Dictionary<string, string> Files) IssueFiles(JsonNode spec)
+    {
         var issuer = manifests.Get("Issuer", (string)spec["issuerRef"]!["name"]!);
         Assert.Equal("Issuer", (string?)spec["issuerRef"]!["kind"] ?? "Issuer");
         using var key = NewKey(spec["privateKey"]);
@@ -63,13 +92,12 @@ public sealed class CertManagerEmulator(Manifests manifests, TimeProvider time)
         }
 
         var encoding = (string?)spec["privateKey"]?["encoding"] ?? "PKCS1";
-        Secrets[(string)spec["secretName"]!] = new(StringComparer.Ordinal)
+        return (issued, new(StringComparer.Ordinal)
         {
             ["tls.crt"] = issued.ExportCertificatePem() + "\n" + chainAfter,
             ["tls.key"] = encoding == "PKCS8" ? key.ExportPkcs8PrivateKeyPem() + "\n" : key.ExportECPrivateKeyPem() + "\n",
             ["ca.crt"] = caCertificate,
-        };
-        return issued;
+        });
     }
 
     private bool CanIssue(ManifestObject certificate)

@@ -189,6 +189,18 @@ public sealed partial class LocalCluster : IAsyncDisposable
                 continue;
             }
 
+            if (volume["csi"] is { } csi)
+            {
+                Assert.Equal("csi.cert-manager.io", (string?)csi["driver"]);
+                var files = CertManager.IssueForCsi(csi["volumeAttributes"]!, _manifests.Namespace(pod), (string)podSpec["serviceAccountName"]!);
+                foreach (var (key, content) in files)
+                {
+                    await File.WriteAllTextAsync(Path.Combine(directory, key), content);
+                }
+
+                continue;
+            }
+
             // Like the kubelet: the files live in a ..data generation, each name a symlink into it.
             var generation = Path.Combine(directory, "..initial");
             Directory.CreateDirectory(generation);

@@ -40,6 +40,10 @@ public sealed class Manifests
 
     public IEnumerable<ManifestObject> OfKind(string kind) => Objects.Where(o => o.Kind == kind);
 
+    /// <summary>The namespace a pod of <paramref name="owner"/> (a Deployment or Job) runs in.</summary>
+    public string Namespace(string owner) =>
+        (string)Objects.First(o => o.Kind is "Deployment" or "Job" && (o.Name == owner || owner.StartsWith(o.Name + "-", StringComparison.Ordinal))).Json["metadata"]!["namespace"]!;
+
     public ManifestObject Get(string kind, string name) =>
         Objects.SingleOrDefault(o => o.Kind == kind && o.Name == name) ?? throw new InvalidOperationException($"No {kind} {name} in the manifests.");
 

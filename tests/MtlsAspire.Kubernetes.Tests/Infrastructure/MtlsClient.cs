@@ -13,9 +13,11 @@ public static class MtlsClient
     /// (<c>https://order.mtls-aspire.svc:PORT</c>), so the server's certificate must carry that DNS SAN; the connection
     /// itself goes to loopback, where the pod runs.
     /// </summary>
-    public static HttpClient For(LocalCluster cluster, string secret)
+    public static HttpClient For(LocalCluster cluster, string secret) => For(cluster, cluster.CertManager.Secrets[secret]);
+
+    /// <summary>A client presenting <paramref name="files"/> (<c>tls.crt</c>, <c>tls.key</c>), e.g. what a pod's CSI volume holds.</summary>
+    public static HttpClient For(LocalCluster cluster, IReadOnlyDictionary<string, string> files)
     {
-        var files = cluster.CertManager.Secrets[secret];
         var identity = X509Certificate2.CreateFromPem(files["tls.crt"], files["tls.key"]);
         var trust = new X509Certificate2Collection();
         trust.ImportFromPem(cluster.ConfigMaps["mtls-trust-bundle"]["ca.crt"]);
