@@ -29,8 +29,8 @@ public sealed partial class ExternalCaTests : IAsyncLifetime
             init.ArgumentList.Add(arg);
         }
 
-        var (exit, output) = await ChildProcess.RunAsync(init, TimeSpan.FromMinutes(1));
-        Assert.True(exit == 0, output);
+        var result = await ToolProcess.RunAsync(init, TimeSpan.FromMinutes(1));
+        Assert.True(result.ExitCode == 0, result.Everything);
         (_manifests, _publishOutput) = await Manifests.PublishWithOutputAsync(Path.Combine(_root, "k8s"),
             "--state-dir", State, "--MtlsAspire:Kubernetes:Ca", "external", "--MtlsAspire:Kubernetes:Namespace", "shop");
     }

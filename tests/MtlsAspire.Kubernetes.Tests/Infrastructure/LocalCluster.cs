@@ -62,8 +62,8 @@ public sealed partial class LocalCluster : IAsyncDisposable
         foreach (var container in pod["initContainers"]?.AsArray() ?? [])
         {
             var (start, _) = StartInfo(run, container!, volumes);
-            var (exit, output) = await ChildProcess.RunAsync(start, TimeSpan.FromMinutes(1));
-            Assert.True(exit == 0, $"Job {job}, init container {(string)container!["name"]!} exited {exit}:\n{output}");
+            var result = await ToolProcess.RunAsync(start, TimeSpan.FromMinutes(1));
+            Assert.True(result.ExitCode == 0, $"Job {job}, init container {(string)container!["name"]!} exited {result.ExitCode}:\n{result.Everything}");
         }
 
         foreach (var container in pod["containers"]!.AsArray())

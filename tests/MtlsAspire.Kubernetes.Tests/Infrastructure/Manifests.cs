@@ -71,9 +71,9 @@ public sealed class Manifests
         }
 
         start.Environment.Remove("MTLS_ROOT_PASSPHRASE");
-        var (exit, output) = await ChildProcess.RunAsync(start, TimeSpan.FromMinutes(2));
-        Assert.True(exit == 0, $"publish exited {exit}:\n{output}");
-        return (Read(directory), output);
+        var result = await ToolProcess.RunAsync(start, TimeSpan.FromMinutes(2));
+        Assert.True(result.ExitCode == 0, $"publish exited {result.ExitCode}:\n{result.Everything}");
+        return (Read(directory), result.Everything);
     }
 
     public static Manifests Read(string directory)

@@ -36,7 +36,18 @@ public static class ToolProcess
 
         // npm asks nothing and phones nowhere it need not.
         start.Environment["npm_config_update_notifier"] = "false";
+        return await RunAsync(start, timeout);
+    }
 
+    /// <summary>Runs <paramref name="start"/> the same way (stdin closed, outputs read, killed by id on timeout).</summary>
+    public static async Task<ToolResult> RunAsync(ProcessStartInfo start, TimeSpan timeout)
+    {
+        start.RedirectStandardInput = true;
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        var tool = Path.GetFileName(start.FileName);
+        var args = start.ArgumentList;
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"{tool} did not start.");
         process.StandardInput.Close();
         var output = process.StandardOutput.ReadToEndAsync();
