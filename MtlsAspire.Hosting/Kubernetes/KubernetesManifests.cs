@@ -277,6 +277,7 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
 
         args.AddRange(["--revoked", "/etc/mtls-revocations/revoked.txt", "--namespace", Ns, "--validity", GoDuration(options.CrlValidity), "--out", "/out"]);
         volumes.Add(Map(("name", "out"), ("emptyDir", Map())));
+        volumes.Add(Map(("name", "tmp"), ("emptyDir", Map())));
         return Map(
             ("backoffLimit", 3),
             ("template", Map(
@@ -296,7 +297,8 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
                         ("name", "apply"),
                         ("image", options.KubectlImage),
                         ("args", List("apply", "--server-side", $"--field-manager={Publisher}", "--force-conflicts", "-f", "/out/configmaps.json")),
-                        ("volumeMounts", List(Mount("out", "/out"))),
+                        ("env", List(Map(("name", "HOME"), ("value", "/tmp")))), // kubectl's discovery cache, on a read-only root
+                        ("volumeMounts", List(Mount("out", "/out"), Mount("tmp", "/tmp", readOnly: false))),
                         ("resources", Resources("20m", "32Mi", "200m", "128Mi")),
                         ("securityContext", ContainerSecurity())))),
                     ("volumes", volumes))))));
