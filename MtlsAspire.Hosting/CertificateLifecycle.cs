@@ -467,12 +467,13 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     /// </summary>
     public async Task<LedgerEntry> AbandonRootRotationAsync(string by, CancellationToken cancellationToken)
     {
-        if (Volatile.Read(ref _rootRotation) is { } running)
+        var stopping = Volatile.Read(ref _rootRotation);
+        if (stopping is not null)
         {
-            await running.CancelAsync().ConfigureAwait(false);
+            await stopping.CancelAsync().ConfigureAwait(false);
         }
 
-        using var held = await AcquireSoonAsync($"abandon root rotation ({by})", cancellationToken).ConfigureAwait(false);
+        using var held = await AcquireSoonAsync($"abandon root rotation ({by})", waitForStopping: stopping is not null, cancellationToken).ConfigureAwait(false);
         var abandoned = await LockedAsync(() =>
         {
             var root = Authority.AbandonRootRotation();
@@ -484,8 +485,12 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
         return abandoned;
     }
 
-    /// <summary>Takes the rotation lock, waiting up to 10 s for an operation of this process that is stopping.</summary>
-    private async Task<OperationLock> AcquireSoonAsync(string operation, CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes the rotation lock; when <paramref name="waitForStopping"/> (this process's own rotation was just cancelled),
+    /// waits up to 10 s for it to let go. Whether it still runs is not asked again: it may release the lock and finish
+    /// between a refused attempt and that question, and the next attempt then succeeds.
+    /// </summary>
+    private async Task<OperationLock> AcquireSoonAsync(string operation, bool waitForStopping, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(10);
         while (true)
@@ -494,7 +499,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
             {
                 return OperationLock.Acquire(options.Layout, operation, time);
             }
-            catch (PkiException) when (Volatile.Read(ref _rootRotation) is not null && time.GetUtcNow() < deadline)
+            catch (PkiException) when (waitForStopping && time.GetUtcNow() < deadline)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
             }
