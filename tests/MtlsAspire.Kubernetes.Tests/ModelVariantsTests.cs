@@ -1,0 +1,101 @@
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Configuration;
+using MtlsAspire.Hosting;
+using MtlsAspire.Hosting.Kubernetes;
+using MtlsAspire.Kubernetes.Tests.Infrastructure;
+using TempDirectory = MtlsAspire.Kubernetes.Tests.Infrastructure.TempDirectory;
+
+namespace MtlsAspire.Kubernetes.Tests;
+
+/// <summary>The publish step on models other than the AppHost's: what changes with the model, and what it refuses.</summary>
+public sealed class ModelVariantsTests : IDisposable
+{
+    private readonly string _state = TempDirectory.Create();
+
+    public void Dispose() => TempDirectory.Delete(_state);
+
+    [Fact]
+    public async Task Replicas_come_from_the_model()
+    {
+        var (builder, pki) = Builder();
+        builder.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki).WithReplicas(3);
+
+        var manifests = await PublishAsync(builder, pki);
+
+        Assert.Equal("3", (string?)manifests.Get("Deployment", "inventory").Spec["replicas"]);
+    }
+
+    [Fact]
+    public async Task Without_the_dashboard_there_is_no_collector_and_no_OTLP_endpoint_unless_one_is_named()
+    {
+        var (builder, pki) = Builder(("MtlsAspire:Kubernetes:Dashboard", "false"));
+        builder.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
+        var without = await PublishAsync(builder, pki);
+        Assert.DoesNotContain("dashboard.yaml", without.Files.Keys);
+        Assert.DoesNotContain("OTEL_EXPORTER_OTLP_ENDPOINT", without.Files["inventory.yaml"], StringComparison.Ordinal);
+
+        var (other, otherPki) = Builder(("MtlsAspire:Kubernetes:Dashboard", "false"), ("MtlsAspire:Kubernetes:OtlpEndpoint", "http://collector.observability:4317"));
+        other.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(otherPki);
+        Assert.Contains("value: \"http://collector.observability:4317\"", (await PublishAsync(other, otherPki)).Files["inventory.yaml"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_socket_only_resource_called_by_two_cannot_share_a_pod_and_the_publish_says_so()
+    {
+        var (builder, pki) = Builder();
+        var ledger = builder.AddProject("legacy-ledger", Project("LegacyLedger")).ListenOnUnixSocket();
+        builder.AddProject("legacy-proxy", Project("LegacyProxy")).WithHttpsEndpoint().WithMtlsIdentity(pki).WithReference(ledger);
+        builder.AddProject("payment", Project("Payment")).WithHttpsEndpoint().WithMtlsIdentity(pki).WithReference(ledger);
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => PublishAsync(builder, pki));
+
+        Assert.Contains("'legacy-ledger' listens only on a Unix socket", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("legacy-proxy, payment", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_resource_without_identity_or_pod_is_refused_rather_than_silently_left_out()
+    {
+        var (builder, pki) = Builder();
+        builder.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
+        builder.AddProject("reporting", Project("Shopper"));
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => PublishAsync(builder, pki));
+
+        Assert.Contains("'reporting' has no mTLS identity", refused.Message, StringComparison.Ordinal);
+    }
+
+    private (IDistributedApplicationBuilder Builder, IResourceBuilder<PkiResource> Pki) Builder(params (string Key, string Value)[] settings)
+    {
+        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
+        {
+            Args = ["--operation", "publish", "--step", KubernetesPublishingExtensions.StepName, "--MtlsAspire:StateDirectory", _state],
+            DisableDashboard = true,
+        });
+        builder.Configuration.AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value)));
+        return (builder, builder.AddMtlsPki("pki"));
+    }
+
+    private static async Task<Manifests> PublishAsync(IDistributedApplicationBuilder builder, IResourceBuilder<PkiResource> pki)
+    {
+        var (files, _) = await KubernetesPublishingExtensions.BuildAsync(new DistributedApplicationModel(builder.Resources), pki.Resource,
+            KubernetesOptions.From(builder.Configuration), builder.ExecutionContext, Repository.Root, "deploy/k8s", CancellationToken.None);
+        var directory = TempDirectory.Create();
+        try
+        {
+            foreach (var file in files)
+            {
+                await File.WriteAllTextAsync(Path.Combine(directory, file.Name), file.Text);
+            }
+
+            return Manifests.Read(directory);
+        }
+        finally
+        {
+            TempDirectory.Delete(directory);
+        }
+    }
+
+    private static string Project(string name) => Path.Combine(Repository.Root, "services", name, $"{name}.csproj");
+}
