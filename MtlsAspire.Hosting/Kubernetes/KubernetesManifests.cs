@@ -51,6 +51,14 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
 
     public static string SecretOf(string service) => $"{service}-tls";
 
+    /// <summary>Root generation 1 is <c>mtls-root-ca</c>, generation N <c>mtls-root-ca-N</c> (its Certificate, Secret and Issuer).</summary>
+    public static string RootName(int generation) => generation == 1 ? RootSecret : $"{RootSecret}-{generation.ToString(CultureInfo.InvariantCulture)}";
+
+    // Where the CA publisher mounts a root's Secret, and that volume's name.
+    private static string RootMount(int generation) => generation == 1 ? "/var/run/mtls-ca/root" : $"/var/run/mtls-ca/root-{generation.ToString(CultureInfo.InvariantCulture)}";
+
+    private static string RootVolume(int generation) => generation == 1 ? "root-ca" : $"root-ca-{generation.ToString(CultureInfo.InvariantCulture)}";
+
     public SpiffeId IdentityOf(string service) => SpiffeId.ForWorkload(trustDomain, Ns, service);
 
     public IReadOnlyList<ManifestFile> Build()
@@ -134,9 +142,14 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
         if (external is null)
         {
             yield return Issuer("mtls-selfsigned", Map(("selfSigned", Map())));
-            yield return CaCertificate(RootSecret, $"MtlsAspire Root CA ({trustDomain})", "mtls-selfsigned", TimeSpan.FromDays(3650), TimeSpan.FromDays(365));
-            yield return Issuer(RootSecret, Map(("ca", Map(("secretName", RootSecret)))));
-            yield return CaCertificate(IntermediateSecret, $"MtlsAspire Intermediate CA ({trustDomain})", RootSecret, TimeSpan.FromDays(90), TimeSpan.FromDays(30));
+            foreach (var generation in options.Roots)
+            {
+                var suffix = generation == 1 ? string.Empty : $" {generation.ToString(CultureInfo.InvariantCulture)}";
+                yield return CaCertificate(RootName(generation), $"MtlsAspire Root CA{suffix} ({trustDomain})", "mtls-selfsigned", TimeSpan.FromDays(3650), TimeSpan.FromDays(365));
+                yield return Issuer(RootName(generation), Map(("ca", Map(("secretName", RootName(generation))))));
+            }
+
+            yield return CaCertificate(IntermediateSecret, $"MtlsAspire Intermediate CA ({trustDomain})", RootName(options.SigningRoot), TimeSpan.FromDays(90), TimeSpan.FromDays(30));
         }
 
         yield return Issuer(IssuerName, Map(("ca", Map(("secretName", IntermediateSecret)))));
@@ -264,9 +277,17 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
         ];
         if (external is null)
         {
-            args.AddRange(["--ca", "/var/run/mtls-ca/root", "--root", "/var/run/mtls-ca/root", "--extra-roots", "/etc/mtls-trust-extra/roots.pem"]);
-            mounts.AddRange([Mount("root-ca", "/var/run/mtls-ca/root"), Mount("extra-roots", "/etc/mtls-trust-extra")]);
-            volumes.AddRange([SecretVolume("root-ca", RootSecret, "tls.crt", "tls.key"), ConfigMapVolume("extra-roots", ExtraRootsConfigMap, "roots.pem", optional: true)]);
+            // Every trusted root: its CRL (of the intermediates it signed) and its certificate in the bundle.
+            foreach (var generation in options.Roots)
+            {
+                args.AddRange(["--ca", RootMount(generation), "--root", RootMount(generation)]);
+                mounts.Add(Mount(RootVolume(generation), RootMount(generation)));
+                volumes.Add(SecretVolume(RootVolume(generation), RootName(generation), "tls.crt", "tls.key"));
+            }
+
+            args.AddRange(["--extra-roots", "/etc/mtls-trust-extra/roots.pem"]);
+            mounts.Add(Mount("extra-roots", "/etc/mtls-trust-extra"));
+            volumes.Add(ConfigMapVolume("extra-roots", ExtraRootsConfigMap, "roots.pem", optional: true));
         }
         else
         {

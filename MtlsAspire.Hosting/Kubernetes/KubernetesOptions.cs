@@ -48,6 +48,16 @@ public sealed record KubernetesOptions
     /// <summary>How each pod gets its key and certificate.</summary>
     public KubernetesCredentials Credentials { get; init; } = KubernetesCredentials.Secret;
 
+    /// <summary>
+    /// Self-signed mode: the root generations every bundle trusts (<c>Roots</c>, e.g. <c>1,2</c>; default 1). Root 1 is
+    /// <c>mtls-root-ca</c>, root N <c>mtls-root-ca-N</c>. A root rotation is three publishes: <c>Roots 1,2</c> (the new root
+    /// joins every bundle); <c>Roots 1,2 SigningRoot 2</c> (it signs the intermediate); <c>Roots 2</c> (the old one leaves).
+    /// </summary>
+    public IReadOnlyList<int> Roots { get; init; } = [1];
+
+    /// <summary>The root generation that signs the intermediate (default: the lowest of <see cref="Roots"/>).</summary>
+    public int SigningRoot { get; init; } = 1;
+
     /// <summary>The registry and repository prefix of the images: <c>{ImageRegistry}/{resource}:{ImageTag}</c>.</summary>
     public string ImageRegistry { get; init; } = "mtls-aspire";
 
@@ -106,6 +116,29 @@ public sealed record KubernetesOptions
             var other => throw new ArgumentException($"{SectionName}:Credentials '{other}' must be 'secret' (a Certificate and Secret per service) or 'csi' (cert-manager's CSI driver: a key per pod)."),
         };
 
+        IReadOnlyList<int> roots = [1];
+        if (section["Roots"] is { Length: > 0 } rootList)
+        {
+            if (ca == KubernetesCaMode.External)
+            {
+                throw new ArgumentException($"{SectionName}:Roots applies to the self-signed CA; with an external CA, rotate the root with CertBootstrap (rotate-root) and publish again.");
+            }
+
+            roots = [.. rootList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(r =>
+                int.TryParse(r, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var g) && g >= 1 ? g
+                    : throw new ArgumentException($"{SectionName}:Roots '{rootList}' must list root generations (1, 2, …), e.g. '1,2' during a root rotation."))
+                .Distinct().Order()];
+        }
+
+        var signing = section["SigningRoot"] is { Length: > 0 } signingText
+            ? int.TryParse(signingText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var s) ? s
+                : throw new ArgumentException($"{SectionName}:SigningRoot '{signingText}' must be a root generation (1, 2, …).")
+            : roots[0];
+        if (!roots.Contains(signing))
+        {
+            throw new ArgumentException($"{SectionName}:SigningRoot {signing} must be one of the trusted roots ({string.Join(",", roots)}): a root no bundle trusts cannot sign the intermediate.");
+        }
+
         TimeSpan crlValidity;
         try
         {
@@ -121,6 +154,8 @@ public sealed record KubernetesOptions
             Namespace = ns,
             Ca = ca,
             Credentials = credentials,
+            Roots = roots,
+            SigningRoot = signing,
             ImageRegistry = section["ImageRegistry"] is { Length: > 0 } registry ? registry.TrimEnd('/') : options.ImageRegistry,
             ImageTag = section["ImageTag"] is { Length: > 0 } tag ? tag : options.ImageTag,
             KubectlImage = section["KubectlImage"] is { Length: > 0 } kubectl ? kubectl : options.KubectlImage,

@@ -14,13 +14,16 @@ namespace MtlsAspire.Kubernetes.Tests.Infrastructure;
 /// </summary>
 public sealed class CertManagerEmulator(Manifests manifests, TimeProvider time)
 {
+    private readonly Dictionary<string, string> _issuedSpecs = new(StringComparer.Ordinal);
+    private Manifests _manifests = manifests;
+
     /// <summary>Secrets by name: key → content.</summary>
     public Dictionary<string, Dictionary<string, string>> Secrets { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Issues every Certificate of the manifests, CAs first (in dependency order, as cert-manager converges).</summary>
     public void IssueAll()
     {
-        var pending = manifests.OfKind("Certificate").ToList();
+        var pending = _manifests.OfKind("Certificate").ToList();
         while (pending.Count > 0)
         {
             var ready = pending.FirstOrDefault(c => CanIssue(c))
@@ -30,13 +33,39 @@ public sealed class CertManagerEmulator(Manifests manifests, TimeProvider time)
         }
     }
 
-    /// <summary>Issues (or re-issues: rotationPolicy Always gives a new key) one Certificate into its Secret.</summary>
+    /// <summary>
+    /// What <c>kubectl apply</c> of new manifests makes cert-manager do: a Certificate that is new, or whose spec changed,
+    /// is issued again (in dependency order); the others are left as they are.
+    /// </summary>
+    public void Apply(Manifests applied)
+    {
+        _manifests = applied;
+        var pending = applied.OfKind("Certificate")
+            .Where(c => !_issuedSpecs.TryGetValue((string)c.Spec["secretName"]!, out var spec) || spec != c.Spec.ToJsonString()).ToList();
+        while (pending.Count > 0)
+        {
+            var ready = pending.FirstOrDefault(CanIssue) ?? throw new InvalidOperationException($"cert-manager could never issue: {string.Join(", ", pending)}.");
+            Issue(ready);
+            pending.Remove(ready);
+        }
+    }
+
+    /// <summary>
+    /// Issues (or re-issues, as <c>cmctl renew</c> does) one Certificate into its Secret: a new key with
+    /// <c>rotationPolicy: Always</c>, the Secret's key again with <c>Never</c>.
+    /// </summary>
     public X509Certificate2 Issue(ManifestObject certificate)
     {
-        var (issued, files) = IssueFiles(certificate.Spec);
-        Secrets[(string)certificate.Spec["secretName"]!] = files;
+        var secretName = (string)certificate.Spec["secretName"]!;
+        var keep = (string?)certificate.Spec["privateKey"]?["rotationPolicy"] == "Never" && Secrets.TryGetValue(secretName, out var existing) ? existing["tls.key"] : null;
+        var (issued, files) = IssueFiles(certificate.Spec, keep);
+        Secrets[secretName] = files;
+        _issuedSpecs[secretName] = certificate.Spec.ToJsonString();
         return issued;
     }
+
+    /// <summary>Re-issues the Certificate named <paramref name="name"/> (<c>cmctl renew</c>).</summary>
+    public X509Certificate2 Renew(string name) => Issue(_manifests.Get("Certificate", name));
 
     /// <summary>
     /// What cert-manager's CSI driver writes into a pod's <c>csi.cert-manager.io</c> volume: a new key and a certificate
@@ -61,11 +90,16 @@ public sealed class CertManagerEmulator(Manifests manifests, TimeProvider time)
         return IssueFiles(spec).Files;
     }
 
-    private (X509Certificate2 Issued, Dictionary<string, string> Files) IssueFiles(JsonNode spec)
+    private (X509Certificate2 Issued, Dictionary<string, string> Files) IssueFiles(JsonNode spec, string? existingKey = null)
     {
-        var issuer = manifests.Get("Issuer", (string)spec["issuerRef"]!["name"]!);
+        var issuer = _manifests.Get("Issuer", (string)spec["issuerRef"]!["name"]!);
         Assert.Equal("Issuer", (string?)spec["issuerRef"]!["kind"] ?? "Issuer");
         using var key = NewKey(spec["privateKey"]);
+        if (existingKey is not null)
+        {
+            key.ImportFromPem(existingKey);
+        }
+
         var now = time.GetUtcNow();
         var request = Request(spec, key);
         X509Certificate2 issued;
@@ -102,7 +136,7 @@ public sealed class CertManagerEmulator(Manifests manifests, TimeProvider time)
 
     private bool CanIssue(ManifestObject certificate)
     {
-        var issuer = manifests.Get("Issuer", (string)certificate.Spec["issuerRef"]!["name"]!);
+        var issuer = _manifests.Get("Issuer", (string)certificate.Spec["issuerRef"]!["name"]!);
         return issuer.Spec["selfSigned"] is not null || Secrets.ContainsKey((string)issuer.Spec["ca"]!["secretName"]!);
     }
 

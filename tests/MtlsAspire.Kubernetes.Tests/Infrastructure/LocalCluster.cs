@@ -18,7 +18,7 @@ namespace MtlsAspire.Kubernetes.Tests.Infrastructure;
 /// </summary>
 public sealed partial class LocalCluster : IAsyncDisposable
 {
-    private readonly Manifests _manifests;
+    private Manifests _manifests;
     private readonly string _root;
     private readonly List<RunningContainer> _running = [];
     private readonly Dictionary<(string Pod, int ContainerPort), int> _ports = [];
@@ -40,6 +40,23 @@ public sealed partial class LocalCluster : IAsyncDisposable
 
     /// <summary>ConfigMaps by name: key → content (from the manifests, revocations.yaml and what a Job applied).</summary>
     public Dictionary<string, Dictionary<string, string>> ConfigMaps { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// <c>kubectl apply</c> of new manifests: cert-manager issues what is new or changed, ConfigMaps of the manifests are
+    /// written, and later Jobs run from the new specs. Running pods keep theirs (these tests never change a Deployment).
+    /// </summary>
+    public void Apply(Manifests applied)
+    {
+        _manifests = applied;
+        CertManager.Apply(applied);
+        foreach (var configMap in applied.OfKind("ConfigMap"))
+        {
+            ConfigMaps[configMap.Name] = Data(configMap.Json);
+        }
+    }
+
+    /// <summary>The loopback port of a running pod's plain management (health) port.</summary>
+    public int HealthPort(string pod) => _ports[(pod, ContainerPort(pod, "health"))];
 
     /// <summary>The loopback port where <paramref name="service"/>'s port <paramref name="portName"/> is served.</summary>
     public int PortOf(string service, string portName)
