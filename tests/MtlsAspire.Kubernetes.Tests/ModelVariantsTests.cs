@@ -66,6 +66,37 @@ public sealed class ModelVariantsTests : IDisposable
         Assert.Contains("'reporting' has no mTLS identity", refused.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Roots", "1,x", "must list root generations")]
+    [InlineData("SigningRoot", "3", "must be one of the trusted roots (1)")]
+    [InlineData("Ca", "vault", "must be 'self-signed'")]
+    [InlineData("Credentials", "spire", "must be 'secret'")]
+    [InlineData("Namespace", "Shop_1", "is not a Kubernetes namespace name")]
+    public void A_bad_setting_is_refused_naming_it(string key, string value, string expected)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection([KeyValuePair.Create($"MtlsAspire:Kubernetes:{key}", (string?)value)]).Build();
+
+        var refused = Assert.Throws<ArgumentException>(() => KubernetesOptions.From(configuration));
+
+        Assert.Contains($"MtlsAspire:Kubernetes:{key}", refused.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_root_rotation_step_trusts_both_roots_and_signs_with_the_new_one()
+    {
+        var (builder, pki) = Builder(("MtlsAspire:Kubernetes:Roots", "1,2"), ("MtlsAspire:Kubernetes:SigningRoot", "2"));
+        builder.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
+
+        var manifests = await PublishAsync(builder, pki);
+
+        Assert.Equal(["mtls-ca", "mtls-root-ca", "mtls-root-ca-2", "mtls-selfsigned"], manifests.OfKind("Issuer").Select(i => i.Name).Order());
+        Assert.Equal("mtls-root-ca-2", (string?)manifests.Get("Certificate", "mtls-intermediate-ca").Spec["issuerRef"]!["name"]);
+        var args = manifests.Get("CronJob", "mtls-ca-publisher").Spec["jobTemplate"]!["spec"]!["template"]!["spec"]!["initContainers"]![0]!["args"]!.AsArray().Select(a => (string)a!).ToList();
+        Assert.Equal(2, args.Count(a => a == "--root"));
+        Assert.Contains("/var/run/mtls-ca/root-2", args);
+    }
+
     private (IDistributedApplicationBuilder Builder, IResourceBuilder<PkiResource> Pki) Builder(params (string Key, string Value)[] settings)
     {
         var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
