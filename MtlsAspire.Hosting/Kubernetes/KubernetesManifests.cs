@@ -238,10 +238,9 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
             ("apiVersion", "rbac.authorization.k8s.io/v1"),
             ("kind", "Role"),
             ("metadata", Metadata(Publisher)),
+            // Server-side apply checks create and patch against the object's name: only the ConfigMaps it publishes.
             ("rules", List(
-                // create cannot be limited by name; get/patch (server-side apply) only on the ConfigMaps it owns.
-                Map(("apiGroups", List(string.Empty)), ("resources", List("configmaps")), ("verbs", List("create"))),
-                Map(("apiGroups", List(string.Empty)), ("resources", List("configmaps")), ("resourceNames", managed), ("verbs", List("get", "patch"))))));
+                Map(("apiGroups", List(string.Empty)), ("resources", List("configmaps")), ("resourceNames", managed), ("verbs", List("get", "create", "patch"))))));
         yield return Map(
             ("apiVersion", "rbac.authorization.k8s.io/v1"),
             ("kind", "RoleBinding"),
@@ -255,6 +254,7 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
             ("spec", Map(
                 ("schedule", options.CrlSchedule),
                 ("concurrencyPolicy", "Forbid"),
+                ("startingDeadlineSeconds", 120),
                 ("successfulJobsHistoryLimit", 1),
                 ("failedJobsHistoryLimit", 3),
                 ("jobTemplate", Map(("spec", PublisherJobSpec()))))));
@@ -301,6 +301,8 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
         volumes.Add(Map(("name", "tmp"), ("emptyDir", Map())));
         return Map(
             ("backoffLimit", 3),
+            // A run that hangs (an image pull, the API server) must not hold the schedule (Forbid) until every CRL is stale.
+            ("activeDeadlineSeconds", 240),
             ("template", Map(
                 ("metadata", Map(("labels", Labels(Publisher)))),
                 ("spec", Map(
@@ -310,6 +312,7 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
                     ("initContainers", List(Map(
                         ("name", "sign"),
                         ("image", options.ImageOf("certbootstrap")),
+                        ("imagePullPolicy", "IfNotPresent"),
                         ("args", args),
                         ("volumeMounts", mounts),
                         ("resources", Resources("20m", "64Mi", "200m", "128Mi")),
@@ -317,7 +320,7 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
                     ("containers", List(Map(
                         ("name", "apply"),
                         ("image", options.KubectlImage),
-                        ("args", List("apply", "--server-side", $"--field-manager={Publisher}", "--force-conflicts", "-f", "/out/configmaps.json")),
+                        ("args", List("apply", "--server-side", $"--field-manager={Publisher}", "--force-conflicts", "--request-timeout=60s", "-f", "/out/configmaps.json")),
                         ("env", List(Map(("name", "HOME"), ("value", "/tmp")))), // kubectl's discovery cache, on a read-only root
                         ("volumeMounts", List(Mount("out", "/out"), Mount("tmp", "/tmp", readOnly: false))),
                         ("resources", Resources("20m", "32Mi", "200m", "128Mi")),
@@ -434,6 +437,7 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
         return Map(
             ("name", service.Name),
             ("image", options.ImageOf(service.Name)),
+            ("imagePullPolicy", "IfNotPresent"), // images loaded into the nodes (kind load) are used as they are
             ("ports", ports),
             ("env", EnvList(env)),
             ("volumeMounts", mounts),
@@ -454,6 +458,7 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
         return Map(
             ("name", sidecar.Name),
             ("image", options.ImageOf(sidecar.Name)),
+            ("imagePullPolicy", "IfNotPresent"),
             ("env", EnvList(env)),
             ("volumeMounts", mounts),
             ("resources", Resources("20m", "64Mi", "250m", "192Mi")),
@@ -466,7 +471,10 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
     {
         foreach (var (variable, value) in container.Environment)
         {
-            if (replaced.Contains(variable) || variable is "HTTP_PORTS" or "HTTPS_PORTS" || variable.StartsWith("Mtls__Authorization__ReferencedBy__", StringComparison.Ordinal))
+            // ASPNETCORE_FORWARDEDHEADERS_ENABLED: no proxy stands in front of a pod, so X-Forwarded-For would only let a
+            // caller choose the peer address the refusal logs record.
+            if (replaced.Contains(variable) || variable is "HTTP_PORTS" or "HTTPS_PORTS" or "ASPNETCORE_FORWARDEDHEADERS_ENABLED"
+                || variable.StartsWith("Mtls__Authorization__ReferencedBy__", StringComparison.Ordinal))
             {
                 continue;
             }

@@ -58,8 +58,12 @@ public sealed record KubernetesOptions
     /// <summary>The root generation that signs the intermediate (default: the lowest of <see cref="Roots"/>).</summary>
     public int SigningRoot { get; init; } = 1;
 
-    /// <summary>The registry and repository prefix of the images: <c>{ImageRegistry}/{resource}:{ImageTag}</c>.</summary>
-    public string ImageRegistry { get; init; } = "mtls-aspire";
+    /// <summary>
+    /// The registry and repository prefix of the images: <c>{ImageRegistry}/{resource}:{ImageTag}</c>. The default names
+    /// a registry on the cluster's own host (kind's usual local registry, or images loaded with <c>kind load</c>), never a
+    /// public namespace someone else could own: the CA publisher's image is handed the CA keys.
+    /// </summary>
+    public string ImageRegistry { get; init; } = "localhost:5000/mtls-aspire";
 
     /// <summary>The tag of every image we build.</summary>
     public string ImageTag { get; init; } = "latest";

@@ -8,6 +8,7 @@ using MtlsAspire.ServiceDefaults;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.Services.AddSingleton<LedgerStore>();
+StaleSocket.RemoveIfDead(builder.Configuration["urls"]);
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

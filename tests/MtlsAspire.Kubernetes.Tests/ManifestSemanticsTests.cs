@@ -122,6 +122,16 @@ public sealed partial class ManifestSemanticsTests(PublishedManifests published)
     }
 
     [Fact]
+    public void The_initial_publisher_Job_runs_exactly_the_CronJobs_pod_so_the_run_tests_cover_the_schedule_too()
+    {
+        var cron = Manifests.Get("CronJob", "mtls-ca-publisher").Spec["jobTemplate"]!["spec"]!["template"]!.ToJsonString();
+        var initial = Manifests.Get("Job", "mtls-ca-publisher-initial").Spec["template"]!.ToJsonString();
+        Assert.Equal(cron, initial);
+        var apply = Manifests.Get("CronJob", "mtls-ca-publisher").Spec["jobTemplate"]!["spec"]!;
+        Assert.Equal("240", (string?)apply["activeDeadlineSeconds"]); // a hung run cannot hold the schedule until the CRLs go stale
+    }
+
+    [Fact]
     public void Services_read_their_credentials_from_one_directory_holding_the_Secret_the_bundle_and_the_CRL()
     {
         foreach (var deployment in Manifests.OfKind("Deployment").Where(d => d.Name != "aspire-dashboard"))

@@ -38,10 +38,18 @@ public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixt
             _cluster.ConfigMaps[(string)configMap["metadata"]!["name"]!] = configMap["data"]!.AsObject().ToDictionary(p => p.Key, p => (string)p.Value!);
         }
 
-        await _cluster.RunJobAsync("mtls-ca-publisher-initial");
-        foreach (var pod in Pods)
+        try
         {
-            await _cluster.StartAsync(pod);
+            await _cluster.RunJobAsync("mtls-ca-publisher-initial");
+            foreach (var pod in Pods)
+            {
+                await _cluster.StartAsync(pod);
+            }
+        }
+        catch
+        {
+            await DisposeAsync(); // xunit does not call it when InitializeAsync fails: no process may outlive the test
+            throw;
         }
     }
 
@@ -75,7 +83,7 @@ public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixt
         Assert.Equal("spiffe://mtls-aspire.local/ns/mtls-aspire/sa/payment", (string?)entry!["caller"]);
 
         // And the shopper pod's own traffic got through (its log line says which status order answered).
-        await Eventually.Until(() => _cluster.OutputOf("shopper", "shopper").Contains("201", StringComparison.Ordinal), "the shopper pod placed an order");
+        await Eventually.Until(() => _cluster.OutputOf("shopper", "shopper").Contains("order answered 201", StringComparison.Ordinal), "the shopper pod placed an order");
     }
 
     [Fact]
@@ -132,6 +140,23 @@ public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixt
             }
         }, "order refuses the revoked shopper certificate", TimeSpan.FromSeconds(30));
         await Eventually.Until(() => _cluster.OutputOf("order", "order").Contains("revoked", StringComparison.Ordinal), "order logs why it refused");
+    }
+
+    [Fact]
+    public async Task A_ledger_container_killed_with_its_socket_left_behind_comes_back_when_restarted()
+    {
+        var socket = Path.Combine(_cluster.VolumeDirectory("legacy-proxy", "run-legacy-ledger"), "app.sock");
+        await _cluster.KillAsync("legacy-proxy", "legacy-ledger"); // SIGKILL: nothing removes the socket file
+        Assert.True(File.Exists(socket));
+
+        _cluster.Restart("legacy-proxy", "legacy-ledger"); // what the kubelet does, in the same pod (same emptyDir)
+
+        using var shopper = Client("shopper-tls");
+        await Eventually.Until(async () =>
+        {
+            using var response = await shopper.PostAsJsonAsync(OrderUrl, new { sku = "coffee", quantity = 1, amount = 1m });
+            return response.StatusCode == HttpStatusCode.Created;
+        }, "an order reaches the restarted ledger", TimeSpan.FromSeconds(30));
     }
 
     private HttpClient Client(string secret) => MtlsClient.For(_cluster, secret);

@@ -28,10 +28,18 @@ public sealed class RootRotationRunTests(PublishedManifests published) : IClassF
             _cluster.ConfigMaps[(string)configMap["metadata"]!["name"]!] = configMap["data"]!.AsObject().ToDictionary(p => p.Key, p => (string)p.Value!);
         }
 
-        await _cluster.RunJobAsync("mtls-ca-publisher-initial");
-        foreach (var pod in Pods)
+        try
         {
-            await _cluster.StartAsync(pod);
+            await _cluster.RunJobAsync("mtls-ca-publisher-initial");
+            foreach (var pod in Pods)
+            {
+                await _cluster.StartAsync(pod);
+            }
+        }
+        catch
+        {
+            await DisposeAsync(); // xunit does not call it when InitializeAsync fails: no process may outlive the test
+            throw;
         }
     }
 

@@ -8,7 +8,7 @@ namespace MtlsAspire.Kubernetes.Tests.Infrastructure;
 /// What cert-manager does with the published Issuers and Certificates, written from its documented behaviour and
 /// independent of our CertBootstrap: a <c>selfSigned</c> issuer signs a Certificate with its own new key; a <c>ca</c>
 /// issuer signs with the key in its Secret and writes <c>tls.crt</c> = the new certificate followed by the issuer's
-/// <c>tls.crt</c>, <c>ca.crt</c> = the issuer's <c>ca.crt</c>. Each Certificate's spec (commonName, isCA, duration,
+/// chain without its self-signed root, <c>ca.crt</c> = that root (the issuer's <c>ca.crt</c>). Each Certificate's spec (commonName, isCA, duration,
 /// privateKey algorithm/size/encoding, usages, dnsNames, uris) decides what is issued, so a wrong spec gives a
 /// certificate our services refuse.
 /// </summary>
@@ -121,8 +121,11 @@ public sealed class CertManagerEmulator(Manifests manifests, TimeProvider time)
             request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(caCertificateObject, includeKeyIdentifier: true, includeIssuerAndSerial: false));
             var notAfter = now + Duration(spec["duration"]);
             issued = request.Create(caWithKey, now, notAfter < caWithKey.NotAfter ? notAfter : caWithKey.NotAfter, RandomSerial());
-            chainAfter = caSecret["tls.crt"];
-            caCertificate = caSecret.TryGetValue("ca.crt", out var ca) ? ca : caSecret["tls.crt"];
+            // cert-manager (v1.16) appends the issuer's chain without its self-signed root, and puts the root in ca.crt.
+            var chain = new X509Certificate2Collection();
+            chain.ImportFromPem(caSecret["tls.crt"]);
+            chainAfter = string.Concat(chain.Where(c => !c.SubjectName.RawData.AsSpan().SequenceEqual(c.IssuerName.RawData)).Select(c => c.ExportCertificatePem() + "\n"));
+            caCertificate = caSecret.TryGetValue("ca.crt", out var ca) && ca.Length > 0 ? ca : chain[^1].ExportCertificatePem() + "\n";
         }
 
         var encoding = (string?)spec["privateKey"]?["encoding"] ?? "PKCS1";

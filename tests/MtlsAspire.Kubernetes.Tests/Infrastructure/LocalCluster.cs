@@ -23,6 +23,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
     private readonly List<RunningContainer> _running = [];
     private readonly Dictionary<(string Pod, int ContainerPort), int> _ports = [];
     private readonly List<(string Pod, string Directory, JsonNode Volume)> _projected = [];
+    private readonly Dictionary<(string Pod, string Container), ProcessStartInfo> _starts = [];
     private int _jobRuns;
 
     public LocalCluster(Manifests manifests, CertManagerEmulator certManager, string root)
@@ -116,6 +117,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
         foreach (var container in pod["containers"]!.AsArray())
         {
             var (start, name) = StartInfo(deployment, container!, volumes);
+            _starts[(deployment, name)] = start;
             var running = RunningContainer.Start(deployment, name, start);
             _running.Add(running);
             started.Add((running, container!));
@@ -157,8 +159,14 @@ public sealed partial class LocalCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>The output of a running container so far.</summary>
-    public string OutputOf(string pod, string container) => _running.Single(r => r.Pod == pod && r.Name == container).Output;
+    /// <summary>The output of a running container so far (its latest run).</summary>
+    public string OutputOf(string pod, string container) => _running.Last(r => r.Pod == pod && r.Name == container).Output;
+
+    /// <summary>Kills a container's process with SIGKILL, as an OOM kill would: nothing of it cleans up.</summary>
+    public async Task KillAsync(string pod, string container) => await _running.Last(r => r.Pod == pod && r.Name == container).StopAsync();
+
+    /// <summary>Starts a container again in its pod, with the same volumes (the kubelet's restart of a container).</summary>
+    public void Restart(string pod, string container) => _running.Add(RunningContainer.Start(pod, container, _starts[(pod, container)]));
 
     /// <summary>The local directory of a pod's volume.</summary>
     public string VolumeDirectory(string pod, string volume) => Path.Combine(_root, pod, "volumes", volume);
@@ -371,6 +379,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
     {
         private readonly Process _process;
         private readonly StringBuilder _output = new();
+        private bool _stopped;
 
         private RunningContainer(string pod, string name, Process process)
         {
@@ -383,7 +392,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
 
         public string Name { get; }
 
-        public bool HasExited => _process.HasExited;
+        public bool HasExited => _stopped || _process.HasExited;
 
         public int ExitCode => _process.ExitCode;
 
@@ -416,6 +425,12 @@ public sealed partial class LocalCluster : IAsyncDisposable
 
         public async Task StopAsync()
         {
+            if (_stopped)
+            {
+                return;
+            }
+
+            _stopped = true;
             if (!_process.HasExited)
             {
                 _process.Kill(entireProcessTree: true);
