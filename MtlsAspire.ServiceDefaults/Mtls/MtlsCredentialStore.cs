@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Numerics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MtlsAspire.Verification.Status;
@@ -277,6 +279,17 @@ public sealed class MtlsCredentialStore : IDisposable
                 return false;
             }
 
+            if (OlderCrl(previous, next) is { } older)
+            {
+                // Revocation never goes backwards: a CRL numbered below the one in use for the same CA is an older
+                // publisher's write that landed last (two runs at once), and it may lack a serial revoked since.
+                _refusedFingerprint = fingerprint;
+                MtlsLog.CredentialsRefused(_logger, _directory.Path, older, previous.Leaf.SerialNumber);
+                _telemetry.ReloadRefused("crl");
+                activity?.SetStatus(ActivityStatusCode.Error, older);
+                return false;
+            }
+
             if (next.OwnRevocation is { } revoked)
             {
                 // Said before the swap, so that whoever sees the new generation can also find why it is refused.
@@ -340,6 +353,22 @@ public sealed class MtlsCredentialStore : IDisposable
     }
 
     private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+
+    /// <summary>Why <paramref name="next"/> holds a CRL older (a lower CRL number) than <paramref name="previous"/> for the same CA, or null.</summary>
+    private static string? OlderCrl(MtlsCredentials previous, MtlsCredentials next)
+    {
+        foreach (var candidate in next.Crls)
+        {
+            if (BigInteger.TryParse(candidate.Number, CultureInfo.InvariantCulture, out var number)
+                && previous.Crls.FirstOrDefault(c => c.Issuer == candidate.Issuer) is { Number: { } loadedText }
+                && BigInteger.TryParse(loadedText, CultureInfo.InvariantCulture, out var loaded) && number < loaded)
+            {
+                return $"crl.pem holds CRL #{number} of '{candidate.Issuer}', older than #{loaded} in use (an earlier publisher run wrote last); keeping #{loaded}";
+            }
+        }
+
+        return null;
+    }
 
     private string ReasonTag(Exception e) => e.Message switch
     {

@@ -230,6 +230,33 @@ public class SeparateTrustFilesTests
         Assert.Same(loaded, server.Store.Current);
     }
 
+    [Fact]
+    public async Task An_older_crl_written_last_is_refused_so_a_revocation_is_never_undone()
+    {
+        using var pki = new TestPki();
+        var volumes = Mount(pki, IssueServer(pki).Directory);
+        await using var server = await StartServer(volumes);
+        using var refusals = Collect(server.App.Services, "mtls.certificate.reload_failures");
+        using var client = RawClient(pki.Authority.Issue(new LeafRequest("order")).Directory, pki);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Whoami(server))).StatusCode);
+        var before = CurrentCrls(pki); // what a publisher run that started before the revocation signed
+        var generation = server.Store.Current.Generation;
+
+        pki.Authority.RevokeService("order", X509RevocationReason.KeyCompromise);
+        volumes.PublishCrl(CurrentCrls(pki));
+        await Eventually.True(() => server.Store.Current.Generation > generation, "the server loaded the CRL with the revocation");
+        var revoking = server.Store.Current;
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => client.GetAsync(Whoami(server)));
+
+        volumes.PublishCrl(before); // that earlier run's write lands last
+
+        await Eventually.True(() => server.Logs.GetSnapshot().Any(r => r.Level == LogLevel.Warning
+            && r.Message.Contains("older than", StringComparison.Ordinal) && r.Message.Contains("in use", StringComparison.Ordinal)), "the older CRL is refused, saying why");
+        Assert.Equal("crl", Assert.Single(refusals.GetMeasurementSnapshot()).Tags["reason"]);
+        Assert.Same(revoking, server.Store.Current);
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => client.GetAsync(Whoami(server)));
+    }
+
     [Theory]
     [InlineData("Mtls:TrustBundleFile")]
     [InlineData("Mtls:CrlFile")]
