@@ -32,13 +32,15 @@ public sealed class CsiModeTests : IAsyncLifetime
             var csi = pod["volumes"]!.AsArray().Single(v => v!["csi"] is not null)!["csi"]!;
             Assert.Equal("spiffe://mtls-aspire.local/ns/${POD_NAMESPACE}/sa/${SERVICE_ACCOUNT_NAME}", (string?)csi["volumeAttributes"]!["csi.cert-manager.io/uri-sans"]);
             Assert.Equal(deployment.Name, (string?)pod["serviceAccountName"]); // so the identity is the service's
+            // The driver writes root-owned 0440 files: only the pod's fsGroup lets the app user (not root) read its key.
+            Assert.Equal((string?)pod["securityContext"]!["fsGroup"], (string?)csi["volumeAttributes"]!["csi.cert-manager.io/fs-group"]);
         }
 
         await KubernetesTools.ValidateKustomizationAsync(_manifests.Directory);
     }
 
     [Fact]
-    public async Task The_pods_run_with_a_key_each_and_an_order_goes_through_while_a_pod_of_another_service_is_refused()
+    public async Task The_pods_run_with_a_key_each_an_order_goes_through_another_services_pod_is_refused_and_so_is_a_revoked_pods_certificate()
     {
         var certManager = new CertManagerEmulator(_manifests, TimeProvider.System);
         certManager.IssueAll();
@@ -61,9 +63,31 @@ public sealed class CsiModeTests : IAsyncLifetime
             Assert.True(placed.StatusCode == HttpStatusCode.Created, $"{(int)placed.StatusCode}: {await placed.Content.ReadAsStringAsync()}\n{cluster.OutputOf("order", "order")}");
         }
 
-        using var inventory = MtlsClient.For(cluster, VolumeFiles(cluster, "inventory"));
-        using var refused = await inventory.PostAsJsonAsync(order, new { sku = "coffee", quantity = 1, amount = 2m });
-        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        using (var inventory = MtlsClient.For(cluster, VolumeFiles(cluster, "inventory")))
+        {
+            using var refused = await inventory.PostAsJsonAsync(order, new { sku = "coffee", quantity = 1, amount = 2m });
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        }
+
+        // Revoking one pod's certificate: its serial (from its /mtls/status) into mtls-revocations, the publisher, the kubelet.
+        using var status = new HttpClient();
+        var serial = (string)System.Text.Json.Nodes.JsonNode.Parse(await status.GetStringAsync($"http://127.0.0.1:{cluster.HealthPort("shopper")}/mtls/status"))!["leaf"]!["serial"]!;
+        cluster.ConfigMaps["mtls-revocations"]["revoked.txt"] += $"{serial} keyCompromise\n";
+        await cluster.RunJobAsync("mtls-ca-publisher-initial");
+        cluster.Propagate();
+        await Eventually.Until(async () =>
+        {
+            using var revoked = MtlsClient.For(cluster, VolumeFiles(cluster, "shopper"));
+            try
+            {
+                using var response = await revoked.PostAsJsonAsync(order, new { sku = "coffee", quantity = 1, amount = 2m });
+                return false;
+            }
+            catch (HttpRequestException)
+            {
+                return true;
+            }
+        }, "order refuses the revoked pod's certificate, the CRL read from its own ConfigMap volume", TimeSpan.FromSeconds(30));
     }
 
     private static Dictionary<string, string> VolumeFiles(LocalCluster cluster, string pod) =>

@@ -42,8 +42,9 @@ public sealed partial class ExternalCaTests : IAsyncLifetime
     }
 
     [Fact]
-    public void The_CA_Issuer_uses_our_intermediate_through_a_printed_command_and_no_manifest_holds_a_key()
+    public async Task The_CA_Issuer_uses_our_intermediate_through_a_printed_command_and_no_manifest_holds_a_key()
     {
+        await KubernetesTools.ValidateKustomizationAsync(_manifests.Directory);
         Assert.Equal(["mtls-ca"], _manifests.OfKind("Issuer").Select(i => i.Name));
         Assert.DoesNotContain(_manifests.OfKind("Certificate"), c => c.Spec["isCA"] is not null);
         Assert.DoesNotContain(_manifests.Objects, o => o.Kind == "Secret");

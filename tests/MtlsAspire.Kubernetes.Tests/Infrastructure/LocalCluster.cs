@@ -172,8 +172,8 @@ public sealed partial class LocalCluster : IAsyncDisposable
     public string VolumeDirectory(string pod, string volume) => Path.Combine(_root, pod, "volumes", volume);
 
     /// <summary>
-    /// What the kubelet does when a ConfigMap or Secret changes: rewrites every projected volume that uses it, all files
-    /// at once (a new <c>..data</c> directory swapped in by rename, as the kubelet's atomic writer does).
+    /// What the kubelet does when a ConfigMap or Secret changes: rewrites every secret, configMap and projected volume, all
+    /// files at once (a new <c>..data</c> directory swapped in by rename, as the kubelet's atomic writer does).
     /// </summary>
     public void Propagate()
     {
@@ -237,10 +237,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
             }
 
             File.CreateSymbolicLink(Path.Combine(directory, "..data"), "..initial");
-            if (volume["projected"] is not null)
-            {
-                _projected.Add((pod, directory, volume));
-            }
+            _projected.Add((pod, directory, volume)); // the kubelet keeps secret, configMap and projected volumes current
         }
 
         return volumes;
@@ -324,7 +321,10 @@ public sealed partial class LocalCluster : IAsyncDisposable
                 return $"{match.Groups["scheme"].Value}://127.0.0.1:{own}";
             }
 
-            var service = _manifests.Get("Service", host.Split('.')[0]);
+            // A Service's name alone, or qualified with the pods' own namespace: another namespace is another service.
+            var parts = host.Split('.');
+            Assert.True(parts.Length == 1 || parts[1] == _manifests.Namespace(pod), $"{what} names {host}, outside the namespace of pod {pod}");
+            var service = _manifests.Get("Service", parts[0]);
             var portSpec = service.Spec["ports"]!.AsArray().SingleOrDefault(p => (string)p!["port"]! == match.Groups["port"].Value)
                 ?? throw new InvalidOperationException($"{what}: Service {service.Name} has no port {port}");
             var target = (string)service.Spec["selector"]!["app.kubernetes.io/name"]!;
