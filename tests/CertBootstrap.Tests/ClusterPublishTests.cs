@@ -287,8 +287,8 @@ public sealed class ClusterPublishTests : IDisposable
         CertManager.WriteSecret(rsaSecret, rsaRoot, [], rsaRoot, keyPem: rsaKey.ExportRSAPrivateKeyPem());
         var sec1Secret = Path.Combine(_directory, "secrets", "sec1-intermediate-ca");
         CertManager.WriteSecret(sec1Secret, _intermediate, [_root], _root, keyPem: _intermediate.GetECDsaPrivateKey()!.ExportECPrivateKeyPem());
-        Assert.StartsWith("-----BEGIN RSA PRIVATE KEY-----", await File.ReadAllTextAsync(Path.Combine(rsaSecret, "tls.key")), StringComparison.Ordinal);
-        Assert.StartsWith("-----BEGIN EC PRIVATE KEY-----", await File.ReadAllTextAsync(Path.Combine(sec1Secret, "tls.key")), StringComparison.Ordinal);
+        Assert.Equal("RSA PRIVATE KEY", PemLabel(await File.ReadAllTextAsync(Path.Combine(rsaSecret, "tls.key")))); // PKCS#1
+        Assert.Equal("EC PRIVATE KEY", PemLabel(await File.ReadAllTextAsync(Path.Combine(sec1Secret, "tls.key")))); // SEC1
 
         var (exit, output, error) = await Run("publish-cluster", "--ca", rsaSecret, "--ca", sec1Secret, "--revoked", RevokedFile, "--namespace", "shop", "--out", Out);
 
@@ -560,4 +560,6 @@ public sealed class ClusterPublishTests : IDisposable
             }
         }
     }
+
+    private static string PemLabel(string pem) => pem[System.Security.Cryptography.PemEncoding.Find(pem).Label];
 }

@@ -42,19 +42,7 @@ public sealed class CsiModeTests : IAsyncLifetime
     [Fact]
     public async Task The_pods_run_with_a_key_each_an_order_goes_through_another_services_pod_is_refused_and_so_is_a_revoked_pods_certificate()
     {
-        var certManager = new CertManagerEmulator(_manifests, TimeProvider.System);
-        certManager.IssueAll();
-        await using var cluster = new LocalCluster(_manifests, certManager, Path.Combine(_root, "run"));
-        foreach (var configMap in _manifests.ParseAllFile("revocations.yaml"))
-        {
-            cluster.ConfigMaps[(string)configMap["metadata"]!["name"]!] = configMap["data"]!.AsObject().ToDictionary(p => p.Key, p => (string)p.Value!);
-        }
-
-        await cluster.RunJobAsync("mtls-ca-publisher-initial");
-        foreach (var pod in new[] { "legacy-proxy", "inventory", "payment", "order", "shopper" })
-        {
-            await cluster.StartAsync(pod);
-        }
+        await using var cluster = await LocalCluster.InstallAsync(_manifests, Path.Combine(_root, "run"), ["legacy-proxy", "inventory", "payment", "order", "shopper"]);
 
         var order = $"https://order.mtls-aspire.svc:{cluster.PortOf("order", "https")}/api/orders";
         using (var shopper = MtlsClient.For(cluster, VolumeFiles(cluster, "shopper")))

@@ -69,23 +69,13 @@ public sealed partial class ExternalCaTests : IAsyncLifetime
     [Fact]
     public async Task The_published_pods_run_on_our_intermediate_and_an_order_goes_through()
     {
-        var certManager = new CertManagerEmulator(_manifests, TimeProvider.System);
         // What the printed commands do: kubectl create secret tls / create configmap --from-file.
         var (certificate, key) = SecretCommand();
-        certManager.Secrets["mtls-intermediate-ca"] = new(StringComparer.Ordinal) { ["tls.crt"] = File.ReadAllText(certificate), ["tls.key"] = File.ReadAllText(key) };
-        certManager.IssueAll();
-        await using var cluster = new LocalCluster(_manifests, certManager, Path.Combine(_root, "run"));
-        cluster.ConfigMaps["mtls-root-crl"] = new(StringComparer.Ordinal) { ["crl.pem"] = File.ReadAllText(RootCrlFile()) };
-        foreach (var configMap in _manifests.ParseAllFile("revocations.yaml"))
+        await using var cluster = await LocalCluster.InstallAsync(_manifests, Path.Combine(_root, "run"), ["legacy-proxy", "inventory", "payment", "order"], prepare: cluster =>
         {
-            cluster.ConfigMaps[(string)configMap["metadata"]!["name"]!] = configMap["data"]!.AsObject().ToDictionary(p => p.Key, p => (string)p.Value!);
-        }
-
-        await cluster.RunJobAsync("mtls-ca-publisher-initial");
-        foreach (var pod in new[] { "legacy-proxy", "inventory", "payment", "order" })
-        {
-            await cluster.StartAsync(pod);
-        }
+            cluster.CertManager.Secrets["mtls-intermediate-ca"] = new(StringComparer.Ordinal) { ["tls.crt"] = File.ReadAllText(certificate), ["tls.key"] = File.ReadAllText(key) };
+            cluster.ConfigMaps["mtls-root-crl"] = new(StringComparer.Ordinal) { ["crl.pem"] = File.ReadAllText(RootCrlFile()) };
+        });
 
         using var shopper = MtlsClient.For(cluster, "shopper-tls");
         using var response = await shopper.PostAsJsonAsync($"https://order.shop.svc:{cluster.PortOf("order", "https")}/api/orders", new { sku = "coffee", quantity = 1, amount = 2m });

@@ -21,41 +21,22 @@ public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixt
 {
     private static readonly string[] Pods = ["legacy-proxy", "inventory", "payment", "order", "shopper"];
     private readonly string _root = Directory.CreateTempSubdirectory("k8s-run-").FullName;
-    private LocalCluster _cluster = null!;
+    private LocalCluster _cluster = null!; // null only when InstallAsync failed (it then stopped what it started)
 
     private Manifests Manifests => published.SelfSigned;
 
     // By its in-cluster name, so the server's certificate must carry it as a DNS SAN (the client connects to loopback).
     private string OrderUrl => $"https://order.mtls-aspire.svc:{_cluster.PortOf("order", "https")}/api/orders";
 
-    public async Task InitializeAsync()
-    {
-        var certManager = new CertManagerEmulator(Manifests, TimeProvider.System);
-        certManager.IssueAll();
-        _cluster = new LocalCluster(Manifests, certManager, _root);
-        foreach (var configMap in Manifests.ParseAllFile("revocations.yaml"))
-        {
-            _cluster.ConfigMaps[(string)configMap["metadata"]!["name"]!] = configMap["data"]!.AsObject().ToDictionary(p => p.Key, p => (string)p.Value!);
-        }
-
-        try
-        {
-            await _cluster.RunJobAsync("mtls-ca-publisher-initial");
-            foreach (var pod in Pods)
-            {
-                await _cluster.StartAsync(pod);
-            }
-        }
-        catch
-        {
-            await DisposeAsync(); // xunit does not call it when InitializeAsync fails: no process may outlive the test
-            throw;
-        }
-    }
+    public async Task InitializeAsync() => _cluster = await LocalCluster.InstallAsync(Manifests, _root, Pods);
 
     public async Task DisposeAsync()
     {
-        await _cluster.DisposeAsync();
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+
         Directory.Delete(_root, recursive: true);
     }
 

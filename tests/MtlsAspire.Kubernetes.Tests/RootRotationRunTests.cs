@@ -16,36 +16,17 @@ public sealed class RootRotationRunTests(PublishedManifests published) : IClassF
     private static readonly string[] Pods = ["legacy-proxy", "inventory", "payment", "order", "shopper"];
     private static readonly string[] Identities = ["legacy-proxy", "inventory", "payment", "order", "shopper"];
     private readonly string _root = Directory.CreateTempSubdirectory("k8s-rotate-").FullName;
-    private LocalCluster _cluster = null!;
+    private LocalCluster _cluster = null!; // null only when InstallAsync failed (it then stopped what it started)
 
-    public async Task InitializeAsync()
-    {
-        var certManager = new CertManagerEmulator(published.SelfSigned, TimeProvider.System);
-        certManager.IssueAll();
-        _cluster = new LocalCluster(published.SelfSigned, certManager, Path.Combine(_root, "run"));
-        foreach (var configMap in published.SelfSigned.ParseAllFile("revocations.yaml"))
-        {
-            _cluster.ConfigMaps[(string)configMap["metadata"]!["name"]!] = configMap["data"]!.AsObject().ToDictionary(p => p.Key, p => (string)p.Value!);
-        }
-
-        try
-        {
-            await _cluster.RunJobAsync("mtls-ca-publisher-initial");
-            foreach (var pod in Pods)
-            {
-                await _cluster.StartAsync(pod);
-            }
-        }
-        catch
-        {
-            await DisposeAsync(); // xunit does not call it when InitializeAsync fails: no process may outlive the test
-            throw;
-        }
-    }
+    public async Task InitializeAsync() => _cluster = await LocalCluster.InstallAsync(published.SelfSigned, Path.Combine(_root, "run"), Pods);
 
     public async Task DisposeAsync()
     {
-        await _cluster.DisposeAsync();
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+
         Directory.Delete(_root, recursive: true);
     }
 

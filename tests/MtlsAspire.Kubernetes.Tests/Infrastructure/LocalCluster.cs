@@ -39,6 +39,39 @@ public sealed partial class LocalCluster : IAsyncDisposable
 
     public CertManagerEmulator CertManager { get; }
 
+    /// <summary>
+    /// What the README's install does, emulated: cert-manager issues every Certificate (<paramref name="prepare"/> may
+    /// add Secrets first, as the external mode's printed commands do), <c>revocations.yaml</c> is created once, the
+    /// initial publisher Job runs, then <paramref name="pods"/> start in order, each once its startup probe passes. On
+    /// failure every process already started is stopped before the exception goes on.
+    /// </summary>
+    public static async Task<LocalCluster> InstallAsync(Manifests manifests, string root, string[] pods, Action<LocalCluster>? prepare = null)
+    {
+        var cluster = new LocalCluster(manifests, new CertManagerEmulator(manifests, TimeProvider.System), root);
+        try
+        {
+            prepare?.Invoke(cluster);
+            cluster.CertManager.IssueAll();
+            foreach (var configMap in manifests.ParseAllFile("revocations.yaml"))
+            {
+                cluster.ConfigMaps[(string)configMap["metadata"]!["name"]!] = Data(configMap);
+            }
+
+            await cluster.RunJobAsync("mtls-ca-publisher-initial");
+            foreach (var pod in pods)
+            {
+                await cluster.StartAsync(pod);
+            }
+
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>ConfigMaps by name: key → content (from the manifests, revocations.yaml and what a Job applied).</summary>
     public Dictionary<string, Dictionary<string, string>> ConfigMaps { get; } = new(StringComparer.Ordinal);
 
