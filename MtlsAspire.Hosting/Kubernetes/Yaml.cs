@@ -21,9 +21,6 @@ internal static partial class Yaml
             Add(new KeyValuePair<string, object?>(key, value));
             return this;
         }
-
-        /// <summary>The value of <paramref name="key"/>, or null.</summary>
-        public object? this[string key] => this.FirstOrDefault(pair => pair.Key == key).Value;
     }
 
     /// <summary>A map from key/value pairs; a null value leaves its key out.</summary>
