@@ -42,7 +42,7 @@ public sealed class CsiModeTests : IAsyncLifetime
     [Fact]
     public async Task The_pods_run_with_a_key_each_an_order_goes_through_another_services_pod_is_refused_and_so_is_a_revoked_pods_certificate()
     {
-        await using var cluster = await LocalCluster.InstallAsync(_manifests, Path.Combine(_root, "run"), ["legacy-proxy", "inventory", "payment", "order", "shopper"]);
+        await using var cluster = await LocalCluster.InstallAsync(_manifests, Path.Combine(_root, "run"), LocalCluster.AppPods);
 
         var order = $"https://order.mtls-aspire.svc:{cluster.PortOf("order", "https")}/api/orders";
         using (var shopper = MtlsClient.For(cluster, VolumeFiles(cluster, "shopper")))
@@ -60,21 +60,11 @@ public sealed class CsiModeTests : IAsyncLifetime
         // Revoking one pod's certificate: its serial (from its /mtls/status) into mtls-revocations, the publisher, the kubelet.
         using var status = new HttpClient();
         var serial = (string)System.Text.Json.Nodes.JsonNode.Parse(await status.GetStringAsync($"http://127.0.0.1:{cluster.HealthPort("shopper")}/mtls/status"))!["leaf"]!["serial"]!;
-        cluster.ConfigMaps["mtls-revocations"]["revoked.txt"] += $"{serial} keyCompromise\n";
-        await cluster.RunJobAsync("mtls-ca-publisher-initial");
-        cluster.Propagate();
+        await cluster.RevokeAsync(serial);
         await Eventually.Until(async () =>
         {
             using var revoked = MtlsClient.For(cluster, VolumeFiles(cluster, "shopper"));
-            try
-            {
-                using var response = await revoked.PostAsJsonAsync(order, new { sku = "coffee", quantity = 1, amount = 2m });
-                return false;
-            }
-            catch (HttpRequestException)
-            {
-                return true;
-            }
+            return await MtlsClient.IsRefusedAsync(revoked, order);
         }, "order refuses the revoked pod's certificate, the CRL read from its own ConfigMap volume", TimeSpan.FromSeconds(30));
     }
 

@@ -71,7 +71,7 @@ public sealed partial class ExternalCaTests : IAsyncLifetime
     {
         // What the printed commands do: kubectl create secret tls / create configmap --from-file.
         var (certificate, key) = SecretCommand();
-        await using var cluster = await LocalCluster.InstallAsync(_manifests, Path.Combine(_root, "run"), ["legacy-proxy", "inventory", "payment", "order"], prepare: cluster =>
+        await using var cluster = await LocalCluster.InstallAsync(_manifests, Path.Combine(_root, "run"), LocalCluster.AppPods, prepare: cluster =>
         {
             cluster.CertManager.Secrets["mtls-intermediate-ca"] = new(StringComparer.Ordinal) { ["tls.crt"] = File.ReadAllText(certificate), ["tls.key"] = File.ReadAllText(key) };
             cluster.ConfigMaps["mtls-root-crl"] = new(StringComparer.Ordinal) { ["crl.pem"] = File.ReadAllText(RootCrlFile()) };

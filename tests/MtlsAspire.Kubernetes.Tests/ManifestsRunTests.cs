@@ -1,8 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using MtlsAspire.Kubernetes.Tests.Infrastructure;
@@ -19,7 +17,6 @@ namespace MtlsAspire.Kubernetes.Tests;
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "xunit calls DisposeAsync, which stops the cluster's processes.")]
 public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixture<PublishedManifests>, IAsyncLifetime
 {
-    private static readonly string[] Pods = ["legacy-proxy", "inventory", "payment", "order", "shopper"];
     private readonly string _root = Directory.CreateTempSubdirectory("k8s-run-").FullName;
     private LocalCluster _cluster = null!; // null only when InstallAsync failed (it then stopped what it started)
 
@@ -28,7 +25,7 @@ public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixt
     // By its in-cluster name, so the server's certificate must carry it as a DNS SAN (the client connects to loopback).
     private string OrderUrl => $"https://order.mtls-aspire.svc:{_cluster.PortOf("order", "https")}/api/orders";
 
-    public async Task InitializeAsync() => _cluster = await LocalCluster.InstallAsync(Manifests, _root, Pods);
+    public async Task InitializeAsync() => _cluster = await LocalCluster.InstallAsync(Manifests, _root, LocalCluster.AppPods);
 
     public async Task DisposeAsync()
     {
@@ -103,23 +100,13 @@ public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixt
         }
 
         using var leaf = X509Certificate2.CreateFromPem(_cluster.CertManager.Secrets["shopper-tls"]["tls.crt"]);
-        _cluster.ConfigMaps["mtls-revocations"]["revoked.txt"] += $"{leaf.SerialNumber} keyCompromise\n";
-        await _cluster.RunJobAsync("mtls-ca-publisher-initial"); // the CronJob's next run (same pod template)
-        _cluster.Propagate();
+        await _cluster.RevokeAsync(leaf.SerialNumber);
 
         await Eventually.Until(async () =>
         {
             using var after = Client("shopper-tls");
-            try
-            {
-                using var refused = await after.PostAsJsonAsync(order, new { sku = "tea", quantity = 1, amount = 3m });
-                return false;
-            }
-            catch (HttpRequestException)
-            {
-                return true; // the handshake is refused
-            }
-        }, "order refuses the revoked shopper certificate", TimeSpan.FromSeconds(30));
+            return await MtlsClient.IsRefusedAsync(after, order);
+        }, "order refuses the revoked shopper certificate in the handshake", TimeSpan.FromSeconds(30));
         await Eventually.Until(() => _cluster.OutputOf("order", "order").Contains("revoked", StringComparison.Ordinal), "order logs why it refused");
     }
 
@@ -142,5 +129,5 @@ public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixt
 
     private HttpClient Client(string secret) => MtlsClient.For(_cluster, secret);
 
-    private string Logs() => string.Join("\n", Pods.Select(p => $"--- {p}\n{_cluster.OutputOf(p, p)}"));
+    private string Logs() => string.Join("\n", LocalCluster.AppPods.Select(p => $"--- {p}\n{_cluster.OutputOf(p, p)}"));
 }

@@ -13,12 +13,10 @@ namespace MtlsAspire.Kubernetes.Tests;
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "xunit calls DisposeAsync, which stops the cluster's processes.")]
 public sealed class RootRotationRunTests(PublishedManifests published) : IClassFixture<PublishedManifests>, IAsyncLifetime
 {
-    private static readonly string[] Pods = ["legacy-proxy", "inventory", "payment", "order", "shopper"];
-    private static readonly string[] Identities = ["legacy-proxy", "inventory", "payment", "order", "shopper"];
     private readonly string _root = Directory.CreateTempSubdirectory("k8s-rotate-").FullName;
     private LocalCluster _cluster = null!; // null only when InstallAsync failed (it then stopped what it started)
 
-    public async Task InitializeAsync() => _cluster = await LocalCluster.InstallAsync(published.SelfSigned, Path.Combine(_root, "run"), Pods);
+    public async Task InitializeAsync() => _cluster = await LocalCluster.InstallAsync(published.SelfSigned, Path.Combine(_root, "run"), LocalCluster.AppPods);
 
     public async Task DisposeAsync()
     {
@@ -45,7 +43,7 @@ public sealed class RootRotationRunTests(PublishedManifests published) : IClassF
 
         // 2. It signs the intermediate (same key: rotationPolicy Never), and every leaf is renewed under it (cmctl renew).
         await StepAsync("step2", ["--MtlsAspire:Kubernetes:Roots", "1,2", "--MtlsAspire:Kubernetes:SigningRoot", "2"]);
-        var renewed = Identities.ToDictionary(service => service, service => _cluster.CertManager.Renew(service).SerialNumber);
+        var renewed = LocalCluster.AppPods.ToDictionary(service => service, service => _cluster.CertManager.Renew(service).SerialNumber);
         _cluster.Propagate();
         await UntilEveryPod("serves its leaf under the new root", status => renewed.ContainsValue((string)status["leaf"]!["serial"]!));
         await OrderAsync("shopper-tls");
@@ -80,7 +78,7 @@ public sealed class RootRotationRunTests(PublishedManifests published) : IClassF
 
     private async Task UntilEveryPod(string what, Func<JsonNode, bool> condition)
     {
-        foreach (var pod in Pods)
+        foreach (var pod in LocalCluster.AppPods)
         {
             await Eventually.Until(async () => condition(await StatusAsync(pod)), $"{pod} {what}", TimeSpan.FromSeconds(30));
         }

@@ -39,13 +39,16 @@ public sealed partial class LocalCluster : IAsyncDisposable
 
     public CertManagerEmulator CertManager { get; }
 
+    /// <summary>The app's pods, callees before callers (a pod's env needs the ports of the pods it calls).</summary>
+    public static IReadOnlyList<string> AppPods { get; } = ["legacy-proxy", "inventory", "payment", "order", "shopper"];
+
     /// <summary>
     /// What the README's install does, emulated: cert-manager issues every Certificate (<paramref name="prepare"/> may
     /// add Secrets first, as the external mode's printed commands do), <c>revocations.yaml</c> is created once, the
     /// initial publisher Job runs, then <paramref name="pods"/> start in order, each once its startup probe passes. On
     /// failure every process already started is stopped before the exception goes on.
     /// </summary>
-    public static async Task<LocalCluster> InstallAsync(Manifests manifests, string root, string[] pods, Action<LocalCluster>? prepare = null)
+    public static async Task<LocalCluster> InstallAsync(Manifests manifests, string root, IReadOnlyList<string> pods, Action<LocalCluster>? prepare = null)
     {
         var cluster = new LocalCluster(manifests, new CertManagerEmulator(manifests, TimeProvider.System), root);
         try
@@ -87,6 +90,17 @@ public sealed partial class LocalCluster : IAsyncDisposable
         {
             ConfigMaps[configMap.Name] = Data(configMap.Json);
         }
+    }
+
+    /// <summary>
+    /// Revokes <paramref name="serial"/> the documented way: a line in <c>mtls-revocations</c>, a publisher run (the
+    /// CronJob's pod template), and the kubelet's update of every volume.
+    /// </summary>
+    public async Task RevokeAsync(string serial, string reason = "keyCompromise")
+    {
+        ConfigMaps["mtls-revocations"]["revoked.txt"] += $"{serial} {reason}\n";
+        await RunJobAsync("mtls-ca-publisher-initial");
+        Propagate();
     }
 
     /// <summary>The loopback port of a running pod's plain management (health) port.</summary>

@@ -15,6 +15,20 @@ public static class MtlsClient
     /// </summary>
     public static HttpClient For(LocalCluster cluster, string secret) => For(cluster, cluster.CertManager.Secrets[secret]);
 
+    /// <summary>Whether a new connection with <paramref name="client"/> to <paramref name="url"/> is refused in the TLS handshake.</summary>
+    public static async Task<bool> IsRefusedAsync(HttpClient client, string url)
+    {
+        try
+        {
+            using var response = await client.PostAsync(url, new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
+            return false;
+        }
+        catch (HttpRequestException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>A client presenting <paramref name="files"/> (<c>tls.crt</c>, <c>tls.key</c>), e.g. what a pod's CSI volume holds.</summary>
     public static HttpClient For(LocalCluster cluster, IReadOnlyDictionary<string, string> files)
     {
