@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace MtlsAspire.Mtls.Bench;
+namespace MtlsAspire.MtlsLoad;
 
 /// <summary>CPU time from /proc: a process's utime + stime, and the whole machine's busy time, in clock ticks.</summary>
-internal static class ProcStat
+public static class ProcStat
 {
     /// <summary>Clock ticks per second (<c>getconf CLK_TCK</c>; 100 when it cannot be asked).</summary>
     public static int ClockTicks { get; } = ReadClockTicks();

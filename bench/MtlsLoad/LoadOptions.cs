@@ -1,0 +1,140 @@
+using System.Globalization;
+
+namespace MtlsAspire.MtlsLoad;
+
+/// <summary>How each worker connects.</summary>
+public enum ConnectionMode
+{
+    /// <summary>One connection per worker, opened once and reused for every request (HTTP/1.1 keep-alive).</summary>
+    KeepAlive,
+
+    /// <summary>A new TCP (and TLS) connection per request, closed after the response: one handshake per request.</summary>
+    New,
+}
+
+/// <summary>The command line of one load run (see <see cref="Usage"/>).</summary>
+public sealed record LoadOptions
+{
+    public const string Usage = """
+        usage: MtlsLoad --url URL [options]            drive URL and print one "result …" line
+               MtlsLoad free-port                      print a free loopback TCP port
+          --url URL            http:// or https:// URL to GET (https: TLS 1.3, the server is validated)
+          --ca FILE            PEM roots the server's chain must build to (https; required)
+          --cert FILE          PEM chain to present: leaf first, then intermediates (mTLS)
+          --key FILE           PEM private key of the leaf (with --cert)
+          --tls-host NAME      TLS server name (SNI and name check) if not the URL's host. A host name
+                               lets the .NET client resume TLS 1.3 sessions; an IP literal never resumes
+          --connect ADDRESS    connect to this IP instead of resolving the URL's host (default: the host)
+          --mode M             keepalive (default) or new (one connection per request)
+          --connections N      concurrent connections (workers), default 16
+          --duration S         measured seconds, default 5
+          --warmup S           unmeasured seconds of the same load first, default 1
+          --expect CODE        status every response must have, default 200
+          --header 'N: V'      extra request header (repeatable)
+          --pid PID            process under test: its CPU (utime+stime, /proc) per request (repeatable, summed)
+          --label TEXT         label printed in the result line
+        """;
+
+    public required Uri Url { get; init; }
+
+    public string? CaFile { get; init; }
+
+    public string? CertFile { get; init; }
+
+    public string? KeyFile { get; init; }
+
+    public string? TlsHost { get; init; }
+
+    public string? Connect { get; init; }
+
+    public ConnectionMode Mode { get; init; } = ConnectionMode.KeepAlive;
+
+    public int Connections { get; init; } = 16;
+
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
+
+    public int Expect { get; init; } = 200;
+
+    public IReadOnlyList<string> Headers { get; init; } = [];
+
+    public IReadOnlyList<int> Pids { get; init; } = [];
+
+    public string Label { get; init; } = "load";
+
+    public bool Tls => Url.Scheme == Uri.UriSchemeHttps;
+
+    public static LoadOptions Parse(IReadOnlyList<string> args)
+    {
+        Uri? url = null;
+        string? ca = null, cert = null, key = null, tlsHost = null, connect = null, label = null;
+        var mode = ConnectionMode.KeepAlive;
+        int connections = 16, expect = 200;
+        double duration = 5, warmup = 1;
+        var headers = new List<string>();
+        var pids = new List<int>();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var name = args[i];
+            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+            switch (name)
+            {
+                case "--url":
+                    url = Uri.TryCreate(Value(), UriKind.Absolute, out var parsed) && (parsed.Scheme == Uri.UriSchemeHttp || parsed.Scheme == Uri.UriSchemeHttps)
+                        ? parsed : throw new ArgumentException($"--url '{args[i]}' is not an http:// or https:// URL.");
+                    break;
+                case "--ca": ca = Value(); break;
+                case "--cert": cert = Value(); break;
+                case "--key": key = Value(); break;
+                case "--tls-host": tlsHost = Value(); break;
+                case "--connect": connect = Value(); break;
+                case "--label": label = Value(); break;
+                case "--header": headers.Add(Value()); break;
+                case "--mode":
+                    mode = Value() switch
+                    {
+                        "keepalive" => ConnectionMode.KeepAlive,
+                        "new" => ConnectionMode.New,
+                        var other => throw new ArgumentException($"--mode '{other}': use keepalive or new."),
+                    };
+                    break;
+                case "--connections": connections = Positive(name, Value()); break;
+                case "--expect": expect = Positive(name, Value()); break;
+                case "--pid": pids.Add(Positive(name, Value())); break;
+                case "--duration": duration = Seconds(name, Value()); break;
+                case "--warmup": warmup = Seconds(name, Value(), allowZero: true); break;
+                default: throw new ArgumentException($"unknown argument '{name}'.");
+            }
+        }
+
+        if (url is null)
+        {
+            throw new ArgumentException("--url is required.");
+        }
+
+        if (url.Scheme == Uri.UriSchemeHttps && ca is null)
+        {
+            throw new ArgumentException("--ca is required for https: the server is always validated.");
+        }
+
+        if ((cert is null) != (key is null))
+        {
+            throw new ArgumentException("--cert and --key go together.");
+        }
+
+        return new LoadOptions
+        {
+            Url = url, CaFile = ca, CertFile = cert, KeyFile = key, TlsHost = tlsHost, Connect = connect, Mode = mode,
+            Connections = connections, Duration = TimeSpan.FromSeconds(duration), Warmup = TimeSpan.FromSeconds(warmup), Expect = expect,
+            Headers = headers, Pids = pids, Label = label ?? "load",
+        };
+    }
+
+    private static int Positive(string name, string value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new ArgumentException($"{name} '{value}' is not a positive integer.");
+
+    private static double Seconds(string name, string value, bool allowZero = false) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && (s > 0 || (allowZero && s == 0)) && s <= 600
+            ? s : throw new ArgumentException($"{name} '{value}' is not a number of seconds (0–600).");
+}

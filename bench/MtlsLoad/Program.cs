@@ -1,0 +1,41 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using MtlsAspire.MtlsLoad;
+
+if (args is ["free-port"])
+{
+    using var listener = new TcpListener(IPAddress.Loopback, 0);
+    listener.Start();
+    Console.WriteLine(((IPEndPoint)listener.LocalEndpoint).Port);
+    return 0;
+}
+
+LoadOptions options;
+try
+{
+    options = LoadOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"MtlsLoad: {e.Message}");
+    Console.Error.WriteLine(LoadOptions.Usage);
+    return 2;
+}
+
+var result = await new LoadRun(options).RunAsync();
+var inv = CultureInfo.InvariantCulture;
+Console.WriteLine(string.Create(inv,
+    $"{result.Label}: {options.Url} {(result.Mode == ConnectionMode.New ? "new connection per request" : "keep-alive")}, {result.Connections} connections, {result.Elapsed.TotalSeconds:F1} s"));
+Console.WriteLine(string.Create(inv,
+    $"  {result.Requests} requests ({result.PerSecond:F0}/s), {result.Errors} errors; latency p50 {result.Percentile(50):F0} µs, p99 {result.Percentile(99):F0} µs, p99.9 {result.Percentile(99.9):F0} µs"));
+Console.WriteLine(string.Create(inv,
+    $"  CPU per request: under test {result.ServerCpuMicroseconds:F1} µs, load generator {result.ClientCpuMicroseconds:F1} µs; machine {result.MachineBusy / result.Elapsed:F2} cores busy; {result.Handshakes} TLS handshakes"));
+if (result.FirstError is not null)
+{
+    Console.WriteLine($"  first error: {result.FirstError}");
+}
+
+Console.WriteLine(result.ToResultLine());
+// Errors during the measured seconds, or nothing measured, fail the run: a script must not quote such a figure.
+return result.Errors == 0 && result.Requests > 0 ? 0 : 1;
