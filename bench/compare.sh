@@ -17,21 +17,23 @@
 #
 # usage: bench/compare.sh [--duration S] [--warmup S] [--connections N] [--skip-build] [--keep]
 #   --duration S     measured seconds per row (default 8)
-#   --warmup S       unmeasured seconds before each row (default 2)
+#   --warmup S       unmeasured seconds before each row (default 3; the first row of each .NET server gets 3 more)
 #   --connections N  keep-alive connections (default 16); handshake rows use 4
 #   --skip-build     use the existing Release build
 #   --keep           keep the work directory (PKI, logs, configs) and print its path
+#   --only LIST      run only some of server,proxy,issuance (the ratios of the others are n/a)
 # The last line printed is
 #   ratios: proxy-keepalive=R proxy-handshake-cpu=R handshake-cpu=R resumed-cpu=R keepalive-mtls-vs-plain=R issuance-vs-vault=R
 # with every R oriented so that >= 1.00 means we are ahead (throughput ours/theirs, CPU theirs/ours).
 set -euo pipefail
 
 duration=8
-warmup=2
+warmup=3
 connections=16
 handshake_connections=4
 build=1
 keep=0
+only="server,proxy,issuance"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --duration) duration="$2"; shift 2 ;;
@@ -39,7 +41,8 @@ while [[ $# -gt 0 ]]; do
         --connections) connections="$2"; shift 2 ;;
         --skip-build) build=0; shift ;;
         --keep) keep=1; shift ;;
-        *) echo "unknown argument '$1'" >&2; sed -n '2,27p' "$0" >&2; exit 2 ;;
+        --only) only="$2"; shift 2 ;;
+        *) echo "unknown argument '$1'" >&2; sed -n '2,28p' "$0" >&2; exit 2 ;;
     esac
 done
 
@@ -135,6 +138,10 @@ load() {
 field() { awk -v k="$1" -v f="$2" '$1 == k { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$results"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(dotnet --version 2>/dev/null | head -1) SDK," \
+    "$(openssl version | cut -d' ' -f1-2), $("$nginx_bin" -v 2>&1 | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+echo "placement: process under test on CPU 0, load generator and legacy-ledger on CPU 1; ${duration} s measured, ${warmup} s warm-up per row"
+
 # --- one PKI for every side ------------------------------------------------------------------------------------
 echo "PKI: CertBootstrap init, leaves for payment, legacy-proxy (servers: DNS localhost, IP 127.0.0.1) and order (client)"
 pki="$work/pki"
@@ -154,7 +161,12 @@ echo ok > "$files/www/ok.txt"
 client=(--ca "$pki/ca.crt" --cert "$pki/services/payment/tls.crt" --key "$pki/services/payment/tls.key")
 as_order=(--ca "$pki/ca.crt" --cert "$pki/services/order/tls.crt" --key "$pki/services/order/tls.key")
 
+section() { [[ ",$only," == *",$1,"* ]]; }
+# JIT tiering and pools: the first row of a .NET server has a longer warm-up.
+warmup_first=$((warmup + 3))
+
 # --- 2. our mTLS server against openssl s_server -----------------------------------------------------------------
+if section server; then
 echo
 echo "== mTLS server: ours (Kestrel + ServiceDefaults) against openssl s_server, ECDSA P-256, TLS 1.3 =="
 port="$(free_port)"
@@ -185,26 +197,31 @@ start_server_child() { # start_server_child NAME ARGS…: sets child_pid, child_
 
 start_server_child ours --credentials "$pki/services/payment"
 ours=$child_pid
-load ours-full --url "https://127.0.0.1:$child_https/api/ping" --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
+load ours-full --warmup "$warmup_first" --url "https://127.0.0.1:$child_https/api/ping" --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
 load ours-resumed --url "https://localhost:$child_https/api/ping" --connect 127.0.0.1 --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
 load ours-keepalive-mtls --url "https://127.0.0.1:$child_https/api/ping-open" --connections "$connections" --pid "$ours" "${as_order[@]}"
 stop_all
 child_urls="http://127.0.0.1:0" start_server_child plain --plain
-load ours-keepalive-plain --url "http://127.0.0.1:$child_http/api/ping-open" --connections "$connections" --pid "$child_pid"
+load ours-keepalive-plain --warmup "$warmup_first" --url "http://127.0.0.1:$child_http/api/ping-open" --connections "$connections" --pid "$child_pid"
 stop_all
+fi
 
 # --- 1. legacy-proxy against nginx, in front of the same legacy-ledger socket ------------------------------------
+if section proxy; then
 echo
 echo "== mTLS proxy: legacy-proxy (YARP) against nginx, both in front of the same legacy-ledger Unix socket =="
 ledger_dir="$work/ledger"
 mkdir -m 700 "$ledger_dir"
 socket="$ledger_dir/ledger.sock"
-ASPNETCORE_URLS="http://unix:$socket" Ledger__Database="$ledger_dir/ledger.db" OTEL_EXPORTER_OTLP_ENDPOINT='' Logging__LogLevel__Default=Warning \
-    "${on_load_core[@]}" "$ledger_bin" > "$work/ledger.log" 2>&1 &
+# Both services run from their build output, as an installed service would: their appsettings.json applies.
+(cd "$(dirname "$ledger_bin")" && ASPNETCORE_URLS="http://unix:$socket" Ledger__Database="$ledger_dir/ledger.db" OTEL_EXPORTER_OTLP_ENDPOINT='' \
+    exec "${on_load_core[@]}" "$ledger_bin" > "$work/ledger.log" 2>&1) &
 ledger=$!
 pids+=("$ledger")
 wait_for legacy-ledger "$ledger" test -S "$socket"
-query="/api/ledger/entries?orderId=compare"
+# The ledger's cheapest answer, so that the proxy, not the legacy app behind it, is what is measured (a ledger query
+# costs the ledger ~0.3 ms of CPU 1, which would cap both proxies at the same rate).
+query="/api/ledger/ping"
 
 nginx_port="$(free_port)"
 mkdir -p "$work/nginx/logs"
@@ -251,37 +268,41 @@ pids+=("$nginx_master")
 wait_for nginx "$nginx_master" listening "$nginx_port"
 nginx_pids=(--pid "$nginx_master")
 for worker in $(pgrep -P "$nginx_master"); do nginx_pids+=(--pid "$worker"); done
-load nginx-keepalive --url "https://127.0.0.1:$nginx_port$query" --connections "$connections" "${nginx_pids[@]}" "${client[@]}"
-load nginx-full --url "https://127.0.0.1:$nginx_port$query" --mode new --connections "$handshake_connections" "${nginx_pids[@]}" "${client[@]}"
+load nginx-keepalive --url "https://127.0.0.1:$nginx_port$query" --connections "$connections" "${nginx_pids[@]}" --upstream-pid "$ledger" "${client[@]}"
+load nginx-full --url "https://127.0.0.1:$nginx_port$query" --mode new --connections "$handshake_connections" "${nginx_pids[@]}" --upstream-pid "$ledger" "${client[@]}"
 kill "$nginx_master" 2>/dev/null || true
 wait "$nginx_master" 2>/dev/null || true
 
 proxy_https="$(free_port)"
 proxy_http="$(free_port)"
-ASPNETCORE_URLS="https://127.0.0.1:$proxy_https;http://127.0.0.1:$proxy_http" Mtls__CredentialsDirectory="$pki/services/legacy-proxy" \
-    Mtls__Authorization__ReferencedBy__0=payment LegacyLedger__Socket="$socket" OTEL_EXPORTER_OTLP_ENDPOINT='' \
-    "${on_server_core[@]}" "$proxy_bin" > "$work/legacy-proxy.log" 2>&1 &
+(cd "$(dirname "$proxy_bin")" && ASPNETCORE_URLS="https://127.0.0.1:$proxy_https;http://127.0.0.1:$proxy_http" \
+    Mtls__CredentialsDirectory="$pki/services/legacy-proxy" Mtls__Authorization__ReferencedBy__0=payment LegacyLedger__Socket="$socket" \
+    OTEL_EXPORTER_OTLP_ENDPOINT='' exec "${on_server_core[@]}" "$proxy_bin" > "$work/legacy-proxy.log" 2>&1) &
 proxy=$!
 pids+=("$proxy")
 wait_for legacy-proxy "$proxy" listening "$proxy_https"
-load proxy-keepalive --url "https://127.0.0.1:$proxy_https$query" --connections "$connections" --pid "$proxy" "${client[@]}"
-load proxy-full --url "https://127.0.0.1:$proxy_https$query" --mode new --connections "$handshake_connections" --pid "$proxy" "${client[@]}"
+load proxy-keepalive --warmup "$warmup_first" --url "https://127.0.0.1:$proxy_https$query" --connections "$connections" --pid "$proxy" --upstream-pid "$ledger" "${client[@]}"
+load proxy-full --url "https://127.0.0.1:$proxy_https$query" --mode new --connections "$handshake_connections" --pid "$proxy" --upstream-pid "$ledger" "${client[@]}"
 stop_all
+fi
 
 # --- 3. issuance against Vault's published figure ----------------------------------------------------------------
+issued=""
+if section issuance; then
 echo
 echo "== issuance: CertBootstrap with the durable ledger, on this disk, against Vault's ~2,200 P-256 certificates/s =="
 issuance_log="$work/issuance.log"
 "$(release bench/CertBootstrap.Bench CertBootstrap.Bench)" --dir "$work" --no-breakdown ${ISSUANCE_ARGS:-} | tee "$issuance_log" | sed 's/^/  /'
 issued="$(sed -n 's/.*issuance: leaves\/s=\([0-9.]*\).*/\1/p' "$issuance_log" | tail -1)"
+fi
 vault=2200
 
 # --- the ratios --------------------------------------------------------------------------------------------------
 echo
-printf '%-22s %10s %12s %14s %9s %9s %9s\n' row "req/s" "cpu µs/req" "client µs/req" "p50 µs" "p99 µs" "p99.9 µs"
+printf '%-22s %8s %11s %12s %12s %8s %8s %9s %6s\n' row "req/s" "cpu µs/req" "upstream µs" "client µs" "p50 µs" "p99 µs" "p99.9 µs" "busy"
 for key in sserver-full ours-full sserver-resumed ours-resumed ours-keepalive-mtls ours-keepalive-plain nginx-keepalive proxy-keepalive nginx-full proxy-full; do
-    printf '%-22s %10s %12s %14s %9s %9s %9s\n' "$key" "$(field "$key" rps)" "$(field "$key" server_cpu_us)" "$(field "$key" client_cpu_us)" \
-        "$(field "$key" p50_us)" "$(field "$key" p99_us)" "$(field "$key" p999_us)"
+    printf '%-22s %8s %11s %12s %12s %8s %8s %9s %6s\n' "$key" "$(field "$key" rps)" "$(field "$key" server_cpu_us)" "$(field "$key" upstream_cpu_us)" \
+        "$(field "$key" client_cpu_us)" "$(field "$key" p50_us)" "$(field "$key" p99_us)" "$(field "$key" p999_us)" "$(field "$key" busy_cores)"
 done
 echo "issuance: ${issued:-n/a} leaves/s (Vault: $vault/s published)"
 echo "(cpu µs/req: the process under test, from /proc; in the -full and -resumed rows one request is one connection)"

@@ -32,6 +32,7 @@ public sealed record LoadOptions
           --expect CODE        status every response must have, default 200
           --header 'N: V'      extra request header (repeatable)
           --pid PID            process under test: its CPU (utime+stime, /proc) per request (repeatable, summed)
+          --upstream-pid PID   a process behind the one under test (an upstream), reported apart (repeatable)
           --label TEXT         label printed in the result line
         """;
 
@@ -61,6 +62,8 @@ public sealed record LoadOptions
 
     public IReadOnlyList<int> Pids { get; init; } = [];
 
+    public IReadOnlyList<int> UpstreamPids { get; init; } = [];
+
     public string Label { get; init; } = "load";
 
     public bool Tls => Url.Scheme == Uri.UriSchemeHttps;
@@ -74,6 +77,7 @@ public sealed record LoadOptions
         double duration = 5, warmup = 1;
         var headers = new List<string>();
         var pids = new List<int>();
+        var upstreamPids = new List<int>();
         for (var i = 0; i < args.Count; i++)
         {
             var name = args[i];
@@ -102,6 +106,7 @@ public sealed record LoadOptions
                 case "--connections": connections = Positive(name, Value()); break;
                 case "--expect": expect = Positive(name, Value()); break;
                 case "--pid": pids.Add(Positive(name, Value())); break;
+                case "--upstream-pid": upstreamPids.Add(Positive(name, Value())); break;
                 case "--duration": duration = Seconds(name, Value()); break;
                 case "--warmup": warmup = Seconds(name, Value(), allowZero: true); break;
                 default: throw new ArgumentException($"unknown argument '{name}'.");
@@ -127,7 +132,7 @@ public sealed record LoadOptions
         {
             Url = url, CaFile = ca, CertFile = cert, KeyFile = key, TlsHost = tlsHost, Connect = connect, Mode = mode,
             Connections = connections, Duration = TimeSpan.FromSeconds(duration), Warmup = TimeSpan.FromSeconds(warmup), Expect = expect,
-            Headers = headers, Pids = pids, Label = label ?? "load",
+            Headers = headers, Pids = pids, UpstreamPids = upstreamPids, Label = label ?? "load",
         };
     }
 

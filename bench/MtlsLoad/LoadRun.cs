@@ -12,11 +12,13 @@ namespace MtlsAspire.MtlsLoad;
 
 /// <summary>What one run measured over its measured seconds.</summary>
 public sealed record LoadResult(string Label, ConnectionMode Mode, int Connections, long Requests, long Errors, string? FirstError, TimeSpan Elapsed,
-    LongHistogram Latency, TimeSpan ServerCpu, TimeSpan ClientCpu, TimeSpan MachineBusy, long Handshakes, int Pids)
+    LongHistogram Latency, TimeSpan ServerCpu, TimeSpan UpstreamCpu, TimeSpan ClientCpu, TimeSpan MachineBusy, long Handshakes, int Pids, int UpstreamPids)
 {
     public double PerSecond => Requests / Elapsed.TotalSeconds;
 
     public double ServerCpuMicroseconds => Requests == 0 || Pids == 0 ? double.NaN : ServerCpu.TotalMicroseconds / Requests;
+
+    public double UpstreamCpuMicroseconds => Requests == 0 || UpstreamPids == 0 ? double.NaN : UpstreamCpu.TotalMicroseconds / Requests;
 
     public double ClientCpuMicroseconds => Requests == 0 ? double.NaN : ClientCpu.TotalMicroseconds / Requests;
 
@@ -27,7 +29,7 @@ public sealed record LoadResult(string Label, ConnectionMode Mode, int Connectio
     public string ToResultLine() => string.Create(CultureInfo.InvariantCulture,
         $"result label={Label} mode={(Mode == ConnectionMode.New ? "new" : "keepalive")} connections={Connections} requests={Requests} errors={Errors} " +
         $"seconds={Elapsed.TotalSeconds:F2} rps={PerSecond:F0} p50_us={Percentile(50):F0} p99_us={Percentile(99):F0} p999_us={Percentile(99.9):F0} " +
-        $"max_us={(Latency.TotalCount == 0 ? double.NaN : Latency.GetMaxValue()):F0} server_cpu_us={ServerCpuMicroseconds:F1} client_cpu_us={ClientCpuMicroseconds:F1} " +
+        $"max_us={(Latency.TotalCount == 0 ? double.NaN : Latency.GetMaxValue()):F0} server_cpu_us={ServerCpuMicroseconds:F1} upstream_cpu_us={UpstreamCpuMicroseconds:F1} client_cpu_us={ClientCpuMicroseconds:F1} " +
         $"busy_cores={MachineBusy / Elapsed:F2} handshakes={Handshakes}");
 }
 
@@ -103,19 +105,14 @@ public sealed class LoadRun
         }
 
         return new LoadResult(_options.Label, _options.Mode, _options.Connections, latency.TotalCount, Interlocked.Read(ref _errors), Volatile.Read(ref _firstError),
-            elapsed, latency, after.Server - before.Server, after.Client - before.Client, after.Machine - before.Machine, handshakes, _options.Pids.Count);
+            elapsed, latency, after.Server - before.Server, after.Upstream - before.Upstream, after.Client - before.Client, after.Machine - before.Machine, handshakes,
+            _options.Pids.Count, _options.UpstreamPids.Count);
     }
 
-    private (TimeSpan Server, TimeSpan Client, TimeSpan Machine) Snapshot()
-    {
-        var server = TimeSpan.Zero;
-        foreach (var pid in _options.Pids)
-        {
-            server += ProcStat.ProcessCpu(pid);
-        }
+    private (TimeSpan Server, TimeSpan Upstream, TimeSpan Client, TimeSpan Machine) Snapshot() =>
+        (Cpu(_options.Pids), Cpu(_options.UpstreamPids), ProcStat.ProcessCpu(Environment.ProcessId), ProcStat.MachineBusy());
 
-        return (server, ProcStat.ProcessCpu(Environment.ProcessId), ProcStat.MachineBusy());
-    }
+    private static TimeSpan Cpu(IEnumerable<int> pids) => pids.Aggregate(TimeSpan.Zero, (sum, pid) => sum + ProcStat.ProcessCpu(pid));
 
     private async Task WorkAsync(LongHistogram histogram, CancellationToken cancellationToken)
     {

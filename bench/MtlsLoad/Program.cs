@@ -30,7 +30,7 @@ Console.WriteLine(string.Create(inv,
 Console.WriteLine(string.Create(inv,
     $"  {result.Requests} requests ({result.PerSecond:F0}/s), {result.Errors} errors; latency p50 {result.Percentile(50):F0} µs, p99 {result.Percentile(99):F0} µs, p99.9 {result.Percentile(99.9):F0} µs"));
 Console.WriteLine(string.Create(inv,
-    $"  CPU per request: under test {result.ServerCpuMicroseconds:F1} µs, load generator {result.ClientCpuMicroseconds:F1} µs; machine {result.MachineBusy / result.Elapsed:F2} cores busy; {result.Handshakes} TLS handshakes"));
+    $"  CPU per request: under test {result.ServerCpuMicroseconds:F1} µs, upstream {result.UpstreamCpuMicroseconds:F1} µs, load generator {result.ClientCpuMicroseconds:F1} µs; machine {result.MachineBusy / result.Elapsed:F2} cores busy; {result.Handshakes} TLS handshakes"));
 if (result.FirstError is not null)
 {
     Console.WriteLine($"  first error: {result.FirstError}");

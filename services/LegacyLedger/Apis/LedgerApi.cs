@@ -10,6 +10,8 @@ public static class LedgerApi
         var api = app.MapGroup("api/ledger");
         api.MapPost("entries", Add);
         api.MapGet("entries", Find);
+        // Liveness of the API path itself, through the proxy; what bench/compare.sh drives (no database work).
+        api.MapGet("ping", () => "pong");
         return app;
     }
 
