@@ -17,7 +17,7 @@
 #
 # usage: bench/compare.sh [--duration S] [--warmup S] [--connections N] [--skip-build] [--keep]
 #   --duration S     measured seconds per row (default 8)
-#   --warmup S       unmeasured seconds before each row (default 3; the first row of each .NET server gets 3 more)
+#   --warmup S       unmeasured seconds before each row (default 3; the first row of each .NET server: at least 20)
 #   --connections N  keep-alive connections (default 16); handshake rows use 4
 #   --skip-build     use the existing Release build
 #   --keep           keep the work directory (PKI, logs, configs) and print its path
@@ -162,8 +162,9 @@ client=(--ca "$pki/ca.crt" --cert "$pki/services/payment/tls.crt" --key "$pki/se
 as_order=(--ca "$pki/ca.crt" --cert "$pki/services/order/tls.crt" --key "$pki/services/order/tls.key")
 
 section() { [[ ",$only," == *",$1,"* ]]; }
-# JIT tiering and pools: the first row of a .NET server has a longer warm-up.
-warmup_first=$((warmup + 3))
+# JIT tiering: on its one CPU a .NET server needs 10-20 s of load before its hot paths are tier-1 code, so the first
+# row of each .NET server warms up for 20 s (otherwise the JIT is what gets measured).
+warmup_first=$((warmup > 20 ? warmup : 20))
 
 # --- 2. our mTLS server against openssl s_server -----------------------------------------------------------------
 if section server; then
