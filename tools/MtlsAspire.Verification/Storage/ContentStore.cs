@@ -7,13 +7,15 @@ namespace MtlsAspire.Verification.Storage;
 /// Content-addressed copies of the files every generation of every service shares (<c>ca.crt</c>, <c>crl.pem</c>),
 /// hard-linked into each new generation instead of written again: no new inode, no data written, nothing to flush.
 /// A stored file is named by the SHA-256 of its text and never changed in place, so a generation that links it keeps
-/// exactly what it was published with, whatever is stored later.
+/// exactly what it was published with, whatever is stored later. A link is a second name of one file: whoever writes
+/// a generation's ca.crt or crl.pem in place (instead of publishing a new generation) changes it in every generation
+/// that links it. The store notices (length or modification time changed) and stores a fresh copy for the next ones.
 /// </summary>
 public sealed class ContentStore
 {
     private const int Remembered = 4;
     private readonly Lock _lock = new();
-    private readonly List<(string Text, string Path)> _recent = [];
+    private readonly List<(string Text, string Path, long Length, DateTime Written)> _recent = [];
 
     /// <summary>A store in <paramref name="directory"/> (created, mode 0700, on first use).</summary>
     public ContentStore(string directory) => Directory = System.IO.Path.GetFullPath(directory);
@@ -68,31 +70,37 @@ public sealed class ContentStore
         }
     }
 
-    /// <summary>The stored file holding <paramref name="text"/>, written (flushed) if it is not there.</summary>
+    /// <summary>The stored file holding <paramref name="text"/>, written (flushed) if it is not there or was changed.</summary>
     private string PathOf(string text)
     {
         lock (_lock)
         {
             // Issuance passes the same string instance again and again: find it by reference, not by hashing megabytes.
-            foreach (var (recentText, recentPath) in _recent)
+            foreach (var (recentText, recentPath, length, written) in _recent)
             {
                 if (ReferenceEquals(recentText, text))
                 {
-                    return recentPath;
+                    var file = new FileInfo(recentPath);
+                    if (file.Exists && file.Length == length && file.LastWriteTimeUtc == written)
+                    {
+                        return recentPath;
+                    }
                 }
             }
         }
 
         var path = System.IO.Path.Combine(Directory, $"sha256-{Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(text)))}");
-        if (!File.Exists(path))
+        if (!File.Exists(path) || File.ReadAllText(path) != text)
         {
             SecureFiles.CreatePrivateDirectory(Directory);
-            SecureFiles.ReplaceAtomically(path, text, SecureFiles.Public);
+            SecureFiles.ReplaceAtomically(path, text, SecureFiles.Public); // a new file: generations linked to a changed one keep it
         }
 
+        var stored = new FileInfo(path);
         lock (_lock)
         {
-            _recent.Insert(0, (text, path));
+            _recent.RemoveAll(r => ReferenceEquals(r.Text, text));
+            _recent.Insert(0, (text, path, stored.Length, stored.LastWriteTimeUtc));
             if (_recent.Count > Remembered)
             {
                 _recent.RemoveAt(Remembered);
