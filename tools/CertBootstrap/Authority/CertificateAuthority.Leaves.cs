@@ -39,8 +39,9 @@ public sealed partial class CertificateAuthority
     /// <summary>
     /// Issues a leaf for each of <paramref name="requests"/> (in order) as <see cref="Issue"/> does, as a batch: every
     /// request is checked before anything is signed; keys are generated and leaves signed on every core; up to
-    /// <see cref="BatchLimit"/> leaves are recorded in one ledger transaction and only then published, with one flush of
-    /// the file system before and one after the <c>..data</c> swaps. When the batch fails before its transaction
+    /// <see cref="BatchLimit"/> leaves are recorded in one ledger transaction and only then published, a batch of more
+    /// than one with one flush of the file system before and one after the <c>..data</c> swaps (see
+    /// <see cref="CredentialDirectory.StagedGeneration.CommitAll"/>). When the batch fails before its transaction
     /// commits, nothing of it is recorded and no directory changes. A batch publishes each directory at most once.
     /// </summary>
     public IReadOnlyList<IssuedLeaf> IssueMany(IReadOnlyList<LeafRequest> requests)

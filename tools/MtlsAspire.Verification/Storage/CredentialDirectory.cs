@@ -113,7 +113,7 @@ public sealed class CredentialDirectory
         SecureFiles.CreatePrivateDirectory(generationPath);
         try
         {
-            // Not flushed one by one: StagedGeneration.CommitAll flushes the whole file system once before the swap.
+            // Not flushed one by one: StagedGeneration.CommitAll flushes the whole file system once before a batch's swaps.
             SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.CertificateFileName), files.CertificatePem, SecureFiles.Public, flushToDisk: false);
             SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.KeyFileName), files.KeyPem, SecureFiles.Secret, flushToDisk: false);
             WriteShared(System.IO.Path.Combine(generationPath, CredentialFiles.BundleFileName), files.BundlePem, shared);
@@ -170,9 +170,12 @@ public sealed class CredentialDirectory
 
         /// <summary>
         /// Makes every generation of <paramref name="staged"/> current, each with one rename of its <c>..data</c>, as a
-        /// group commit: one flush of each file system before the renames (so no <c>..data</c> can survive a power cut
-        /// pointing at files that did not), one after them (so the renames themselves are durable), then prunes all
-        /// but each directory's previous generation. A directory that fails is skipped (its generation is deleted when
+        /// group commit: for a batch of more than one, one flush of each file system before the renames (so no
+        /// <c>..data</c> can survive a power cut pointing at files that did not) and one after them (so the renames
+        /// themselves are durable), then prunes all but each directory's previous generation. A single generation is
+        /// not flushed: syncfs(2) writes back the whole file system, everyone's dirty data, which is cheap per leaf
+        /// only when a batch shares it; the ledger is the durable record, and a generation lost to a power cut is
+        /// replaced by the next renewal (as cert-manager's AtomicWriter, which does not fsync either). A directory that fails is skipped (its generation is deleted when
         /// disposed); the others are still committed. Returns one line per failure, naming the directory and the reason.
         /// </summary>
         public static IReadOnlyList<string> CommitAll(IReadOnlyList<StagedGeneration> staged)
@@ -182,7 +185,12 @@ public sealed class CredentialDirectory
                 ObjectDisposedException.ThrowIf(generation._lock.SafeFileHandle.IsClosed, generation);
             }
 
-            FlushFileSystems(staged);
+            var flush = staged.Count > 1;
+            if (flush)
+            {
+                FlushFileSystems(staged);
+            }
+
             var failures = new List<string>();
             var swapped = new List<(StagedGeneration Generation, string? Previous)>(staged.Count);
             foreach (var generation in staged)
@@ -197,7 +205,11 @@ public sealed class CredentialDirectory
                 }
             }
 
-            FlushFileSystems(swapped.Select(s => s.Generation).ToList());
+            if (flush)
+            {
+                FlushFileSystems(swapped.Select(s => s.Generation).ToList());
+            }
+
             foreach (var (generation, previous) in swapped)
             {
                 try
