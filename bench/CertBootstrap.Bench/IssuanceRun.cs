@@ -3,16 +3,21 @@ using MtlsAspire.CertBootstrap.Authority;
 
 namespace MtlsAspire.CertBootstrap.Bench;
 
-/// <summary>Issues leaves end to end with <see cref="CertificateAuthority.Issue"/> from one thread per authority.</summary>
+/// <summary>
+/// Issues leaves end to end from one thread per authority: one at a time with <see cref="CertificateAuthority.Issue"/>,
+/// or with a batch size, in batches with <see cref="CertificateAuthority.IssueMany"/>.
+/// </summary>
 internal static class IssuanceRun
 {
     public static string ServiceName(int index) => string.Create(CultureInfo.InvariantCulture, $"svc-{index + 1:D4}");
 
     /// <summary>
     /// Issues <paramref name="count"/> leaves. Worker w of P issues numbers w, w+P, w+2P, … and issuance k goes to
-    /// service k mod S, so when S is a multiple of P no two workers ever write the same service directory.
+    /// service k mod S, so when S is a multiple of P no two workers ever write the same service directory. With
+    /// <paramref name="batch"/>, each worker takes its numbers <paramref name="batch"/> at a time (distinct services
+    /// when batch × P ≤ S).
     /// </summary>
-    public static Measurement Run(string name, IReadOnlyList<CertificateAuthority> authorities, int count, int services)
+    public static Measurement Run(string name, IReadOnlyList<CertificateAuthority> authorities, int count, int services, int? batch)
     {
         var workers = authorities.Count;
         var requests = Enumerable.Range(0, services).Select(s => new LeafRequest(ServiceName(s))).ToArray();
@@ -20,7 +25,7 @@ internal static class IssuanceRun
         {
             if (workers == 1)
             {
-                Issue(authorities[0], 0, 1, count, requests);
+                Issue(authorities[0], 0, 1, count, requests, batch);
                 return;
             }
 
@@ -29,7 +34,7 @@ internal static class IssuanceRun
             {
                 try
                 {
-                    Issue(authorities[w], w, workers, count, requests);
+                    Issue(authorities[w], w, workers, count, requests, batch);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -46,11 +51,22 @@ internal static class IssuanceRun
         });
     }
 
-    private static void Issue(CertificateAuthority authority, int worker, int workers, int count, LeafRequest[] requests)
+    private static void Issue(CertificateAuthority authority, int worker, int workers, int count, LeafRequest[] requests, int? batch)
     {
-        for (var k = worker; k < count; k += workers)
+        var mine = Enumerable.Range(0, count).Where(k => k % workers == worker).Select(k => requests[k % requests.Length]);
+        if (batch is not { } size)
         {
-            authority.Issue(requests[k % requests.Length]);
+            foreach (var request in mine)
+            {
+                authority.Issue(request);
+            }
+
+            return;
+        }
+
+        foreach (var chunk in mine.Chunk(size))
+        {
+            authority.IssueMany(chunk);
         }
     }
 }

@@ -51,11 +51,13 @@ internal static class Program
 
     private static void Run(BenchOptions options, string work)
     {
+        var mode = options.Batch is { } batch ? $"batch {batch}" : "single";
+        var fileSystem = FileSystemType.Of(work);
         WriteLine($"CertBootstrap issuance benchmark: {options.KeyType.ToName()}, count {options.Count}, parallel {options.Parallel}, " +
-            $"services {options.Services}, warmup {options.Warmup}");
+            $"services {options.Services}, warmup {options.Warmup}, mode {mode}");
         WriteLine($"runtime {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {Environment.ProcessorCount} logical CPUs, " +
             $"server GC {System.Runtime.GCSettings.IsServerGC}");
-        WriteLine($"work directory {work}");
+        WriteLine($"work directory {work} ({fileSystem})");
         if (options.Parallel > 1 && options.Services % options.Parallel != 0)
         {
             WriteLine($"note: --services {options.Services} is not a multiple of --parallel {options.Parallel}: workers will sometimes wait for each other's service-directory lock.");
@@ -72,10 +74,10 @@ internal static class Program
 
         if (options.Warmup > 0)
         {
-            IssuanceRun.Run("warmup", authorities, options.Warmup, options.Services);
+            IssuanceRun.Run("warmup", authorities, options.Warmup, options.Services, options.Batch);
         }
 
-        var issued = IssuanceRun.Run("issue (end to end)", authorities, options.Count, options.Services);
+        var issued = IssuanceRun.Run("issue (end to end)", authorities, options.Count, options.Services, options.Batch);
 
         var leaves = authority.Ledger.All().Count(e => e.Kind == Ledger.CertificateKind.Leaf);
         var expected = options.Warmup + options.Count;
@@ -102,6 +104,22 @@ internal static class Program
             WriteLine("");
             Breakdown.Run(authority, options, work, issued);
         }
+
+        if (options.Fleet)
+        {
+            WriteLine("");
+            FleetSimulation.Run(options, Path.Combine(work, "fleet"), passphrase);
+        }
+
+        if (options.CrlEntries is { } entries)
+        {
+            WriteLine("");
+            CrlBench.Run(entries, Path.Combine(work, "crl"), passphrase);
+        }
+
+        // The one line a script parses: keep it last.
+        WriteLine("");
+        WriteLine($"issuance: leaves/s={issued.PerSecond:F0} mode={mode} parallel={options.Parallel} dir={fileSystem}");
     }
 
     internal static void WriteLine(FormattableString text) => Console.WriteLine(text.ToString(CultureInfo.InvariantCulture));

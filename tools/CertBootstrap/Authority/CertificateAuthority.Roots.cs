@@ -168,9 +168,6 @@ public sealed partial class CertificateAuthority
         return PublishCrls().Refresh;
     }
 
-    /// <summary>Renews every service's active leaf (under the active intermediate); returns what was issued.</summary>
-    public IReadOnlyList<IssuedLeaf> RenewAll() => [.. ServiceLeaves().Select(leaf => Renew(leaf.Service!))];
-
     /// <summary>
     /// The active leaves of services: those published to the PKI's own services/{name} directory. Leaves written
     /// elsewhere with --out (such as the intruder's deliberately expired or serverAuth-only certificates) are left as

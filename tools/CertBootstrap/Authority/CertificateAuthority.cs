@@ -25,6 +25,7 @@ public sealed partial class CertificateAuthority
     private readonly PassphraseSource _passphrase;
     private readonly TimeProvider _time;
     private readonly Lock _intermediateLock = new();
+    private readonly ContentStore _content;
     private LoadedCa? _intermediate;
     private IssuingState? _issuing;
 
@@ -35,6 +36,7 @@ public sealed partial class CertificateAuthority
         Ledger = ledger;
         _passphrase = passphrase;
         _time = time;
+        _content = new ContentStore(layout.ContentDirectory);
     }
 
     /// <summary>The directory layout.</summary>
@@ -218,145 +220,6 @@ public sealed partial class CertificateAuthority
     }
 
     /// <summary>
-    /// Issues a leaf for <paramref name="request"/>: a fresh key pair, the SPIFFE ID as the only URI SAN, serverAuth and
-    /// clientAuth, signed by the active intermediate, recorded in the ledger and published atomically (the service's
-    /// previous leaf is superseded).
-    /// </summary>
-    public IssuedLeaf Issue(LeafRequest request)
-    {
-        if (!NameRules.IsValid(request.Service))
-        {
-            throw new PkiException($"Invalid service name '{request.Service}': use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit.");
-        }
-
-        foreach (var name in request.DnsNames)
-        {
-            if (Uri.CheckHostName(name) != UriHostNameType.Dns)
-            {
-                throw new PkiException($"Invalid DNS name '{name}' for service {request.Service}.");
-            }
-        }
-
-        var spiffeId = SpiffeId.ForWorkload(Settings.TrustDomain, Settings.Environment, request.Service);
-        var lifetime = request.Lifetime ?? Settings.LeafLifetime;
-        if (lifetime < TimeSpan.FromMinutes(1))
-        {
-            throw new PkiException($"Lifetime {Durations.Describe(lifetime)} is too short: a leaf lives at least a minute.");
-        }
-
-        var outputDirectory = Path.GetFullPath(request.OutputDirectory ?? Layout.ServiceDirectory(request.Service));
-        var (dnsNames, ipAddresses) = request.DnsNames.Count == 0 && request.IPAddresses.Count == 0
-            ? ((IReadOnlyList<string>)["localhost"], (IReadOnlyList<IPAddress>)[IPAddress.Loopback])
-            : (request.DnsNames, request.IPAddresses);
-
-        var now = _time.GetUtcNow();
-        var state = CurrentIssuingState();
-        if (now >= state.CrlRefreshDue)
-        {
-            // Half the CRL's validity has passed: re-sign it and give every service the fresh one, not only this one.
-            PublishCrl(state.Intermediate, Settings.IntermediateCrlValidity);
-            RefreshServiceDirectories();
-            state = CurrentIssuingState();
-        }
-
-        var intermediate = state.Intermediate;
-        var start = request.ValidFrom ?? now;
-        var wanted = start + lifetime;
-        var notAfter = Min(wanted, intermediate.Certificate.NotAfter);
-        if (intermediate.Certificate.NotAfter <= now.UtcDateTime)
-        {
-            throw new PkiException($"The intermediate CA {intermediate.Entry.Subject} expired on {intermediate.Entry.NotAfter:u}: run rotate-intermediate.");
-        }
-
-        var (crlPem, bundlePem) = (state.CrlPem, state.BundlePem);
-        using var key = KeyPair.Generate(request.KeyType ?? Settings.KeyType);
-        var keyPem = key.ExportPkcs8Pem() + "\n";
-        var subject = new X500DistinguishedNameBuilder();
-        // The builder encodes in reverse order of addition: this encodes O, OU, CN (most general first), as is customary.
-        subject.AddCommonName(request.Service);
-        subject.AddOrganizationalUnitName(Settings.Environment);
-        subject.AddOrganizationName("MtlsAspire");
-        var certificateRequest = key.CreateRequest(subject.Build());
-        certificateRequest.CertificateExtensions.Add(X509BasicConstraintsExtension.CreateForEndEntity(critical: true));
-        certificateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        var usages = request.ExtendedKeyUsages ?? [CertificateFacts.ServerAuthOid, CertificateFacts.ClientAuthOid];
-        certificateRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(new OidCollection().AddAll(usages), false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(spiffeId.ToUri());
-        foreach (var name in dnsNames)
-        {
-            san.AddDnsName(name);
-        }
-
-        foreach (var address in ipAddresses)
-        {
-            san.AddIpAddress(address);
-        }
-
-        certificateRequest.CertificateExtensions.Add(san.Build());
-        certificateRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(certificateRequest.PublicKey, false));
-        certificateRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(intermediate.Certificate, true, false));
-        var generator = CreateGenerator(intermediate.Certificate);
-        var intermediatePem = intermediate.Certificate.ExportCertificatePem();
-        var credentials = new CredentialDirectory(outputDirectory);
-
-        for (var attempt = 1; ; attempt++)
-        {
-            using var certificate = certificateRequest.Create(intermediate.Certificate.SubjectName, generator, start - Settings.ClockSkewAllowance, notAfter, NewSerial());
-            var files = new CredentialFiles(Pem.Join([certificate.ExportCertificatePem(), intermediatePem]), keyPem, bundlePem, crlPem);
-            using var staged = WithIo(outputDirectory, () => credentials.Stage(files, now));
-            if (Ledger.CaVersion() != state.Version)
-            {
-                // A revocation, rotation or CRL landed since the CA state was read: publish with the newer bundle and CRLs.
-                staged.Dispose();
-                state = CurrentIssuingState();
-                (crlPem, bundlePem) = (state.CrlPem, state.BundlePem);
-                attempt--;
-                continue;
-            }
-
-            var entry = EntryFor(certificate, CertificateKind.Leaf, intermediate.Entry.Serial, now) with
-            {
-                SpiffeId = spiffeId.ToString(),
-                Service = request.Service,
-                DnsNames = dnsNames,
-                IPAddresses = ipAddresses.Select(a => a.ToString()).ToList(),
-                Lifetime = lifetime,
-                OutputDirectory = outputDirectory,
-            };
-
-            if (Ledger.TryRecordIssued(entry, new LedgerEvent(now, "issued", entry.Serial, request.Service,
-                    $"Issued {spiffeId} (serial {entry.Serial}, {entry.KeyType}) valid until {notAfter:u}")))
-            {
-                WithIo(outputDirectory, staged.Commit);
-                return new IssuedLeaf(entry, spiffeId, outputDirectory, notAfter < wanted);
-            }
-
-            if (attempt == MaxSerialAttempts)
-            {
-                throw new PkiException("Could not record the leaf: its serial was taken (ledger conflict).");
-            }
-        }
-    }
-
-    /// <summary>Re-issues the service's leaf with a new key, keeping its names, lifetime, key type and directory.</summary>
-    public IssuedLeaf Renew(string service)
-    {
-        var current = Ledger.ActiveLeaf(service)
-            ?? Ledger.All().LastOrDefault(e => e.Kind == CertificateKind.Leaf && e.Service == service)
-            ?? throw new PkiException($"No leaf was ever issued for service '{service}': use 'issue --service {service}' first.");
-
-        return Issue(new LeafRequest(service)
-        {
-            DnsNames = current.DnsNames,
-            IPAddresses = current.IPAddresses.Select(IPAddress.Parse).ToList(),
-            Lifetime = current.Lifetime,
-            KeyType = KeyTypeNames.Parse(current.KeyType),
-            OutputDirectory = current.OutputDirectory,
-        });
-    }
-
-    /// <summary>
     /// Revokes a certificate by serial (a leaf or an intermediate; a root is distrusted by leaving the bundle, not
     /// revoked), publishes its issuer's CRL and republishes crl.pem to every service directory.
     /// </summary>
@@ -435,24 +298,38 @@ public sealed partial class CertificateAuthority
     {
         var bundle = ReadText(Layout.BundleFile);
         var crls = CrlPemOfCurrentCas();
+        var now = _time.GetUtcNow();
         var refreshed = new List<string>();
         var failed = new List<string>();
-        foreach (var path in Ledger.OutputDirectories())
+        foreach (var batch in Ledger.OutputDirectories().Chunk(BatchLimit))
         {
-            var directory = new CredentialDirectory(path);
-            if (!directory.Exists)
-            {
-                continue;
-            }
-
+            var staged = new List<CredentialDirectory.StagedGeneration>(batch.Length);
             try
             {
-                WithIo(path, () => directory.Update(files => files with { BundlePem = bundle, CrlPem = crls }, _time.GetUtcNow()));
-                refreshed.Add(path);
+                foreach (var path in batch)
+                {
+                    var directory = new CredentialDirectory(path);
+                    if (!directory.Exists)
+                    {
+                        continue;
+                    }
+
+                    try
+                    {
+                        staged.Add(WithIo(path, () => directory.StageUpdate(files => files with { BundlePem = bundle, CrlPem = crls }, now, _content)));
+                    }
+                    catch (PkiException e)
+                    {
+                        failed.Add(e.Message);
+                    }
+                }
+
+                failed.AddRange(CredentialDirectory.StagedGeneration.CommitAll(staged).Select(f => $"Cannot write to {f}"));
+                refreshed.AddRange(staged.Where(s => s.IsCommitted).Select(s => s.Directory.Path));
             }
-            catch (PkiException e)
+            finally
             {
-                failed.Add(e.Message);
+                DisposeAll(staged);
             }
         }
 
@@ -500,6 +377,7 @@ public sealed partial class CertificateAuthority
         var refreshDue = crl?.NextUpdate is { } next ? next - (Settings.IntermediateCrlValidity / 2) : DateTimeOffset.MinValue;
         var state = new IssuingState(version, intermediate, ReadText(Layout.BundleFile), CrlPemOfCurrentCas(), refreshDue);
         Volatile.Write(ref _issuing, state);
+        _content.Retain(state.BundlePem, state.CrlPem); // generations keep what they linked; new ones link only these
         return state;
     }
 

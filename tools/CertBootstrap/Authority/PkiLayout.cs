@@ -10,6 +10,7 @@ namespace MtlsAspire.CertBootstrap.Authority;
 /// intermediates/{serial}/      ca.crt, ca.key (PKCS#8, 0600)
 /// crl/{serial}.pem             the current CRL of each CA
 /// services/{name}/             tls.crt tls.key ca.crt crl.pem (cert-manager Secret names, atomic generations)
+/// content/sha256-{hash}        the ca.crt and crl.pem texts now published, hard-linked into each new generation
 /// </code>
 /// </summary>
 /// <param name="Root">The PKI directory.</param>
@@ -35,6 +36,9 @@ public sealed record PkiLayout(string Root)
 
     /// <summary>The default credential directory of a service.</summary>
     public string ServiceDirectory(string service) => Path.Combine(Root, "services", service);
+
+    /// <summary>The content-addressed copies of the published ca.crt and crl.pem texts.</summary>
+    public string ContentDirectory => Path.Combine(Root, "content");
 
     /// <summary>The certificate file of a CA directory.</summary>
     public static string CertificateIn(string caDirectory) => Path.Combine(caDirectory, "ca.crt");

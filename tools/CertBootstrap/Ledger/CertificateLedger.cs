@@ -11,7 +11,8 @@ namespace MtlsAspire.CertBootstrap.Ledger;
 /// </summary>
 public sealed class CertificateLedger
 {
-    private const int SqliteConstraint = 19;
+    private const int SqlitePrimaryKeyTaken = 1555; // SQLITE_CONSTRAINT_PRIMARYKEY
+    private const int SqliteUniqueTaken = 2067; // SQLITE_CONSTRAINT_UNIQUE
     private const string Columns =
         "serial, kind, subject, spiffe_id, service, issuer_serial, key_type, not_before, not_after, issued_at, status, " +
         "revoked_at, revocation_reason, dns_names, ip_addresses, lifetime_seconds, output_directory";
@@ -88,36 +89,47 @@ public sealed class CertificateLedger
     /// intermediate becomes <see cref="CertificateStatus.Retired"/>. Returns false (recording nothing) when the
     /// serial is already taken, so the caller issues again with a fresh serial.
     /// </summary>
-    public bool TryRecordIssued(LedgerEntry entry, LedgerEvent @event)
+    public bool TryRecordIssued(LedgerEntry entry, LedgerEvent @event) => TryRecordIssued([(entry, @event)]);
+
+    /// <summary>
+    /// Records certificates and their events, in order, in one transaction (one commit, one WAL flush), each as
+    /// <see cref="TryRecordIssued(LedgerEntry, LedgerEvent)"/> does. Returns false (recording none of them) when a
+    /// serial is already taken; any other failure throws, recording none of them either.
+    /// </summary>
+    public bool TryRecordIssued(IReadOnlyList<(LedgerEntry Entry, LedgerEvent Event)> issued)
     {
         using var connection = Open();
         using var transaction = connection.BeginTransaction();
-        if (entry.Kind == CertificateKind.Leaf)
+        foreach (var (entry, @event) in issued)
         {
-            Execute(connection, "UPDATE certificates SET status = 'superseded' WHERE kind = 'leaf' AND service = $service AND status = 'active'",
-                transaction, ("$service", entry.Service));
-        }
-        else if (entry.Kind == CertificateKind.Intermediate)
-        {
-            Execute(connection, "UPDATE certificates SET status = 'retired' WHERE kind = 'intermediate' AND status = 'active'", transaction);
+            if (entry.Kind == CertificateKind.Leaf)
+            {
+                Execute(connection, "UPDATE certificates SET status = 'superseded' WHERE kind = 'leaf' AND service = $service AND status = 'active'",
+                    transaction, ("$service", entry.Service));
+            }
+            else if (entry.Kind == CertificateKind.Intermediate)
+            {
+                Execute(connection, "UPDATE certificates SET status = 'retired' WHERE kind = 'intermediate' AND status = 'active'", transaction);
+            }
+
+            if (entry.Kind != CertificateKind.Leaf)
+            {
+                BumpCaVersion(connection, transaction);
+            }
+
+            try
+            {
+                Insert(connection, transaction, entry);
+            }
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode is SqlitePrimaryKeyTaken or SqliteUniqueTaken)
+            {
+                transaction.Rollback();
+                return false;
+            }
+
+            InsertEvent(connection, transaction, @event);
         }
 
-        if (entry.Kind != CertificateKind.Leaf)
-        {
-            BumpCaVersion(connection, transaction);
-        }
-
-        try
-        {
-            Insert(connection, transaction, entry);
-        }
-        catch (SqliteException e) when (e.SqliteErrorCode == SqliteConstraint)
-        {
-            transaction.Rollback();
-            return false;
-        }
-
-        InsertEvent(connection, transaction, @event);
         transaction.Commit();
         return true;
     }

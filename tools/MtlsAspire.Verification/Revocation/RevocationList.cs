@@ -20,7 +20,6 @@ public sealed record RevokedCertificate(BigInteger Serial, DateTimeOffset Revoke
 public sealed class RevocationList
 {
     private const string CrlNumberOid = "2.5.29.20";
-    private const string ReasonCodeOid = "2.5.29.21";
     private const string AuthorityKeyIdentifierOid = "2.5.29.35";
 
     private readonly Dictionary<BigInteger, RevokedCertificate> _revoked;
@@ -129,7 +128,15 @@ public sealed class RevocationList
     {
         try
         {
-            return Parse(der).Issuer;
+            // Only as far as the issuer: the entries after it may be many.
+            var tbs = new AsnReader(der, AsnEncodingRules.DER).ReadSequence().ReadSequence();
+            if (tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Integer))
+            {
+                tbs.ReadInteger();
+            }
+
+            tbs.ReadSequence();
+            return new X500DistinguishedName(tbs.ReadEncodedValue().Span);
         }
         catch (Exception e) when (e is AsnContentException or ArgumentException or FormatException)
         {
@@ -182,30 +189,7 @@ public sealed class RevocationList
         var revoked = new Dictionary<BigInteger, RevokedCertificate>();
         if (tbs.HasData && tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Sequence))
         {
-            var entries = tbs.ReadSequence();
-            while (entries.HasData)
-            {
-                var entry = entries.ReadSequence();
-                var serial = new BigInteger(entry.ReadIntegerBytes().Span, isUnsigned: true, isBigEndian: true);
-                var revokedAt = ReadTime(entry);
-                X509RevocationReason? reason = null;
-                if (entry.HasData)
-                {
-                    foreach (var (oid, critical, value) in ReadExtensions(entry.ReadSequence()))
-                    {
-                        if (oid == ReasonCodeOid)
-                        {
-                            reason = new AsnReader(value, AsnEncodingRules.DER).ReadEnumeratedValue<X509RevocationReason>();
-                        }
-                        else if (critical)
-                        {
-                            throw UnknownCriticalExtension(oid, $"the entry for serial {serial:X}", "5.3");
-                        }
-                    }
-                }
-
-                revoked[serial] = new RevokedCertificate(serial, revokedAt, reason);
-            }
+            ReadEntries(tbs.ReadEncodedValue().Span, revoked);
         }
 
         BigInteger? number = null;
@@ -238,6 +222,84 @@ public sealed class RevocationList
 
         tbs.ThrowIfNotEmpty();
         return new ParsedCrl(tbsBytes, signatureAlgorithm, signature, issuer, thisUpdate, nextUpdate, number, akid, revoked);
+    }
+
+    /// <summary>
+    /// Reads revokedCertificates (SEQUENCE OF SEQUENCE { serial, revocationDate, crlEntryExtensions OPTIONAL }) with
+    /// the span decoder: no reader, OID string or array per entry, since a CRL may list a hundred thousand of them.
+    /// </summary>
+    private static void ReadEntries(ReadOnlySpan<byte> encoded, Dictionary<BigInteger, RevokedCertificate> revoked)
+    {
+        AsnDecoder.ReadSequence(encoded, AsnEncodingRules.DER, out var offset, out var length, out _);
+        var entries = encoded.Slice(offset, length);
+        revoked.EnsureCapacity(length / 40);
+        while (!entries.IsEmpty)
+        {
+            AsnDecoder.ReadSequence(entries, AsnEncodingRules.DER, out offset, out length, out var consumed);
+            var entry = entries.Slice(offset, length);
+            entries = entries[consumed..];
+
+            var serial = new BigInteger(AsnDecoder.ReadIntegerBytes(entry, AsnEncodingRules.DER, out consumed), isUnsigned: true, isBigEndian: true);
+            entry = entry[consumed..];
+            var revokedAt = Asn1Tag.Decode(entry, out _).HasSameClassAndValue(new Asn1Tag(UniversalTagNumber.UtcTime))
+                ? AsnDecoder.ReadUtcTime(entry, AsnEncodingRules.DER, out consumed)
+                : AsnDecoder.ReadGeneralizedTime(entry, AsnEncodingRules.DER, out consumed);
+            entry = entry[consumed..];
+            X509RevocationReason? reason = null;
+            if (!entry.IsEmpty)
+            {
+                AsnDecoder.ReadSequence(entry, AsnEncodingRules.DER, out offset, out length, out consumed);
+                if (consumed != entry.Length)
+                {
+                    throw new FormatException($"the entry for serial {serial:X} has data after its extensions");
+                }
+
+                reason = ReadEntryExtensions(entry.Slice(offset, length), serial);
+            }
+
+            revoked[serial] = new RevokedCertificate(serial, revokedAt, reason);
+        }
+    }
+
+    // The DER of the reasonCode OID (2.5.29.21): the one entry extension this reader processes.
+    private static ReadOnlySpan<byte> ReasonCodeOidDer => [0x06, 0x03, 0x55, 0x1D, 0x15];
+
+    private static X509RevocationReason? ReadEntryExtensions(ReadOnlySpan<byte> extensions, BigInteger serial)
+    {
+        X509RevocationReason? reason = null;
+        while (!extensions.IsEmpty)
+        {
+            AsnDecoder.ReadSequence(extensions, AsnEncodingRules.DER, out var offset, out var length, out var consumed);
+            var extension = extensions.Slice(offset, length);
+            extensions = extensions[consumed..];
+
+            AsnDecoder.ReadEncodedValue(extension, AsnEncodingRules.DER, out _, out _, out consumed);
+            var oid = extension[..consumed];
+            extension = extension[consumed..];
+            var critical = false;
+            if (Asn1Tag.Decode(extension, out _).HasSameClassAndValue(Asn1Tag.Boolean))
+            {
+                critical = AsnDecoder.ReadBoolean(extension, AsnEncodingRules.DER, out consumed);
+                extension = extension[consumed..];
+            }
+
+            var value = AsnDecoder.ReadOctetString(extension, AsnEncodingRules.DER, out consumed);
+            if (consumed != extension.Length)
+            {
+                throw new FormatException($"an extension of the entry for serial {serial:X} has data after its value");
+            }
+
+            if (oid.SequenceEqual(ReasonCodeOidDer))
+            {
+                reason = AsnDecoder.ReadEnumeratedValue<X509RevocationReason>(value, AsnEncodingRules.DER, out _);
+            }
+            else if (critical)
+            {
+                throw UnknownCriticalExtension(AsnDecoder.ReadObjectIdentifier(oid, AsnEncodingRules.DER, out _), $"the entry for serial {serial:X}", "5.3");
+            }
+        }
+
+        return reason;
     }
 
     private static List<(string Oid, bool Critical, byte[] Value)> ReadExtensions(AsnReader extensions)

@@ -63,23 +63,20 @@ public sealed class CredentialDirectory
     /// </summary>
     public void Update(Func<CredentialFiles, CredentialFiles> update, DateTimeOffset now)
     {
-        using var writerLock = AcquireLock();
-        using var staged = StageLocked(update(Read()), now, writerLock);
+        using var staged = StageUpdate(update, now);
         staged.Commit();
     }
 
     /// <summary>
-    /// Writes <paramref name="files"/> as a new generation without making it current: <see cref="StagedGeneration.Commit"/>
-    /// swaps it in, disposing without committing deletes it. Concurrent publishers (other processes included) are
-    /// serialized by an advisory lock on <c>.lock</c>, held until the staged generation is disposed.
+    /// Stages <paramref name="update"/> applied to the current files (see <see cref="Update"/>) without making it
+    /// current; the directory's lock is held from the read until the staged generation is committed or disposed.
     /// </summary>
-    public StagedGeneration Stage(CredentialFiles files, DateTimeOffset now)
+    public StagedGeneration StageUpdate(Func<CredentialFiles, CredentialFiles> update, DateTimeOffset now, ContentStore? shared = null)
     {
-        SecureFiles.CreatePrivateDirectory(Path);
         var writerLock = AcquireLock();
         try
         {
-            return StageLocked(files, now, writerLock);
+            return StageLocked(update(Read()), now, writerLock, shared);
         }
         catch
         {
@@ -88,49 +85,158 @@ public sealed class CredentialDirectory
         }
     }
 
-    private StagedGeneration StageLocked(CredentialFiles files, DateTimeOffset now, FileStream writerLock)
+    /// <summary>
+    /// Writes <paramref name="files"/> as a new generation without making it current: <see cref="StagedGeneration.Commit"/>
+    /// swaps it in, disposing without committing deletes it. Concurrent publishers (other processes included) are
+    /// serialized by an advisory lock on <c>.lock</c>, held until the staged generation is disposed. With
+    /// <paramref name="shared"/>, ca.crt and crl.pem are hard links of its stored copies where the file system allows.
+    /// </summary>
+    public StagedGeneration Stage(CredentialFiles files, DateTimeOffset now, ContentStore? shared = null)
+    {
+        SecureFiles.CreatePrivateDirectory(Path);
+        var writerLock = AcquireLock();
+        try
+        {
+            return StageLocked(files, now, writerLock, shared);
+        }
+        catch
+        {
+            writerLock.Dispose();
+            throw;
+        }
+    }
+
+    private StagedGeneration StageLocked(CredentialFiles files, DateTimeOffset now, FileStream writerLock, ContentStore? shared)
     {
         var generation = $"..{now.UtcDateTime:yyyy_MM_dd_HH_mm_ss.fffffff}_{Guid.NewGuid().ToString("N")[..6]}";
         var generationPath = System.IO.Path.Combine(Path, generation);
         SecureFiles.CreatePrivateDirectory(generationPath);
         try
         {
-            // Not fsync'ed (as Kubernetes' AtomicWriter does not): the ledger is the durable record, and a
-            // generation lost to a power cut is replaced by renewing. Readers see whole generations either way.
+            // Not flushed one by one: StagedGeneration.CommitAll flushes the whole file system once before a batch's swaps.
             SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.CertificateFileName), files.CertificatePem, SecureFiles.Public, flushToDisk: false);
             SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.KeyFileName), files.KeyPem, SecureFiles.Secret, flushToDisk: false);
-            SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.BundleFileName), files.BundlePem, SecureFiles.Public, flushToDisk: false);
-            SecureFiles.WriteNew(System.IO.Path.Combine(generationPath, CredentialFiles.CrlFileName), files.CrlPem, SecureFiles.Public, flushToDisk: false);
+            WriteShared(System.IO.Path.Combine(generationPath, CredentialFiles.BundleFileName), files.BundlePem, shared);
+            WriteShared(System.IO.Path.Combine(generationPath, CredentialFiles.CrlFileName), files.CrlPem, shared);
         }
         catch
         {
-            Directory.Delete(generationPath, recursive: true);
+            DeleteGeneration(generationPath);
             throw;
         }
 
         return new StagedGeneration(this, generation, writerLock);
     }
 
+    private static void WriteShared(string path, string text, ContentStore? shared)
+    {
+        if (shared?.TryLink(text, path) != true)
+        {
+            SecureFiles.WriteNew(path, text, SecureFiles.Public, flushToDisk: false);
+        }
+    }
+
     /// <summary>A generation written but not yet current; see <see cref="Stage"/>.</summary>
     public sealed class StagedGeneration : IDisposable
     {
-        private readonly CredentialDirectory _directory;
         private readonly string _generation;
         private readonly FileStream _lock;
         private bool _committed;
 
         internal StagedGeneration(CredentialDirectory directory, string generation, FileStream writerLock)
         {
-            _directory = directory;
+            Directory = directory;
             _generation = generation;
             _lock = writerLock;
         }
 
-        /// <summary>Makes the generation current with one rename of <c>..data</c>, then prunes all but the previous one.</summary>
+        /// <summary>The credential directory it belongs to.</summary>
+        public CredentialDirectory Directory { get; }
+
+        /// <summary>
+        /// Makes the generation current with one rename of <c>..data</c>, durably, then prunes all but the previous one;
+        /// see <see cref="CommitAll"/>.
+        /// </summary>
         public void Commit()
         {
-            ObjectDisposedException.ThrowIf(_lock.SafeFileHandle.IsClosed, this);
-            var path = _directory.Path;
+            if (CommitAll([this]) is [var failure, ..])
+            {
+                throw new IOException($"Could not make the new generation current in {failure}");
+            }
+        }
+
+        /// <summary>True once the generation is current.</summary>
+        public bool IsCommitted => _committed;
+
+        /// <summary>
+        /// Makes every generation of <paramref name="staged"/> current, each with one rename of its <c>..data</c>, as a
+        /// group commit: for a batch of more than one, one flush of each file system before the renames (so no
+        /// <c>..data</c> can survive a power cut pointing at files that did not) and one after them (so the renames
+        /// themselves are durable), then prunes all but each directory's previous generation. A single generation is
+        /// not flushed: syncfs(2) writes back the whole file system, everyone's dirty data, which is cheap per leaf
+        /// only when a batch shares it; the ledger is the durable record, and a generation lost to a power cut is
+        /// replaced by the next renewal (as cert-manager's AtomicWriter, which does not fsync either). A directory that fails is skipped (its generation is deleted when
+        /// disposed); the others are still committed. Returns one line per failure, naming the directory and the reason.
+        /// </summary>
+        public static IReadOnlyList<string> CommitAll(IReadOnlyList<StagedGeneration> staged)
+        {
+            foreach (var generation in staged)
+            {
+                ObjectDisposedException.ThrowIf(generation._lock.SafeFileHandle.IsClosed, generation);
+            }
+
+            var flush = staged.Count > 1;
+            if (flush)
+            {
+                FlushFileSystems(staged);
+            }
+
+            var failures = new List<string>();
+            var swapped = new List<(StagedGeneration Generation, string? Previous)>(staged.Count);
+            foreach (var generation in staged)
+            {
+                try
+                {
+                    swapped.Add((generation, generation.Swap()));
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    failures.Add($"{generation.Directory.Path}: {e.Message}");
+                }
+            }
+
+            if (flush)
+            {
+                FlushFileSystems(swapped.Select(s => s.Generation).ToList());
+            }
+
+            foreach (var (generation, previous) in swapped)
+            {
+                try
+                {
+                    generation.Directory.PruneGenerations(keep: [generation._generation, previous]);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // An old generation left behind is pruned by the next commit; the new one is current.
+                }
+            }
+
+            return failures;
+        }
+
+        // One syncfs per file system: the directories' parents stand in for their file systems.
+        private static void FlushFileSystems(IReadOnlyList<StagedGeneration> generations)
+        {
+            foreach (var group in generations.GroupBy(g => System.IO.Path.GetDirectoryName(g.Directory.Path), StringComparer.Ordinal))
+            {
+                SecureFiles.FlushFileSystem(group.First()._lock.SafeFileHandle);
+            }
+        }
+
+        private string? Swap()
+        {
+            var path = Directory.Path;
             var dataLink = System.IO.Path.Combine(path, DataLinkName);
             var previous = new FileInfo(dataLink).LinkTarget;
             SecureFiles.SwapSymbolicLink(dataLink, _generation);
@@ -146,7 +252,7 @@ public sealed class CredentialDirectory
                 }
             }
 
-            _directory.PruneGenerations(keep: [_generation, previous]);
+            return previous;
         }
 
         /// <inheritdoc />
@@ -156,7 +262,7 @@ public sealed class CredentialDirectory
             {
                 if (!_committed && !_lock.SafeFileHandle.IsClosed)
                 {
-                    Directory.Delete(System.IO.Path.Combine(_directory.Path, _generation), recursive: true);
+                    DeleteGeneration(System.IO.Path.Combine(Directory.Path, _generation));
                 }
             }
             finally
@@ -249,8 +355,19 @@ public sealed class CredentialDirectory
             var name = System.IO.Path.GetFileName(directory);
             if (name != DataLinkName && !keep.Contains(name))
             {
-                Directory.Delete(directory, recursive: true);
+                DeleteGeneration(directory);
             }
         }
+    }
+
+    // A generation holds only files: unlink them, then rmdir (a recursive delete first tries rmdir, which fails).
+    private static void DeleteGeneration(string generationPath)
+    {
+        foreach (var file in Directory.EnumerateFiles(generationPath))
+        {
+            File.Delete(file);
+        }
+
+        Directory.Delete(generationPath, recursive: true);
     }
 }

@@ -137,6 +137,60 @@ public static partial class SecureFiles
         }
     }
 
+    /// <summary>
+    /// Makes <paramref name="linkPath"/> a second name (a hard link) of the file <paramref name="existing"/>: no new inode
+    /// and no data written. Returns 0, or the errno why not (e.g. EXDEV across file systems, ENOENT when
+    /// <paramref name="existing"/> is gone); on Windows, always a non-zero value.
+    /// </summary>
+    public static int TryHardLink(string existing, string linkPath)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return -1;
+        }
+
+        return Link(existing, linkPath) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
+    /// <summary>
+    /// Writes everything pending on the file system that holds <paramref name="anyFileOnIt"/> to stable storage: data,
+    /// inodes and directory entries, with one syncfs(2) instead of an fsync per file and per directory (a group
+    /// commit). On other systems than Linux, does nothing.
+    /// </summary>
+    public static void FlushFileSystem(SafeHandle anyFileOnIt)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var added = false;
+        try
+        {
+            anyFileOnIt.DangerousAddRef(ref added);
+            if (SyncFs(anyFileOnIt.DangerousGetHandle().ToInt32()) != 0)
+            {
+                throw new IOException($"syncfs failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}.");
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                anyFileOnIt.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>The errno of a missing file (ENOENT).</summary>
+    internal const int NoSuchFile = 2;
+
     [LibraryImport("libc", EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Rename(string oldPath, string newPath);
+
+    [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Link(string existing, string linkPath);
+
+    [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+    private static partial int SyncFs(int fileDescriptor);
 }
