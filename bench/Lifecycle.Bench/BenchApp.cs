@@ -70,7 +70,7 @@ internal sealed class BenchApp : IAsyncDisposable
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromMinutes(4));
+            timeout.CancelAfter(TimeSpan.FromMinutes(8)); // five WaitFor levels of `dotnet run`: minutes on a loaded 2-core machine
             await app.StartAsync(timeout.Token);
             foreach (var resource in builder.Resources.Where(r => r is ProjectResource or PkiResource))
             {

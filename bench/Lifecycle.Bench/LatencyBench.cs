@@ -22,7 +22,7 @@ internal static class LatencyBench
         var exit = 0;
         for (var round = 1; round <= options.Rounds; round++)
         {
-            foreach (var setup in options.Variants)
+            foreach (var setup in options.Variants.TakeWhile(_ => !cancellationToken.IsCancellationRequested))
             {
                 var (measured, ok) = await RunVariantAsync(setup, round, options, cancellationToken);
                 phases.AddRange(measured);
@@ -104,8 +104,9 @@ internal static class LatencyBench
                 Console.WriteLine($"  load client log: {line}");
             }
         }
-        catch (Exception e) when (e is not OperationCanceledException || cancellationToken.IsCancellationRequested)
+        catch (Exception e)
         {
+            // A start that timed out, too: the variant fails, the next one still runs.
             Console.Error.WriteLine($"variant {setup.Name} stopped: {e.GetType().Name}: {e.Message}");
             ok = false;
         }

@@ -22,7 +22,7 @@ catch (ArgumentException e)
     return 2;
 }
 
-using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(20));
+using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(options.Latency ? 10 * options.Variants.Count * options.Rounds : 20));
 Console.CancelKeyPress += (_, e) =>
 {
     e.Cancel = true; // stop the app and delete the state directory on the way out
