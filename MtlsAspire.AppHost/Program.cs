@@ -13,29 +13,33 @@ var builder = DistributedApplication.CreateBuilder(AppHostArguments.Translate(ar
 
 var pki = builder.AddMtlsPki("pki");
 
+// DCP's TCP proxy in front of every mTLS endpoint (the default), or, with false, each service listening on its
+// allocated port itself: Lifecycle.Bench --latency measures what the proxy costs.
+var proxied = builder.Configuration.GetValue("MtlsAspire:ProxiedEndpoints", defaultValue: true);
+
 var ledger = builder.AddProject<Projects.LegacyLedger>("legacy-ledger")
     .ListenOnUnixSocket();
 ledger.WithEnvironment("Ledger__Database", Path.Combine(ledger.GetDataDirectory(), "ledger.db"));
 
 var proxy = builder.AddProject<Projects.LegacyProxy>("legacy-proxy")
-    .WithHttpsEndpoint()
+    .WithHttpsEndpoint(isProxied: proxied)
     .WithMtlsIdentity(pki)
     .WithReference(ledger)
     .WithEnvironment("LegacyLedger__Socket", ledger.Resource.GetUnixSocketPath())
     .WaitFor(ledger);
 
 var inventory = builder.AddProject<Projects.Inventory>("inventory")
-    .WithHttpsEndpoint()
+    .WithHttpsEndpoint(isProxied: proxied)
     .WithMtlsIdentity(pki);
 
 var payment = builder.AddProject<Projects.Payment>("payment")
-    .WithHttpsEndpoint()
+    .WithHttpsEndpoint(isProxied: proxied)
     .WithMtlsIdentity(pki)
     .WithReference(proxy)
     .WaitFor(proxy);
 
 var order = builder.AddProject<Projects.Order>("order")
-    .WithHttpsEndpoint()
+    .WithHttpsEndpoint(isProxied: proxied)
     .WithMtlsIdentity(pki)
     .WithReference(inventory)
     .WithReference(payment)

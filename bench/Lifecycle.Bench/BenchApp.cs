@@ -10,8 +10,8 @@ namespace MtlsAspire.Lifecycle.Bench;
 
 /// <summary>
 /// The real AppHost (its Program runs in this process, Aspire.Hosting.Testing) with real DCP and service processes, on a
-/// temporary state directory. The services do not export telemetry (<c>OTEL_SDK_DISABLED=true</c>) nor log each request,
-/// the shopper places no orders (the benchmark is the traffic) and the intruder tries once a minute.
+/// temporary state directory, set up as <see cref="AppSetup"/> says. The shopper places no orders (the benchmark is the
+/// traffic) and the intruder tries once a minute.
 /// </summary>
 internal sealed class BenchApp : IAsyncDisposable
 {
@@ -39,17 +39,28 @@ internal sealed class BenchApp : IAsyncDisposable
     public IReadOnlyList<string> Identities =>
         [.. App.Services.GetRequiredService<DistributedApplicationModel>().Resources.Where(r => r.Annotations.OfType<MtlsIdentityAnnotation>().Any()).Select(r => r.Name)];
 
-    public static async Task<BenchApp> StartAsync(string state, CancellationToken cancellationToken)
+    public static async Task<BenchApp> StartAsync(string state, AppSetup setup, CancellationToken cancellationToken)
     {
-        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.MtlsAspire_AppHost>(["--state-dir", state], cancellationToken);
-        // This process hosts the AppHost, which forwards every resource's console line to its loggers: keep only warnings
-        // here, and keep ASP.NET Core's per-request Information lines out of the services' consoles (about 20 per order).
+        string[] args = ["--state-dir", state, "--MtlsAspire:ProxiedEndpoints", setup.Proxied ? "true" : "false"];
+        // The dashboard as the testing builder runs it when asked: dynamic loopback ports, plain HTTP, the services'
+        // OTLP exporters pointed at it (OTEL_EXPORTER_OTLP_ENDPOINT), as `dotnet run --project MtlsAspire.AppHost` does.
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.MtlsAspire_AppHost>(
+            new DistributedApplicationTestingBuilderOptions { EnableDashboard = setup.Dashboard }, args, cancellationToken);
+        // This process hosts the AppHost, which forwards every resource's console line to its loggers: keep only warnings here.
         builder.Services.AddLogging(logging => logging.AddFilter((_, level) => level >= LogLevel.Warning));
         foreach (var project in builder.Resources.OfType<ProjectResource>())
         {
-            builder.CreateResourceBuilder(project)
-                .WithEnvironment("OTEL_SDK_DISABLED", "true")
-                .WithEnvironment("Logging__LogLevel__Microsoft.AspNetCore", "Warning");
+            var resource = builder.CreateResourceBuilder(project);
+            if (!setup.Telemetry)
+            {
+                resource.WithEnvironment("OTEL_SDK_DISABLED", "true");
+            }
+
+            if (setup.QuietLogs)
+            {
+                // ASP.NET Core's per-request Information lines (about 20 per order) out of the services' consoles.
+                resource.WithEnvironment("Logging__LogLevel__Microsoft.AspNetCore", "Warning");
+            }
         }
 
         builder.CreateResourceBuilder<ProjectResource>("shopper").WithEnvironment("Shopper__Enabled", "false");
@@ -59,7 +70,7 @@ internal sealed class BenchApp : IAsyncDisposable
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromMinutes(4));
+            timeout.CancelAfter(TimeSpan.FromMinutes(8)); // five WaitFor levels of `dotnet run`: minutes on a loaded 2-core machine
             await app.StartAsync(timeout.Token);
             foreach (var resource in builder.Resources.Where(r => r is ProjectResource or PkiResource))
             {
@@ -92,21 +103,36 @@ internal sealed class BenchApp : IAsyncDisposable
         FleetWait.UntilAsync(_fleet, what, loaded, TimeSpan.FromMinutes(2), TimeProvider.System, line => Console.WriteLine($"    {line}"), cancellationToken);
 
     /// <summary>The application processes of the project resources (DCP reports the <c>dotnet run</c> that starts each).</summary>
-    public IReadOnlyList<int> ServiceProcesses()
+    public IReadOnlyList<int> ServiceProcesses() => [.. ServiceProcessesByResource().Values.SelectMany(pids => pids)];
+
+    /// <summary>Per project resource, its <c>dotnet run</c> (what DCP reports) and every process below it (the service).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<int>> ServiceProcessesByResource()
     {
-        var pids = new List<int>();
+        var byResource = new Dictionary<string, IReadOnlyList<int>>(StringComparer.Ordinal);
         foreach (var project in App.Services.GetRequiredService<DistributedApplicationModel>().Resources.OfType<ProjectResource>())
         {
             if (App.ResourceNotifications.TryGetCurrentState(project.Name, out var state)
                 && state.Snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value is { } value
                 && int.TryParse(Convert.ToString(value, CultureInfo.InvariantCulture), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
             {
-                pids.Add(pid);
-                pids.AddRange(Processes.Under(pid));
+                byResource[project.Name] = [pid, .. Processes.Under(pid)];
             }
         }
 
-        return pids;
+        return byResource;
+    }
+
+    /// <summary>
+    /// Stops the app (DCP stops its processes) and deletes the state directory, saying how long it took; returns every
+    /// process the app had started, for <see cref="Processes.EnsureGoneAsync"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<int>> StopAsync()
+    {
+        IReadOnlyList<int> started = [.. ServiceProcesses(), .. Processes.Started()];
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        await DisposeAsync();
+        Console.WriteLine($"app stopped in {stopping.Elapsed.TotalSeconds:0.0} s; state directory deleted: {!Directory.Exists(StateDirectory)}");
+        return started;
     }
 
     public async ValueTask DisposeAsync()

@@ -20,6 +20,19 @@ internal sealed record BenchOptions
           --settle S                  seconds of load after each rotation's end condition, counted in its phase (default 2)
           --dir DIR                   where the temporary state directory is created (default the system temp
                                       directory); it is deleted at the end
+        usage: Lifecycle.Bench --latency [--variants LIST] [--rounds R] [--orders N] [--warmup N] [--loaded S]
+                               [--workers N] [--charge-every K] [--dir DIR]
+          --latency                   one order's latency and CPU instead of the lifecycle phases: per variant a fresh
+                                      app, N sequential charged orders (1 worker, one pooled connection), then S
+                                      seconds of N workers on pooled connections
+          --variants LIST             comma-separated, run back to back in this order (default default,no-telemetry,direct;
+                                      also quiet): default = DCP-proxied endpoints, telemetry to the dashboard, default
+                                      logs; no-telemetry = OTEL_SDK_DISABLED=true; direct = MtlsAspire:ProxiedEndpoints=false;
+                                      quiet = no telemetry and no ASP.NET Core per-request Information logs
+          --rounds R                  how many times the whole list runs (default 1)
+          --orders N                  sequential orders, every one charged (default 1500; at most 1700: 2,000 units)
+          --warmup N                  unmeasured sequential orders first, every 4th charged (default 200)
+          --loaded S                  seconds of the loaded run (default 15; --workers, --charge-every apply)
         """;
 
     public TimeSpan Steady { get; init; } = TimeSpan.FromSeconds(20);
@@ -37,6 +50,18 @@ internal sealed record BenchOptions
     public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(2);
 
     public string? BaseDirectory { get; init; }
+
+    public bool Latency { get; init; }
+
+    public IReadOnlyList<AppSetup> Variants { get; init; } = [.. AppSetup.Variants.Take(3)];
+
+    public int Rounds { get; init; } = 1;
+
+    public int Orders { get; init; } = 1500;
+
+    public int Warmup { get; init; } = 200;
+
+    public TimeSpan Loaded { get; init; } = TimeSpan.FromSeconds(15);
 
     public int ClosingWorkers => NewConnectionWorkers ?? Workers / 2;
 
@@ -58,6 +83,12 @@ internal sealed record BenchOptions
                 "--charge-every" => options with { ChargeEvery = (int)Number(name, Value(), 1, 1_000_000) },
                 "--settle" => options with { Settle = TimeSpan.FromSeconds(Number(name, Value(), 0, 60)) },
                 "--dir" => options with { BaseDirectory = Value() },
+                "--latency" => options with { Latency = true },
+                "--variants" => options with { Variants = ParseVariants(Value()) },
+                "--rounds" => options with { Rounds = (int)Number(name, Value(), 1, 20) },
+                "--orders" => options with { Orders = (int)Number(name, Value(), 1, 1700) },
+                "--warmup" => options with { Warmup = (int)Number(name, Value(), 0, 1000) },
+                "--loaded" => options with { Loaded = TimeSpan.FromSeconds(Number(name, Value(), 0, 600)) },
                 "-h" or "--help" => throw new ArgumentException(string.Empty),
                 _ => throw new ArgumentException($"unknown argument '{name}'."),
             };
@@ -70,6 +101,11 @@ internal sealed record BenchOptions
 
         return options;
     }
+
+    private static List<AppSetup> ParseVariants(string list) =>
+        [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(name =>
+            AppSetup.Variants.FirstOrDefault(v => v.Name == name)
+            ?? throw new ArgumentException($"--variants: unknown variant '{name}' (known: {string.Join(", ", AppSetup.Variants.Select(v => v.Name))})."))];
 
     private static double Number(string name, string value, double min, double max) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max

@@ -25,6 +25,9 @@ internal enum Outcome
     Failed,
 }
 
+/// <summary>How many workers place orders, how many of them send <c>Connection: close</c>, and which orders are charged (every K-th).</summary>
+internal sealed record LoadShape(int Workers, int ClosingWorkers, int ChargeEvery);
+
 /// <summary>One request: when it started (Stopwatch ticks), how long it took, on which kind of connection, and how it ended.</summary>
 internal readonly record struct Sample(long Started, double Milliseconds, bool NewConnection, Outcome Outcome, string? Error);
 
@@ -39,15 +42,15 @@ internal sealed class OrderLoad : IAsyncDisposable
 {
     private readonly ServiceProvider _services;
     private readonly HttpClient _client;
-    private readonly BenchOptions _options;
+    private readonly LoadShape _shape;
     private readonly ConcurrentQueue<Sample> _samples = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _workers = [];
     private long _sequence;
 
-    public OrderLoad(Uri order, string shopperCredentials, BenchOptions options, WarningLog warnings)
+    public OrderLoad(Uri order, string shopperCredentials, LoadShape shape, WarningLog warnings)
     {
-        _options = options;
+        _shape = shape;
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Mtls:CredentialsDirectory"] = shopperCredentials,
@@ -70,21 +73,35 @@ internal sealed class OrderLoad : IAsyncDisposable
     /// <summary>The credential generation the client's store has loaded (1 at start, +1 per reload).</summary>
     public long Generation => _services.GetRequiredService<MtlsCredentialStore>().Current.Generation;
 
-    public void Start()
+    /// <summary>Starts the load given at construction, until <see cref="DisposeAsync"/>.</summary>
+    public void Start() => _workers.AddRange(Workers(_shape, long.MaxValue, _stop.Token));
+
+    /// <summary>
+    /// Runs <paramref name="shape"/> on the same client (its pooled connections stay) until <paramref name="orders"/> more
+    /// orders have been sent or <paramref name="duration"/> has passed, whichever comes first.
+    /// </summary>
+    public async Task RunAsync(LoadShape shape, long orders, TimeSpan duration, CancellationToken cancellationToken)
     {
-        for (var w = 0; w < _options.Workers; w++)
-        {
-            var newConnection = w < _options.ClosingWorkers;
-            _workers.Add(Task.Run(() => WorkAsync(newConnection, _stop.Token)));
-        }
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+        stop.CancelAfter(duration);
+        var sent = Interlocked.Read(ref _sequence);
+        await Task.WhenAll(Workers(shape, orders > long.MaxValue - sent ? long.MaxValue : sent + orders, stop.Token));
     }
 
-    private async Task WorkAsync(bool newConnection, CancellationToken stop)
+    private List<Task> Workers(LoadShape shape, long last, CancellationToken stop) =>
+        [.. Enumerable.Range(0, shape.Workers).Select(w => Task.Run(() => WorkAsync(shape, w < shape.ClosingWorkers, last, stop)))];
+
+    private async Task WorkAsync(LoadShape shape, bool newConnection, long last, CancellationToken stop)
     {
         while (!stop.IsCancellationRequested)
         {
             var n = Interlocked.Increment(ref _sequence);
-            var charged = n % _options.ChargeEvery == 0;
+            if (n > last)
+            {
+                return;
+            }
+
+            var charged = n % shape.ChargeEvery == 0;
             var body = new { sku = n % 2 == 0 ? "coffee" : "tea", quantity = 1, amount = charged ? 12.50m : 5_000m };
             using var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(body) };
             request.Headers.ConnectionClose = newConnection;

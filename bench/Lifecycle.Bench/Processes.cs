@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 
 namespace MtlsAspire.Lifecycle.Bench;
@@ -21,6 +22,47 @@ internal static class Processes
         }
 
         return found;
+    }
+
+    /// <summary>
+    /// What this process started, directly or through DCP: its descendants, and DCP, which detaches from the AppHost and
+    /// watches it (<c>--monitor PID</c>), with everything below it.
+    /// </summary>
+    public static IReadOnlyList<int> Started()
+    {
+        var self = Environment.ProcessId;
+        var monitors = Snapshot().Select(p => p.Pid)
+            .Where(pid => pid != self && CommandLine(pid).Contains($"--monitor {self}", StringComparison.Ordinal));
+        return [.. Under(self).Concat(monitors.SelectMany(pid => Under(pid).Prepend(pid))).Distinct()];
+    }
+
+    /// <summary>
+    /// Waits (at most 20 s) until none of <paramref name="watched"/> is alive; names and kills those that are, and returns
+    /// how many that was.
+    /// </summary>
+    public static async Task<int> EnsureGoneAsync(IReadOnlyCollection<int> watched)
+    {
+        var deadline = Stopwatch.StartNew();
+        List<int> left;
+        while ((left = [.. watched.Where(Alive)]).Count > 0 && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            await Task.Delay(250, CancellationToken.None);
+        }
+
+        Console.WriteLine($"processes started by this run still alive: {left.Count} (of {watched.Count} seen)");
+        foreach (var pid in left)
+        {
+            Console.WriteLine($"  killing {pid}: {CommandLine(pid)}");
+            try
+            {
+                Process.GetProcessById(pid).Kill(entireProcessTree: true);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+            }
+        }
+
+        return left.Count;
     }
 
     /// <summary>True while <paramref name="pid"/> exists and is not a zombie.</summary>

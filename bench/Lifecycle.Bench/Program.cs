@@ -4,7 +4,8 @@ using MtlsAspire.CertBootstrap.Ledger;
 using MtlsAspire.Lifecycle.Bench;
 
 // The certificate lifecycle under load: the whole app (real DCP, real services), our own load through every hop, and
-// each rotation the dashboard offers measured as a phase; then revocation-to-refusal times. See bench/README.md.
+// each rotation the dashboard offers measured as a phase; then revocation-to-refusal times. With --latency: one order's
+// latency and CPU in variants of the app (default, no telemetry, direct endpoints). See bench/README.md.
 BenchOptions options;
 try
 {
@@ -21,13 +22,18 @@ catch (ArgumentException e)
     return 2;
 }
 
-using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(20));
+using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(options.Latency ? 10 * options.Variants.Count * options.Rounds : 20));
 Console.CancelKeyPress += (_, e) =>
 {
     e.Cancel = true; // stop the app and delete the state directory on the way out
     cancel.Cancel();
 };
 var ct = cancel.Token;
+if (options.Latency)
+{
+    return await LatencyBench.RunAsync(options, ct);
+}
+
 var state = Path.Combine(options.BaseDirectory ?? Path.GetTempPath(), "lifecycle-bench-" + Guid.NewGuid().ToString("N")[..12]);
 var total = Stopwatch.StartNew();
 Console.WriteLine($"Lifecycle.Bench: {options.Workers} workers ({options.ClosingWorkers} with Connection: close), steady {options.Steady.TotalSeconds:0} s, " +
@@ -39,12 +45,12 @@ var watched = new HashSet<int>();
 var exit = 0;
 try
 {
-    app = await BenchApp.StartAsync(state, ct);
+    app = await BenchApp.StartAsync(state, AppSetup.Lifecycle, ct);
     Console.WriteLine($"app started and healthy in {total.Elapsed.TotalSeconds:0.0} s: {string.Join(", ", app.Identities)}");
     watched.UnionWith(app.ServiceProcesses());
 
     var warnings = new WarningLog();
-    load = new OrderLoad(app.Https("order"), app.Pki.CredentialsDirectory("shopper"), options, warnings);
+    load = new OrderLoad(app.Https("order"), app.Pki.CredentialsDirectory("shopper"), new LoadShape(options.Workers, options.ClosingWorkers, options.ChargeEvery), warnings);
     load.Start();
     await Task.Delay(TimeSpan.FromSeconds(5), ct); // JIT and pools, not measured
     var phases = new List<PhaseResult>();
@@ -155,33 +161,12 @@ finally
 
     if (app is not null)
     {
-        watched.UnionWith(app.ServiceProcesses());
-        watched.UnionWith(Processes.Under(Environment.ProcessId));
-        var stopping = Stopwatch.StartNew();
-        await app.DisposeAsync();
-        Console.WriteLine($"app stopped in {stopping.Elapsed.TotalSeconds:0.0} s; state directory deleted: {!Directory.Exists(state)}");
+        watched.UnionWith(await app.StopAsync());
     }
 
     // Every process this run started (services, DCP, dashboard) must be gone.
-    var deadline = Stopwatch.StartNew();
-    List<int> left;
-    while ((left = [.. watched.Where(Processes.Alive)]).Count > 0 && deadline.Elapsed < TimeSpan.FromSeconds(20))
+    if (await Processes.EnsureGoneAsync(watched) > 0)
     {
-        await Task.Delay(250, CancellationToken.None);
-    }
-
-    Console.WriteLine($"processes started by this run still alive: {left.Count} (of {watched.Count} seen)");
-    foreach (var pid in left)
-    {
-        Console.WriteLine($"  killing {pid}: {Processes.CommandLine(pid)}");
-        try
-        {
-            Process.GetProcessById(pid).Kill(entireProcessTree: true);
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-        }
-
         exit = 1;
     }
 
