@@ -16,7 +16,7 @@ namespace MtlsAspire.ServiceDefaults;
 
 /// <summary>
 /// The defaults every service gets, shaped like the Aspire service-defaults template: OpenTelemetry (logs, metrics,
-/// traces, exported over OTLP; registered only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set), health checks, service discovery and standard
+/// traces; OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set), health checks, service discovery and standard
 /// resilience for HttpClients. mTLS comes from <c>AddMtlsServer</c> and <c>AddMtlsClient</c>.
 /// </summary>
 public static class Extensions
@@ -37,27 +37,20 @@ public static class Extensions
     }
 
     /// <summary>
-    /// Logs, metrics (ASP.NET Core, HttpClient, runtime, mTLS) and traces, exported over OTLP when
-    /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (as the AppHost sets it for the dashboard). Without it nothing is
-    /// exported, so the OpenTelemetry SDK is not registered at all: it would otherwise create, sample and tag a span and
-    /// aggregate metrics for every request, only to drop them. The mTLS meter and activity source still serve any
-    /// in-process listener. Health probes on the management endpoint produce neither spans nor Information logs.
+    /// Logs, metrics (ASP.NET Core, HttpClient, runtime, mTLS) and traces, exported over OTLP when configured. Health
+    /// probes on the management endpoint produce neither spans nor Information logs.
     /// </summary>
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
-        // Health probes stay out of the logs (their Information lines) as they stay out of the traces (filter below).
-        builder.Services.AddHttpContextAccessor();
-        builder.Logging.AddSampler<HealthProbeLogSampler>();
-        if (string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-        {
-            return builder;
-        }
-
         builder.Logging.AddOpenTelemetry(logging =>
         {
             logging.IncludeFormattedMessage = true;
             logging.IncludeScopes = true;
         });
+        // Health probes stay out of the logs (their Information lines) as they stay out of the traces (filter below).
+        builder.Services.AddHttpContextAccessor();
+        builder.Logging.AddSampler<HealthProbeLogSampler>();
+
         builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
@@ -68,8 +61,13 @@ public static class Extensions
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(MtlsTelemetry.ActivitySourceName)
                 .AddAspNetCoreInstrumentation(options => options.Filter = context => !ManagementPaths.IsManagement(context.Request.Path))
-                .AddHttpClientInstrumentation())
-            .UseOtlpExporter();
+                .AddHttpClientInstrumentation());
+
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+        }
+
         return builder;
     }
 
