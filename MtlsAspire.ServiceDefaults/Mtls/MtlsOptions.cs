@@ -83,6 +83,14 @@ public sealed class MtlsOptions
     /// <summary>Accept a peer whose issuer's CRL is past its nextUpdate (default false: fail closed).</summary>
     public bool AllowStaleCrl { get; set; }
 
+    /// <summary>
+    /// Let clients resume TLS sessions on the mTLS endpoint (default true). A resumed session skips the certificate
+    /// exchange and the signatures, but is still judged again against the current CRLs and trust. Every full handshake
+    /// issues session tickets, which costs the server CPU; where no client ever resumes (clients that dial IP
+    /// addresses, as service discovery makes them do), turning this off saves that.
+    /// </summary>
+    public bool AllowTlsResumption { get; set; } = true;
+
     /// <summary>How many validated peer certificates are remembered (per credential generation) to skip chain building.</summary>
     public int ValidationCacheSize { get; set; } = 1024;
 

@@ -39,10 +39,10 @@ public static class MtlsServerExtensions
         builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
-            var store = kestrel.ApplicationServices.GetRequiredService<MtlsCredentialStore>();
-            var options = kestrel.ApplicationServices.GetRequiredService<IOptions<MtlsOptions>>().Value;
-            var telemetry = kestrel.ApplicationServices.GetRequiredService<MtlsTelemetry>();
-            var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(LoggerCategory);
+            var handshake = new ServerHandshakeOptions(kestrel.ApplicationServices.GetRequiredService<MtlsCredentialStore>(),
+                kestrel.ApplicationServices.GetRequiredService<IOptions<MtlsOptions>>().Value,
+                kestrel.ApplicationServices.GetRequiredService<MtlsTelemetry>(),
+                kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(LoggerCategory));
             foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 var (https, endpoint) = ParseUrl(url);
@@ -53,7 +53,7 @@ public static class MtlsServerExtensions
                     {
                         listen.UseHttps(new TlsHandshakeCallbackOptions
                         {
-                            OnConnection = connection => ValueTask.FromResult(ServerOptions(connection, store, options, telemetry, logger)),
+                            OnConnection = handshake.OnConnection,
                             HandshakeTimeout = TimeSpan.FromSeconds(10),
                         });
                     }
@@ -95,33 +95,6 @@ public static class MtlsServerExtensions
         builder.Services.AddProblemDetails();
         builder.Services.AddTransient<IStartupFilter, ManagementEndpointFilter>();
         return builder;
-    }
-
-    private static SslServerAuthenticationOptions ServerOptions(TlsHandshakeCallbackContext connection, MtlsCredentialStore store, MtlsOptions options,
-        MtlsTelemetry telemetry, ILogger logger)
-    {
-        var credentials = store.Current;
-        var peerAddress = connection.Connection.RemoteEndPoint?.ToString() ?? "unknown";
-        return new SslServerAuthenticationOptions
-        {
-            ServerCertificateContext = credentials.CertificateContext,
-            ClientCertificateRequired = true,
-            EnabledSslProtocols = options.EnabledProtocols,
-            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.Verification.Certificates.CertificateFacts.ClientAuthOid),
-            ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
-            RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
-            {
-                var peer = new PeerCertificate(certificate as X509Certificate2, SentIntermediates(chain), peerAddress);
-                var (verdict, judge) = store.Judge(credentials, peer, PeerSide.Server);
-                if (!verdict.Accepted)
-                {
-                    Report(logger, telemetry, judge, PeerSide.Server, peer, verdict);
-                }
-
-                return verdict.Accepted;
-            },
-        };
     }
 
     internal static X509Certificate2[] SentIntermediates(X509Chain? chain) =>

@@ -18,7 +18,6 @@ namespace MtlsAspire.ServiceDefaults.Mtls;
 internal sealed class PeerConnectionMiddleware(RequestDelegate next, MtlsCredentialStore store, MtlsTelemetry telemetry, TimeProvider time,
     ILoggerFactory loggers)
 {
-    private const string GenerationItem = "mtls.validated.generation";
     private readonly ILogger _logger = loggers.CreateLogger(MtlsServerExtensions.LoggerCategory);
 
     public async Task InvokeAsync(HttpContext context)
@@ -71,7 +70,7 @@ internal sealed class PeerConnectionMiddleware(RequestDelegate next, MtlsCredent
     {
         var current = store.Current;
         var connection = context.Features.Get<IConnectionItemsFeature>()?.Items;
-        if (connection is null || (connection.TryGetValue(GenerationItem, out var seen) && (long)seen! == current.Generation))
+        if (connection is null || (connection.TryGetValue(ServerHandshakeOptions.ValidatedGenerationItem, out var seen) && (long)seen! == current.Generation))
         {
             return true;
         }
@@ -84,7 +83,7 @@ internal sealed class PeerConnectionMiddleware(RequestDelegate next, MtlsCredent
             return false;
         }
 
-        connection[GenerationItem] = current.Generation;
+        connection[ServerHandshakeOptions.ValidatedGenerationItem] = current.Generation;
         return true;
     }
 }

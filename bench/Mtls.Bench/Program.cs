@@ -17,6 +17,9 @@ internal static class Program
     private static readonly string[] s_mainServerPhases = ["a", "b", "e", "f"];
     private static readonly CancellationTokenSource s_interrupted = new();
 
+    /// <summary>Ends the keys of the <c>--compare</c> twin's rows.</summary>
+    internal const string TwinSuffix = "+B";
+
     private static async Task<int> Main(string[] args)
     {
         if (args is ["server", .. var serverArgs])
@@ -100,48 +103,13 @@ internal static class Program
         {
             if (ecdsa is not null && s_mainServerPhases.Any(options.Runs))
             {
-                groups.Add(ServerGroup.Start(ecdsa, work, new Dictionary<string, string>(), serverCpu, "ECDSA P-256, validation cache on (default 1024)", server =>
+                groups.Add(ServerGroup.Start(ecdsa, work, new Dictionary<string, string>(), serverCpu, "ECDSA P-256, validation cache on (default 1024)",
+                    server => MainRows(options, server, twin: false)));
+                if (options.Compare.Count > 0)
                 {
-                    var ip = $"https://127.0.0.1:{server.HttpsPort}";
-                    var host = $"https://localhost:{server.HttpsPort}";
-                    var plain = $"http://127.0.0.1:{server.HttpPort}";
-                    var rows = new List<RowSpec>();
-                    if (options.Runs("a"))
-                    {
-                        rows.Add(new RowSpec("a", "a", "new conn, mTLS ECDSA, 127.0.0.1 (full handshake), /api/ping", new Uri(ip + ServerMode.PingPath),
-                            ConnectionMode.NewConnection, HttpStatusCode.OK, Mtls: true));
-                    }
-
-                    if (options.Runs("b"))
-                    {
-                        rows.Add(new RowSpec("b", "b", "new conn, mTLS ECDSA, localhost (TLS 1.3 resumption possible), /api/ping", new Uri(host + ServerMode.PingPath),
-                            ConnectionMode.NewConnection, HttpStatusCode.OK, Mtls: true));
-                    }
-
-                    if (options.Runs("e") || options.Runs("f"))
-                    {
-                        rows.Add(new RowSpec("e-mtls", "e,f", "keep-alive, mTLS, /api/ping-open (no authorization)", new Uri(ip + ServerMode.PingOpenPath),
-                            ConnectionMode.KeepAlive, HttpStatusCode.OK, Mtls: true));
-                    }
-
-                    if (options.Runs("f"))
-                    {
-                        rows.Add(new RowSpec("f-authz", "f", "keep-alive, mTLS, /api/ping (RequireCaller(\"order\"))", new Uri(ip + ServerMode.PingPath),
-                            ConnectionMode.KeepAlive, HttpStatusCode.OK, Mtls: true));
-                    }
-
-                    if (options.Runs("e"))
-                    {
-                        rows.Add(new RowSpec("e-plain", "e", "keep-alive, plain HTTP, /alive (health check 'self')", new Uri(plain + "/alive"),
-                            ConnectionMode.KeepAlive, HttpStatusCode.OK, Mtls: false));
-                        rows.Add(new RowSpec("e-mtls-404", "e ctl", "keep-alive, mTLS, /alive -> 404 from the port filter", new Uri(ip + "/alive"),
-                            ConnectionMode.KeepAlive, HttpStatusCode.NotFound, Mtls: true));
-                        rows.Add(new RowSpec("e-plain-404", "e ctl", "keep-alive, plain HTTP, /api/ping-open -> 404 from the port filter", new Uri(plain + ServerMode.PingOpenPath),
-                            ConnectionMode.KeepAlive, HttpStatusCode.NotFound, Mtls: false));
-                    }
-
-                    return rows;
-                }));
+                    groups.Add(ServerGroup.Start(ecdsa, work, options.Compare, serverCpu,
+                        $"twin B of the ECDSA server with {string.Join(" ", options.Compare.Select(e => $"{e.Key}={e.Value}"))}", server => MainRows(options, server, twin: true)));
+                }
             }
 
             if (ecdsa is not null && options.Runs("d"))
@@ -169,7 +137,9 @@ internal static class Program
             // New-connection rows first (a, d, b, c: the cache before/after pair side by side), then keep-alive rows; every
             // round runs them all again, so drift on this shared machine spreads over every row alike.
             var order = new[] { "a", "d", "b", "c", "e-mtls", "f-authz", "e-plain", "e-mtls-404", "e-plain-404" };
-            var plan = groups.SelectMany(g => g.Specs.Select(spec => (Group: g, Spec: spec))).OrderBy(x => Array.IndexOf(order, x.Spec.Key)).ToList();
+            var plan = groups.SelectMany(g => g.Specs.Select(spec => (Group: g, Spec: spec)))
+                .OrderBy(x => Array.IndexOf(order, x.Spec.Key.Replace(TwinSuffix, string.Empty, StringComparison.Ordinal)))
+                .ThenBy(x => x.Spec.Key.EndsWith(TwinSuffix, StringComparison.Ordinal)).ToList();
             WriteLine("");
             WriteLine(Report.Header);
             for (var round = 1; round <= options.Rounds; round++)
@@ -209,6 +179,58 @@ internal static class Program
         }
 
         Report.Print(results, micro);
+    }
+
+    /// <summary>
+    /// The rows of the main ECDSA server. For the <c>--compare</c> twin (the same server with other environment variables)
+    /// the keys end in <see cref="TwinSuffix"/> and the labels start with "[B]", so each row runs right after its A.
+    /// </summary>
+    private static List<RowSpec> MainRows(BenchOptions options, ServerProcess server, bool twin)
+    {
+        var suffix = twin ? TwinSuffix : string.Empty;
+        var tag = twin ? "[B] " : string.Empty;
+        RowSpec Row(string key, string phase, string label, Uri target, ConnectionMode mode, HttpStatusCode expected, bool mtls) =>
+            new(key + suffix, phase, tag + label, target, mode, expected, mtls);
+
+        var ip = $"https://127.0.0.1:{server.HttpsPort}";
+        var host = $"https://localhost:{server.HttpsPort}";
+        var plain = $"http://127.0.0.1:{server.HttpPort}";
+        var rows = new List<RowSpec>();
+        if (options.Runs("a"))
+        {
+            rows.Add(Row("a", "a", "new conn, mTLS ECDSA, 127.0.0.1 (full handshake), /api/ping", new Uri(ip + ServerMode.PingPath),
+                ConnectionMode.NewConnection, HttpStatusCode.OK, mtls: true));
+        }
+
+        if (options.Runs("b"))
+        {
+            rows.Add(Row("b", "b", "new conn, mTLS ECDSA, localhost (TLS 1.3 resumption possible), /api/ping", new Uri(host + ServerMode.PingPath),
+                ConnectionMode.NewConnection, HttpStatusCode.OK, mtls: true));
+        }
+
+        if (options.Runs("e") || options.Runs("f"))
+        {
+            rows.Add(Row("e-mtls", "e,f", "keep-alive, mTLS, /api/ping-open (no authorization)", new Uri(ip + ServerMode.PingOpenPath),
+                ConnectionMode.KeepAlive, HttpStatusCode.OK, mtls: true));
+        }
+
+        if (options.Runs("f"))
+        {
+            rows.Add(Row("f-authz", "f", "keep-alive, mTLS, /api/ping (RequireCaller(\"order\"))", new Uri(ip + ServerMode.PingPath),
+                ConnectionMode.KeepAlive, HttpStatusCode.OK, mtls: true));
+        }
+
+        if (options.Runs("e"))
+        {
+            rows.Add(Row("e-plain", "e", "keep-alive, plain HTTP, /alive (health check 'self')", new Uri(plain + "/alive"),
+                ConnectionMode.KeepAlive, HttpStatusCode.OK, mtls: false));
+            rows.Add(Row("e-mtls-404", "e ctl", "keep-alive, mTLS, /alive -> 404 from the port filter", new Uri(ip + "/alive"),
+                ConnectionMode.KeepAlive, HttpStatusCode.NotFound, mtls: true));
+            rows.Add(Row("e-plain-404", "e ctl", "keep-alive, plain HTTP, /api/ping-open -> 404 from the port filter", new Uri(plain + ServerMode.PingOpenPath),
+                ConnectionMode.KeepAlive, HttpStatusCode.NotFound, mtls: false));
+        }
+
+        return rows;
     }
 
     private static void Interrupt(PosixSignalContext context)

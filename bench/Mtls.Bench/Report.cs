@@ -76,6 +76,14 @@ internal static class Report
             {
                 Console.WriteLine(Format($"new connection (a) vs keep-alive (f), same endpoint: server CPU x{a.ServerCpuMicroseconds / authz.ServerCpuMicroseconds:F1}, rate x{authz.PerSecond / a.PerSecond:F1} for keep-alive"));
             }
+
+            foreach (var twin in results.Where(r => r.Workers == workers && r.Spec.Key.EndsWith(Program.TwinSuffix, StringComparison.Ordinal)))
+            {
+                if (Find(twin.Spec.Key[..^Program.TwinSuffix.Length]) is { } original)
+                {
+                    Console.WriteLine(Format($"--compare, {original.Spec.Key}: B {twin.ServerCpuMicroseconds:F0} vs A {original.ServerCpuMicroseconds:F0} µs/req server CPU (x{twin.ServerCpuMicroseconds / original.ServerCpuMicroseconds:F2}), rate x{twin.PerSecond / original.PerSecond:F2}"));
+                }
+            }
         }
 
         if (micro.Count > 0)

@@ -1,0 +1,87 @@
+using System.Net.Security;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.Logging;
+using MtlsAspire.ServiceDefaults.Telemetry;
+
+namespace MtlsAspire.ServiceDefaults.Mtls;
+
+/// <summary>
+/// The mTLS endpoint's handshake options, built once per credential generation and shared by every handshake of that
+/// generation (as Kestrel's own SNI selector shares its options): the certificate context, the chain policy with
+/// ca.crt's roots, and the validation callback. A new generation gets new options at its first handshake, so rotations
+/// and new CRLs apply to new handshakes without a restart. The callback finds its connection through the
+/// <see cref="SslStream"/> it is called for: for the peer address of a refusal, and to note on the connection which
+/// generation accepted the peer, so that <see cref="PeerConnectionMiddleware"/> need not judge it again.
+/// </summary>
+internal sealed class ServerHandshakeOptions(MtlsCredentialStore store, MtlsOptions options, MtlsTelemetry telemetry, ILogger logger)
+{
+    /// <summary>The connection item holding the generation that last accepted the connection's client certificate.</summary>
+    internal const string ValidatedGenerationItem = "mtls.validated.generation";
+
+    private readonly ConditionalWeakTable<SslStream, ConnectionContext> _connections = [];
+    private Generation? _current;
+
+    /// <summary>Kestrel's <see cref="TlsHandshakeCallbackOptions.OnConnection"/>.</summary>
+    public ValueTask<SslServerAuthenticationOptions> OnConnection(TlsHandshakeCallbackContext context)
+    {
+        _connections.AddOrUpdate(context.SslStream, context.Connection);
+        return ValueTask.FromResult(OptionsFor(store.Current));
+    }
+
+    /// <summary>The options of <paramref name="credentials"/>' generation: built at its first handshake, then shared.</summary>
+    internal SslServerAuthenticationOptions OptionsFor(MtlsCredentials credentials)
+    {
+        var current = Volatile.Read(ref _current);
+        if (current is null || !ReferenceEquals(current.Credentials, credentials))
+        {
+            // Two first handshakes of a generation may both build; either result is right, the last one stays.
+            current = new Generation(credentials, Create(credentials));
+            Volatile.Write(ref _current, current);
+        }
+
+        return current.Options;
+    }
+
+    private SslServerAuthenticationOptions Create(MtlsCredentials credentials) => new()
+    {
+        ServerCertificateContext = credentials.CertificateContext,
+        ClientCertificateRequired = true,
+        EnabledSslProtocols = options.EnabledProtocols,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.Verification.Certificates.CertificateFacts.ClientAuthOid),
+        ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
+        AllowTlsResume = options.AllowTlsResumption,
+        RemoteCertificateValidationCallback = (sender, certificate, chain, _) => Validate(credentials, sender as SslStream, certificate, chain),
+    };
+
+    private bool Validate(MtlsCredentials credentials, SslStream? stream, X509Certificate? certificate, X509Chain? chain)
+    {
+        ConnectionContext? connection = null;
+        if (stream is not null)
+        {
+            _connections.TryGetValue(stream, out connection);
+        }
+
+        // The address is only for the log of a refusal: formatted then.
+        var peer = new PeerCertificate(certificate as X509Certificate2, MtlsServerExtensions.SentIntermediates(chain), string.Empty);
+        var (verdict, judge) = store.Judge(credentials, peer, PeerSide.Server);
+        if (!verdict.Accepted)
+        {
+            MtlsServerExtensions.Report(logger, telemetry, judge, PeerSide.Server,
+                peer with { PeerAddress = connection?.RemoteEndPoint?.ToString() ?? "unknown" }, verdict);
+            return false;
+        }
+
+        if (connection is not null)
+        {
+            connection.Items[ValidatedGenerationItem] = judge.Generation;
+        }
+
+        return true;
+    }
+
+    private sealed record Generation(MtlsCredentials Credentials, SslServerAuthenticationOptions Options);
+}
