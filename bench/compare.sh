@@ -17,7 +17,7 @@
 #
 # usage: bench/compare.sh [--duration S] [--warmup S] [--connections N] [--skip-build] [--keep]
 #   --duration S     measured seconds per row (default 8)
-#   --warmup S       unmeasured seconds before each row (default 3; the first row of each .NET server: at least 20)
+#   --warmup S       unmeasured seconds before each row (default 3; every row of a .NET server: at least 20)
 #   --connections N  keep-alive connections (default 16); handshake rows use 4
 #   --skip-build     use the existing Release build
 #   --keep           keep the work directory (PKI, logs, configs) and print its path
@@ -163,8 +163,9 @@ client=(--ca "$pki/ca.crt" --cert "$pki/services/payment/tls.crt" --key "$pki/se
 as_order=(--ca "$pki/ca.crt" --cert "$pki/services/order/tls.crt" --key "$pki/services/order/tls.key")
 
 section() { [[ ",$only," == *",$1,"* ]]; }
-# JIT tiering: on its one CPU a .NET server needs 10-20 s of load before its hot paths are tier-1 code, so the first
-# row of each .NET server warms up for 20 s (otherwise the JIT is what gets measured).
+# JIT tiering: on its one CPU a .NET server needs 10-20 s of load on a code path before that path is tier-1 code (at
+# 25-30 s the tiered-compilation thread still took 15 % of the server's CPU in a keep-alive row), so every row of a
+# .NET server warms up for at least 20 s; otherwise the JIT is what gets measured.
 warmup_first=$((warmup > 20 ? warmup : 20))
 
 # --- 2. our mTLS server against openssl s_server -----------------------------------------------------------------
@@ -200,8 +201,8 @@ start_server_child() { # start_server_child NAME ARGS…: sets child_pid, child_
 start_server_child ours --credentials "$pki/services/payment"
 ours=$child_pid
 load ours-full --warmup "$warmup_first" --url "https://127.0.0.1:$child_https/api/ping" --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
-load ours-resumed --url "https://localhost:$child_https/api/ping" --connect 127.0.0.1 --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
-load ours-keepalive-mtls --url "https://127.0.0.1:$child_https/api/ping-open" --connections "$connections" --pid "$ours" "${as_order[@]}"
+load ours-resumed --warmup "$warmup_first" --url "https://localhost:$child_https/api/ping" --connect 127.0.0.1 --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
+load ours-keepalive-mtls --warmup "$warmup_first" --url "https://127.0.0.1:$child_https/api/ping-open" --connections "$connections" --pid "$ours" "${as_order[@]}"
 stop_all
 child_urls="http://127.0.0.1:0" start_server_child plain --plain
 load ours-keepalive-plain --warmup "$warmup_first" --url "http://127.0.0.1:$child_http/api/ping-open" --connections "$connections" --pid "$child_pid"
@@ -284,7 +285,7 @@ proxy=$!
 pids+=("$proxy")
 wait_for legacy-proxy "$proxy" listening "$proxy_https"
 load proxy-keepalive --warmup "$warmup_first" --url "https://127.0.0.1:$proxy_https$query" --connections "$connections" --pid "$proxy" --upstream-pid "$ledger" "${client[@]}"
-load proxy-full --url "https://127.0.0.1:$proxy_https$query" --mode new --connections "$handshake_connections" --pid "$proxy" --upstream-pid "$ledger" "${client[@]}"
+load proxy-full --warmup "$warmup_first" --url "https://127.0.0.1:$proxy_https$query" --mode new --connections "$handshake_connections" --pid "$proxy" --upstream-pid "$ledger" "${client[@]}"
 stop_all
 fi
 
