@@ -137,7 +137,9 @@ public sealed partial class CertificateAuthority
             {
                 while (true)
                 {
-                    foreach (var leaf in signed)
+                    // Directories are locked in ordinal order, as RefreshServiceDirectories takes them (the ledger's
+                    // ORDER BY output_directory): two batches in two processes never wait on each other's locks.
+                    foreach (var leaf in signed.OrderBy(l => l.Plan.OutputDirectory, StringComparer.Ordinal))
                     {
                         var files = new CredentialFiles(leaf.ChainPem, leaf.KeyPem, state.BundlePem, state.CrlPem);
                         var directory = new CredentialDirectory(leaf.Plan.OutputDirectory);

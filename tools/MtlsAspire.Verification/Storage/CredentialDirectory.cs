@@ -226,11 +226,19 @@ public sealed class CredentialDirectory
         }
 
         // One syncfs per file system: the directories' parents stand in for their file systems.
+        // A flush that fails leaves the batch as durable as a single generation (not flushed) and the commit goes on:
+        // the ledger has already recorded these leaves, and a revocation's CRL must still reach every directory.
         private static void FlushFileSystems(IReadOnlyList<StagedGeneration> generations)
         {
             foreach (var group in generations.GroupBy(g => System.IO.Path.GetDirectoryName(g.Directory.Path), StringComparer.Ordinal))
             {
-                SecureFiles.FlushFileSystem(group.First()._lock.SafeFileHandle);
+                try
+                {
+                    SecureFiles.FlushFileSystem(group.First()._lock.SafeFileHandle);
+                }
+                catch (IOException)
+                {
+                }
             }
         }
 
