@@ -63,10 +63,24 @@ public sealed class ContentStore
         var keep = texts.Select(PathOf).ToHashSet(StringComparer.Ordinal);
         foreach (var file in System.IO.Directory.EnumerateFiles(Directory, "sha256-*"))
         {
-            if (!keep.Contains(file))
+            // "sha256-{hash}.{guid}.tmp" is another process's copy being written (ReplaceAtomically): not ours to remove.
+            if (!keep.Contains(file) && !System.IO.Path.GetFileName(file).Contains('.', StringComparison.Ordinal))
             {
                 File.Delete(file);
             }
+        }
+    }
+
+    // Another process may remove a stored file at any moment (Retain after its CA state changed): missing is "not held".
+    private static bool HoldsText(string path, string text)
+    {
+        try
+        {
+            return File.ReadAllText(path) == text;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return false;
         }
     }
 
@@ -90,7 +104,7 @@ public sealed class ContentStore
         }
 
         var path = System.IO.Path.Combine(Directory, $"sha256-{Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(text)))}");
-        if (!File.Exists(path) || File.ReadAllText(path) != text)
+        if (!HoldsText(path, text))
         {
             SecureFiles.CreatePrivateDirectory(Directory);
             SecureFiles.ReplaceAtomically(path, text, SecureFiles.Public); // a new file: generations linked to a changed one keep it
