@@ -17,7 +17,8 @@
 #
 # usage: bench/compare.sh [--duration S] [--warmup S] [--connections N] [--skip-build] [--keep]
 #   --duration S     measured seconds per row (default 8)
-#   --warmup S       unmeasured seconds before each row (default 3; every row of a .NET server: at least 20)
+#   --warmup S       unmeasured seconds before each row (default 3), then on until steady (below)
+#   --steady-max S   at most this much more warm-up per row until its CPU per request is steady (default 180)
 #   --connections N  keep-alive connections (default 16); handshake rows use 4
 #   --skip-build     use the existing Release build
 #   --keep           keep the work directory (PKI, logs, configs) and print its path
@@ -30,6 +31,7 @@ set -euo pipefail
 
 duration=8
 warmup=3
+steady_max=180
 connections=16
 handshake_connections=4
 build=1
@@ -39,11 +41,12 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --duration) duration="$2"; shift 2 ;;
         --warmup) warmup="$2"; shift 2 ;;
+        --steady-max) steady_max="$2"; shift 2 ;;
         --connections) connections="$2"; shift 2 ;;
         --skip-build) build=0; shift ;;
         --keep) keep=1; shift ;;
         --only) only="$2"; shift 2 ;;
-        *) echo "unknown argument '$1'" >&2; sed -n '2,29p' "$0" >&2; exit 2 ;;
+        *) echo "unknown argument '$1'" >&2; sed -n '2,30p' "$0" >&2; exit 2 ;;
     esac
 done
 
@@ -128,7 +131,7 @@ listening() { ss -ltnH "sport = :$1" | grep -q .; }
 load() {
     local key="$1" output
     shift
-    if ! output="$("${on_load_core[@]}" "$load_bin" --duration "$duration" --warmup "$warmup" --label "$key" "$@")"; then
+    if ! output="$("${on_load_core[@]}" "$load_bin" --duration "$duration" --warmup "$warmup" --steady "$steady_max" --label "$key" "$@")"; then
         echo "$output" >&2
         fail "row $key had errors or no requests."
     fi
@@ -163,10 +166,14 @@ client=(--ca "$pki/ca.crt" --cert "$pki/services/payment/tls.crt" --key "$pki/se
 as_order=(--ca "$pki/ca.crt" --cert "$pki/services/order/tls.crt" --key "$pki/services/order/tls.key")
 
 section() { [[ ",$only," == *",$1,"* ]]; }
-# JIT tiering: on its one CPU a .NET server needs 10-20 s of load on a code path before that path is tier-1 code (at
-# 25-30 s the tiered-compilation thread still took 15 % of the server's CPU in a keep-alive row), so every row of a
-# .NET server warms up for at least 20 s; otherwise the JIT is what gets measured.
-warmup_first=$((warmup > 20 ? warmup : 20))
+# JIT tiering: a .NET process that sees one CPU multiplies the runtime's tier-up delay by ten (1 s instead of 100 ms,
+# restarted by every method compiled for the first time, a timer's included), so pinned to CPU 0 legacy-proxy still ran
+# instrumented tier-0 code after 50 s of load: ~650 µs of CPU per request, against ~260 µs once tiered. The pinning is
+# there to keep the processes apart, not to model a one-CPU deployment, so every .NET process of the comparison gets
+# the multi-CPU delay (DOTNET_TC_DelaySingleProcMultiplier=1); and every row, after --warmup, warms on until the CPU
+# per request of all its processes (under test, upstream, load generator) is steady (MtlsLoad --steady: the last three
+# 5 s windows within 5 % of each other, at most --steady-max seconds). Otherwise the JIT is what gets measured.
+export DOTNET_TC_DelaySingleProcMultiplier=1
 
 # --- 2. our mTLS server against openssl s_server -----------------------------------------------------------------
 if section server; then
@@ -200,12 +207,12 @@ start_server_child() { # start_server_child NAME ARGS…: sets child_pid, child_
 
 start_server_child ours --credentials "$pki/services/payment"
 ours=$child_pid
-load ours-full --warmup "$warmup_first" --url "https://127.0.0.1:$child_https/api/ping" --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
-load ours-resumed --warmup "$warmup_first" --url "https://localhost:$child_https/api/ping" --connect 127.0.0.1 --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
-load ours-keepalive-mtls --warmup "$warmup_first" --url "https://127.0.0.1:$child_https/api/ping-open" --connections "$connections" --pid "$ours" "${as_order[@]}"
+load ours-full --url "https://127.0.0.1:$child_https/api/ping" --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
+load ours-resumed --url "https://localhost:$child_https/api/ping" --connect 127.0.0.1 --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
+load ours-keepalive-mtls --url "https://127.0.0.1:$child_https/api/ping-open" --connections "$connections" --pid "$ours" "${as_order[@]}"
 stop_all
 child_urls="http://127.0.0.1:0" start_server_child plain --plain
-load ours-keepalive-plain --warmup "$warmup_first" --url "http://127.0.0.1:$child_http/api/ping-open" --connections "$connections" --pid "$child_pid"
+load ours-keepalive-plain --url "http://127.0.0.1:$child_http/api/ping-open" --connections "$connections" --pid "$child_pid"
 stop_all
 fi
 
@@ -284,8 +291,8 @@ proxy_http="$(free_port)"
 proxy=$!
 pids+=("$proxy")
 wait_for legacy-proxy "$proxy" listening "$proxy_https"
-load proxy-keepalive --warmup "$warmup_first" --url "https://127.0.0.1:$proxy_https$query" --connections "$connections" --pid "$proxy" --upstream-pid "$ledger" "${client[@]}"
-load proxy-full --warmup "$warmup_first" --url "https://127.0.0.1:$proxy_https$query" --mode new --connections "$handshake_connections" --pid "$proxy" --upstream-pid "$ledger" "${client[@]}"
+load proxy-keepalive --url "https://127.0.0.1:$proxy_https$query" --connections "$connections" --pid "$proxy" --upstream-pid "$ledger" "${client[@]}"
+load proxy-full --url "https://127.0.0.1:$proxy_https$query" --mode new --connections "$handshake_connections" --pid "$proxy" --upstream-pid "$ledger" "${client[@]}"
 stop_all
 fi
 
@@ -304,13 +311,15 @@ vault=2200
 
 # --- the ratios --------------------------------------------------------------------------------------------------
 echo
-printf '%-22s %8s %11s %12s %12s %8s %8s %9s %6s\n' row "req/s" "cpu µs/req" "upstream µs" "client µs" "p50 µs" "p99 µs" "p99.9 µs" "busy"
+printf '%-22s %8s %11s %12s %12s %8s %8s %9s %6s %7s\n' row "req/s" "cpu µs/req" "upstream µs" "client µs" "p50 µs" "p99 µs" "p99.9 µs" "busy" "warm s"
 for key in sserver-full ours-full sserver-resumed ours-resumed ours-keepalive-mtls ours-keepalive-plain nginx-keepalive proxy-keepalive nginx-full proxy-full; do
-    printf '%-22s %8s %11s %12s %12s %8s %8s %9s %6s\n' "$key" "$(field "$key" rps)" "$(field "$key" server_cpu_us)" "$(field "$key" upstream_cpu_us)" \
-        "$(field "$key" client_cpu_us)" "$(field "$key" p50_us)" "$(field "$key" p99_us)" "$(field "$key" p999_us)" "$(field "$key" busy_cores)"
+    printf '%-22s %8s %11s %12s %12s %8s %8s %9s %6s %7s\n' "$key" "$(field "$key" rps)" "$(field "$key" server_cpu_us)" "$(field "$key" upstream_cpu_us)" \
+        "$(field "$key" client_cpu_us)" "$(field "$key" p50_us)" "$(field "$key" p99_us)" "$(field "$key" p999_us)" "$(field "$key" busy_cores)" \
+        "$(field "$key" warm_s)$([[ "$(field "$key" steady)" == no ]] && echo '!')"
 done
 echo "issuance: ${issued:-n/a} leaves/s (Vault: $vault/s published)"
-echo "(cpu µs/req: the process under test, from /proc; in the -full and -resumed rows one request is one connection)"
+echo "(cpu µs/req: the process under test, from /proc; in the -full and -resumed rows one request is one connection;"
+echo " warm s: seconds of load before the measured ones, '!' where the CPU per request was still not steady at --steady-max)"
 echo
 echo "ratios: proxy-keepalive=$(ratio "$(field proxy-keepalive rps)" "$(field nginx-keepalive rps)")" \
     "proxy-handshake-cpu=$(ratio "$(field nginx-full server_cpu_us)" "$(field proxy-full server_cpu_us)")" \

@@ -29,6 +29,10 @@ public sealed record LoadOptions
           --connections N      concurrent connections (workers), default 16
           --duration S         measured seconds, default 5
           --warmup S           unmeasured seconds of the same load first, default 1
+          --steady MAX         then warm on until the CPU per request is steady (the --pid and --upstream-pid
+                               processes' and this one's, summed): 5 s windows, until the last three are
+                               within 5 % of each other, at most MAX seconds (JIT tiering takes 20-120 s on
+                               one pinned CPU). Prints every window
           --expect CODE        status every response must have, default 200
           --header 'N: V'      extra request header (repeatable)
           --pid PID            process under test: its CPU (utime+stime, /proc) per request (repeatable, summed)
@@ -56,6 +60,9 @@ public sealed record LoadOptions
 
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>At most this long more warm-up, until the CPU per request of every measured process is steady; zero: none.</summary>
+    public TimeSpan Steady { get; init; }
+
     public int Expect { get; init; } = 200;
 
     public IReadOnlyList<string> Headers { get; init; } = [];
@@ -74,7 +81,7 @@ public sealed record LoadOptions
         string? ca = null, cert = null, key = null, tlsHost = null, connect = null, label = null;
         var mode = ConnectionMode.KeepAlive;
         int connections = 16, expect = 200;
-        double duration = 5, warmup = 1;
+        double duration = 5, warmup = 1, steady = 0;
         var headers = new List<string>();
         var pids = new List<int>();
         var upstreamPids = new List<int>();
@@ -109,6 +116,7 @@ public sealed record LoadOptions
                 case "--upstream-pid": upstreamPids.Add(Positive(name, Value())); break;
                 case "--duration": duration = Seconds(name, Value()); break;
                 case "--warmup": warmup = Seconds(name, Value(), allowZero: true); break;
+                case "--steady": steady = Seconds(name, Value()); break;
                 default: throw new ArgumentException($"unknown argument '{name}'.");
             }
         }
@@ -131,7 +139,7 @@ public sealed record LoadOptions
         return new LoadOptions
         {
             Url = url, CaFile = ca, CertFile = cert, KeyFile = key, TlsHost = tlsHost, Connect = connect, Mode = mode,
-            Connections = connections, Duration = TimeSpan.FromSeconds(duration), Warmup = TimeSpan.FromSeconds(warmup), Expect = expect,
+            Connections = connections, Duration = TimeSpan.FromSeconds(duration), Warmup = TimeSpan.FromSeconds(warmup), Steady = TimeSpan.FromSeconds(steady), Expect = expect,
             Headers = headers, Pids = pids, UpstreamPids = upstreamPids, Label = label ?? "load",
         };
     }

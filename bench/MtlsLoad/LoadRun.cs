@@ -12,7 +12,8 @@ namespace MtlsAspire.MtlsLoad;
 
 /// <summary>What one run measured over its measured seconds.</summary>
 public sealed record LoadResult(string Label, ConnectionMode Mode, int Connections, long Requests, long Errors, string? FirstError, TimeSpan Elapsed,
-    LongHistogram Latency, TimeSpan ServerCpu, TimeSpan UpstreamCpu, TimeSpan ClientCpu, TimeSpan MachineBusy, long Handshakes, int Pids, int UpstreamPids)
+    LongHistogram Latency, TimeSpan ServerCpu, TimeSpan UpstreamCpu, TimeSpan ClientCpu, TimeSpan MachineBusy, long Handshakes, int Pids, int UpstreamPids,
+    TimeSpan Warmed, bool? Steady)
 {
     public double PerSecond => Requests / Elapsed.TotalSeconds;
 
@@ -30,7 +31,7 @@ public sealed record LoadResult(string Label, ConnectionMode Mode, int Connectio
         $"result label={Label} mode={(Mode == ConnectionMode.New ? "new" : "keepalive")} connections={Connections} requests={Requests} errors={Errors} " +
         $"seconds={Elapsed.TotalSeconds:F2} rps={PerSecond:F0} p50_us={Percentile(50):F0} p99_us={Percentile(99):F0} p999_us={Percentile(99.9):F0} " +
         $"max_us={(Latency.TotalCount == 0 ? double.NaN : Latency.GetMaxValue()):F0} server_cpu_us={ServerCpuMicroseconds:F1} upstream_cpu_us={UpstreamCpuMicroseconds:F1} client_cpu_us={ClientCpuMicroseconds:F1} " +
-        $"busy_cores={MachineBusy / Elapsed:F2} handshakes={Handshakes}");
+        $"busy_cores={MachineBusy / Elapsed:F2} handshakes={Handshakes} warm_s={Warmed.TotalSeconds:F0} steady={(Steady switch { true => "yes", false => "no", null => "n/a" })}");
 }
 
 /// <summary>
@@ -52,6 +53,7 @@ public sealed class LoadRun
     private readonly byte[] _request;
     private int _phase = Warming;
     private long _handshakes;
+    private long _answered;
     private long _errors;
     private string? _firstError;
 
@@ -82,7 +84,11 @@ public sealed class LoadRun
         using var stop = new CancellationTokenSource();
         var workers = histograms.Select(histogram => Task.Run(() => WorkAsync(histogram, stop.Token))).ToArray();
 
+        var warming = Stopwatch.StartNew();
         await Task.Delay(_options.Warmup).ConfigureAwait(false);
+        bool? steady = _options.Steady > TimeSpan.Zero ? await WarmUntilSteadyAsync().ConfigureAwait(false) : null;
+        var warmed = warming.Elapsed;
+
         var before = Snapshot();
         var handshakes0 = Interlocked.Read(ref _handshakes);
         var stopwatch = Stopwatch.StartNew();
@@ -106,7 +112,38 @@ public sealed class LoadRun
 
         return new LoadResult(_options.Label, _options.Mode, _options.Connections, latency.TotalCount, Interlocked.Read(ref _errors), Volatile.Read(ref _firstError),
             elapsed, latency, after.Server - before.Server, after.Upstream - before.Upstream, after.Client - before.Client, after.Machine - before.Machine, handshakes,
-            _options.Pids.Count, _options.UpstreamPids.Count);
+            _options.Pids.Count, _options.UpstreamPids.Count, warmed, steady);
+    }
+
+    /// <summary>
+    /// Warm-up until the CPU per request stops moving, summed over the process under test, its upstream and this load
+    /// generator (all three bound the rate): a .NET process pinned to one CPU keeps replacing instrumented and tier-0
+    /// code for 20-120 s (its call-counting delay is ten times longer on one CPU), and a figure taken before that
+    /// measures the JIT. Windows of 5 s; steady when the last three are within 5 % of each other (and at least four
+    /// were taken). Every window is printed, so the curve is on record.
+    /// </summary>
+    private async Task<bool> WarmUntilSteadyAsync()
+    {
+        var window = TimeSpan.FromSeconds(5);
+        var windows = new List<double>();
+        var started = Stopwatch.StartNew();
+        var steady = false;
+        while (!steady && started.Elapsed + window <= _options.Steady)
+        {
+            var cpu = AllCpu();
+            var answered = Interlocked.Read(ref _answered);
+            await Task.Delay(window).ConfigureAwait(false);
+            var requests = Interlocked.Read(ref _answered) - answered;
+            windows.Add(requests == 0 ? double.NaN : (AllCpu() - cpu).TotalMicroseconds / requests);
+            steady = windows.Count >= 4 && windows[^3..].Max() / windows[^3..].Min() < 1.05;
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  warm-up until steady: {(steady ? "steady" : "NOT steady")} after {started.Elapsed.TotalSeconds:F0} s more; CPU µs per request (all measured processes) in 5 s windows: {string.Join(", ", windows.Select(w => w.ToString("F0", CultureInfo.InvariantCulture)))}"));
+
+        return steady;
+
+        TimeSpan AllCpu() => Cpu(_options.Pids) + Cpu(_options.UpstreamPids) + ProcStat.ProcessCpu(Environment.ProcessId);
     }
 
     private (TimeSpan Server, TimeSpan Upstream, TimeSpan Client, TimeSpan Machine) Snapshot() =>
@@ -133,6 +170,7 @@ public sealed class LoadRun
 
                     var status = await connection.SendAsync(_request, cancellationToken).ConfigureAwait(false);
                     var measured = Volatile.Read(ref _phase) == Measuring;
+                    Interlocked.Increment(ref _answered);
                     if (status != _options.Expect)
                     {
                         Fail(measured, $"answered {status}, expected {_options.Expect}");
