@@ -46,7 +46,7 @@ while [[ $# -gt 0 ]]; do
         --skip-build) build=0; shift ;;
         --keep) keep=1; shift ;;
         --only) only="$2"; shift 2 ;;
-        *) echo "unknown argument '$1'" >&2; sed -n '2,30p' "$0" >&2; exit 2 ;;
+        *) echo "unknown argument '$1'" >&2; sed -n '2,29p' "$0" >&2; exit 2 ;;
     esac
 done
 
