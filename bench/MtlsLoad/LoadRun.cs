@@ -170,7 +170,11 @@ public sealed class LoadRun
 
                     var status = await connection.SendAsync(_request, cancellationToken).ConfigureAwait(false);
                     var measured = Volatile.Read(ref _phase) == Measuring;
-                    Interlocked.Increment(ref _answered);
+                    if (!measured)
+                    {
+                        // Only the warm-up's steadiness check reads it: no shared counter on the measured path.
+                        Interlocked.Increment(ref _answered);
+                    }
                     if (status != _options.Expect)
                     {
                         Fail(measured, $"answered {status}, expected {_options.Expect}");
