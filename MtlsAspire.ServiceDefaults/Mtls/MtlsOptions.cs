@@ -99,6 +99,24 @@ public sealed class MtlsOptions
 
     /// <summary>Caller rules.</summary>
     public MtlsAuthorizationOptions Authorization { get; set; } = new();
+
+    /// <summary>How many refused handshakes are logged (and traced) one by one; the rest are counted in a summary.</summary>
+    public MtlsRefusalLogOptions RefusalLogs { get; set; } = new();
+}
+
+/// <summary>
+/// The <c>Mtls:RefusalLogs</c> section. A flood of bad handshakes (scanners, a misconfigured caller retrying) must not
+/// become a flood of Warning logs and spans: per side and reason, the first <see cref="PerWindow"/> refusals of each
+/// <see cref="Window"/> are logged and traced in full; the others are counted, and one Warning at the end of the window
+/// says how many there were and names the last. <c>mtls.handshake.failures</c> counts every refusal either way.
+/// </summary>
+public sealed class MtlsRefusalLogOptions
+{
+    /// <summary>Refusals of one side and reason logged in full per window (default 10).</summary>
+    public int PerWindow { get; set; } = 10;
+
+    /// <summary>The window (default 10 s).</summary>
+    public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>Expiry thresholds of the loaded leaf (the <c>Mtls:Expiry</c> section): health, logs, metrics and <c>/mtls/status</c>.</summary>
@@ -172,6 +190,11 @@ internal sealed class MtlsOptionsValidator : IValidateOptions<MtlsOptions>
         if (options.Expiry.CriticalRemaining <= TimeSpan.Zero)
         {
             failures.Add($"Mtls:Expiry:CriticalRemaining must be a positive time span, e.g. 01:00:00; it is {options.Expiry.CriticalRemaining}.");
+        }
+
+        if (options.RefusalLogs.PerWindow < 1 || options.RefusalLogs.Window <= TimeSpan.Zero)
+        {
+            failures.Add($"Mtls:RefusalLogs needs PerWindow of at least 1 and a positive Window (e.g. 10 and 00:00:10); they are {options.RefusalLogs.PerWindow} and {options.RefusalLogs.Window}.");
         }
 
         if (options.ValidationCacheSize < 0)

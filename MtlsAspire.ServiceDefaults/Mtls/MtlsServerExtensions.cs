@@ -101,8 +101,9 @@ public static class MtlsServerExtensions
         chain is null ? [] : [.. chain.ChainPolicy.ExtraStore];
 
     /// <summary>
-    /// One refused handshake, on either side: a Warning log and a <c>mtls.handshake</c> span (a refused handshake has no
-    /// HTTP request, so no other span) carrying the same attributes, and the <c>mtls.handshake.failures</c> count.
+    /// One refused handshake, on either side: the <c>mtls.handshake.failures</c> count, and a Warning log and a
+    /// <c>mtls.handshake</c> span (a refused handshake has no HTTP request, so no other span) carrying the same attributes,
+    /// unless a flood of the same refusal is under way (<see cref="MtlsOptions.RefusalLogs"/>: then a summary follows).
     /// </summary>
     internal static void Report(ILogger logger, MtlsTelemetry telemetry, MtlsCredentials self, PeerSide side, PeerCertificate peer, PeerVerdict verdict)
     {
@@ -115,8 +116,15 @@ public static class MtlsServerExtensions
         // The peer tag names a service only when the chain was trusted (an impersonation); otherwise anyone could mint tag values.
         telemetry.HandshakeRejected(side, reason,
             reason == RejectionReason.ServerIdentityMismatch ? verdict.Identity.ServiceName ?? claimed : "unverified");
-        MtlsLog.HandshakeRejected(logger, sideName, self.Identity.ServiceName ?? self.Identity.ToString(), side == PeerSide.Server ? "client" : "server",
-            peer.PeerAddress, reason.ToTagValue(), verdict.Detail ?? string.Empty, subject, claimed, serial);
+        var selfName = self.Identity.ServiceName ?? self.Identity.ToString();
+        var peerRole = side == PeerSide.Server ? "client" : "server";
+        // A flood of refusals is counted above in full, but logged and traced only so far (Mtls:RefusalLogs), then summed up.
+        if (!telemetry.RefusalLogs.Admit(side, reason, new RefusalLogLimiter.Refusal(selfName, peerRole, peer.PeerAddress, subject, claimed, serial)))
+        {
+            return;
+        }
+
+        MtlsLog.HandshakeRejected(logger, sideName, selfName, peerRole, peer.PeerAddress, reason.ToTagValue(), verdict.Detail ?? string.Empty, subject, claimed, serial);
         MtlsTelemetry.TraceRefusedHandshake(sideName, reason.ToTagValue(), verdict.Detail ?? string.Empty, peer.PeerAddress, subject, claimed, serial);
     }
 

@@ -56,4 +56,9 @@ internal static partial class MtlsLog
     [LoggerMessage(13, LogLevel.Warning,
         "mTLS has no CRL: {CrlFile} (Mtls:CrlFile) is missing or empty, so every peer is refused (crl-unavailable) until a CRL arrives there (generation {Generation})")]
     public static partial void NoCrl(ILogger logger, string crlFile, long generation);
+
+    [LoggerMessage(14, LogLevel.Warning,
+        "mTLS {Side} {Self} refused {Suppressed} more {PeerRole} certificates for {Reason} in the last {Seconds} s without logging each: only the first {PerWindow} of a window are logged in full (Mtls:RefusalLogs), and mtls.handshake.failures counts every one. The last came from {PeerAddress} (subject '{Subject}', claimed SPIFFE ID {ClaimedSpiffeId}, serial {Serial})")]
+    public static partial void RefusalsNotLogged(ILogger logger, string side, string self, long suppressed, string peerRole, string reason, string seconds,
+        int perWindow, string peerAddress, string subject, string claimedSpiffeId, string serial);
 }

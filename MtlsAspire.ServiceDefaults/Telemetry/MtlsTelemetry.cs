@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using MtlsAspire.ServiceDefaults.Mtls;
 
 namespace MtlsAspire.ServiceDefaults.Telemetry;
@@ -46,9 +48,10 @@ public sealed class MtlsTelemetry : IDisposable
     private Func<MtlsCredentials?> _credentials = () => null;
     private MtlsAspire.Verification.Status.ExpiryPolicy _expiryPolicy = MtlsAspire.Verification.Status.ExpiryPolicy.Default;
 
-    /// <summary>Creates the instruments.</summary>
-    public MtlsTelemetry(IMeterFactory meterFactory, TimeProvider time)
+    /// <summary>Creates the instruments, and the limit on refusals logged one by one (<see cref="MtlsOptions.RefusalLogs"/>).</summary>
+    public MtlsTelemetry(IMeterFactory meterFactory, TimeProvider time, IOptions<MtlsOptions> options, ILoggerFactory loggerFactory)
     {
+        RefusalLogs = new RefusalLogLimiter(time, loggerFactory.CreateLogger(MtlsServerExtensions.LoggerCategory), options.Value.RefusalLogs);
         _meter = meterFactory.Create(MeterName);
         _handshakeFailures = _meter.CreateCounter<long>("mtls.handshake.failures", "{handshake}", "TLS handshakes refused, by reason, side and peer");
         _authorizationDecisions = _meter.CreateCounter<long>("mtls.authz.decisions", "{request}", "Caller authorization decisions by result, caller and callee");
@@ -70,6 +73,9 @@ public sealed class MtlsTelemetry : IDisposable
         _meter.CreateObservableGauge("mtls.crl.age", () => Observe(c => c.IssuerCrl is { } crl ? (time.GetUtcNow() - crl.ThisUpdate).TotalSeconds : double.NaN),
             "s", "Seconds since the CRL of this service's issuer was signed");
     }
+
+    /// <summary>Which refused handshakes are logged and traced one by one; the others are summed up.</summary>
+    internal RefusalLogLimiter RefusalLogs { get; }
 
     /// <summary>The activity source for credential events (loaded, rotated, refused) and refused handshakes (<see cref="HandshakeActivityName"/>).</summary>
     public static ActivitySource ActivitySource { get; } = new(ActivitySourceName);
@@ -145,5 +151,9 @@ public sealed class MtlsTelemetry : IDisposable
     internal void ReloadRefused(string reason) => _reloadFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     /// <inheritdoc />
-    public void Dispose() => _meter.Dispose();
+    public void Dispose()
+    {
+        RefusalLogs.Dispose();
+        _meter.Dispose();
+    }
 }
