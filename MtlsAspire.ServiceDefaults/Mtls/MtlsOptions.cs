@@ -91,6 +91,12 @@ public sealed class MtlsOptions
     /// </summary>
     public bool AllowTlsResumption { get; set; } = true;
 
+    /// <summary>
+    /// How long a TLS handshake on the mTLS endpoint may take, from the connection's first byte to the end (default 10 s).
+    /// A peer that sends nothing, or trickles its handshake in (slowloris), is disconnected then.
+    /// </summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How many validated peer certificates are remembered (per credential generation) to skip chain building.</summary>
     public int ValidationCacheSize { get; set; } = 1024;
 
@@ -195,6 +201,11 @@ internal sealed class MtlsOptionsValidator : IValidateOptions<MtlsOptions>
         if (options.RefusalLogs.PerWindow < 1 || options.RefusalLogs.Window <= TimeSpan.Zero)
         {
             failures.Add($"Mtls:RefusalLogs needs PerWindow of at least 1 and a positive Window (e.g. 10 and 00:00:10); they are {options.RefusalLogs.PerWindow} and {options.RefusalLogs.Window}.");
+        }
+
+        if (options.HandshakeTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"Mtls:HandshakeTimeout must be a positive time span, e.g. 00:00:10; it is {options.HandshakeTimeout}.");
         }
 
         if (options.ValidationCacheSize < 0)

@@ -39,8 +39,9 @@ public static class MtlsServerExtensions
         builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
+            var options = kestrel.ApplicationServices.GetRequiredService<IOptions<MtlsOptions>>().Value;
             var handshake = new ServerHandshakeOptions(kestrel.ApplicationServices.GetRequiredService<MtlsCredentialStore>(),
-                kestrel.ApplicationServices.GetRequiredService<IOptions<MtlsOptions>>().Value,
+                options,
                 kestrel.ApplicationServices.GetRequiredService<MtlsTelemetry>(),
                 kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(LoggerCategory));
             foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -54,7 +55,7 @@ public static class MtlsServerExtensions
                         listen.UseHttps(new TlsHandshakeCallbackOptions
                         {
                             OnConnection = handshake.OnConnection,
-                            HandshakeTimeout = TimeSpan.FromSeconds(10),
+                            HandshakeTimeout = options.HandshakeTimeout,
                         });
                     }
                 });

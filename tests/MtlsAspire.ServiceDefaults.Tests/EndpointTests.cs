@@ -77,4 +77,55 @@ public class EndpointTests
 
         Assert.Equal(HttpStatusCode.OK, (await mtls.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"))).StatusCode);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_handshake_that_never_comes_or_trickles_in_is_cut_at_the_handshake_timeout_while_others_are_served(bool trickle)
+    {
+        await using var scenario = await Scenario.StartAsync(settings: new Dictionary<string, string?> { ["Mtls:HandshakeTimeout"] = "00:00:01" });
+        using var mtls = scenario.RawClientFor(scenario.IssueClient("order"));
+        using var socket = new TcpClient();
+        await socket.ConnectAsync(IPAddress.Loopback, scenario.Server.Https.Port);
+        var stream = socket.GetStream();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var closed = ReadUntilClosedAsync(stream, deadline.Token);
+        if (trickle)
+        {
+            // A handshake record announced as 512 bytes, then one byte of it every 100 ms (slowloris): the server never has
+            // a whole record to refuse, so only the timeout can end it.
+            await stream.WriteAsync(new byte[] { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01 }, deadline.Token);
+            using var ticks = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+            while (!closed.IsCompleted && await ticks.WaitForNextTickAsync(deadline.Token))
+            {
+                try
+                {
+                    await stream.WriteAsync(new byte[] { 0x01 }, deadline.Token);
+                }
+                catch (IOException)
+                {
+                    break; // closed by the server
+                }
+            }
+        }
+
+        // Others are served meanwhile.
+        Assert.Equal(HttpStatusCode.OK, (await mtls.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"))).StatusCode);
+        await closed; // throws OperationCanceledException if the server never cut it
+    }
+
+    private static async Task ReadUntilClosedAsync(NetworkStream stream, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[1024];
+        try
+        {
+            while (await stream.ReadAsync(buffer, cancellationToken) > 0)
+            {
+            }
+        }
+        catch (IOException)
+        {
+            // reset by the server: closed too
+        }
+    }
 }
