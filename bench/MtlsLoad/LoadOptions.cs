@@ -38,6 +38,12 @@ public sealed record LoadOptions
           --pid PID            process under test: its CPU (utime+stime, /proc) per request (repeatable, summed)
           --upstream-pid PID   a process behind the one under test (an upstream), reported apart (repeatable)
           --label TEXT         label printed in the result line
+          --flood RATE         meanwhile, RATE bad handshakes a second (warm-up included), each a new
+                               connection, round robin over --flood-kinds; counted apart from the load
+          --flood-kinds LIST   of garbage (64 random bytes), rogue (a certificate of a CA made at start,
+                               claiming --flood-claim), none (no certificate); default all three
+          --flood-claim ID     the SPIFFE ID the rogue certificate claims
+                               (default spiffe://mtls-aspire.local/ns/development/sa/order)
         """;
 
     public required Uri Url { get; init; }
@@ -73,6 +79,13 @@ public sealed record LoadOptions
 
     public string Label { get; init; } = "load";
 
+    /// <summary>Bad handshakes a second alongside the load (0: none).</summary>
+    public double FloodRate { get; init; }
+
+    public IReadOnlyList<FloodKind> FloodKinds { get; init; } = Enum.GetValues<FloodKind>();
+
+    public string FloodClaim { get; init; } = "spiffe://mtls-aspire.local/ns/development/sa/order";
+
     public bool Tls => Url.Scheme == Uri.UriSchemeHttps;
 
     public static LoadOptions Parse(IReadOnlyList<string> args)
@@ -81,7 +94,9 @@ public sealed record LoadOptions
         string? ca = null, cert = null, key = null, tlsHost = null, connect = null, label = null;
         var mode = ConnectionMode.KeepAlive;
         int connections = 16, expect = 200;
-        double duration = 5, warmup = 1, steady = 0;
+        double duration = 5, warmup = 1, steady = 0, floodRate = 0;
+        var floodKinds = Enum.GetValues<FloodKind>();
+        string floodClaim = "spiffe://mtls-aspire.local/ns/development/sa/order";
         var headers = new List<string>();
         var pids = new List<int>();
         var upstreamPids = new List<int>();
@@ -117,6 +132,16 @@ public sealed record LoadOptions
                 case "--duration": duration = Seconds(name, Value()); break;
                 case "--warmup": warmup = Seconds(name, Value(), allowZero: true); break;
                 case "--steady": steady = Seconds(name, Value()); break;
+                case "--flood":
+                    floodRate = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out var rate) && rate > 0 && rate <= 10_000
+                        ? rate : throw new ArgumentException($"--flood '{args[i]}' is not a rate between 0 and 10000 a second.");
+                    break;
+                case "--flood-kinds":
+                    floodKinds = [.. Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(kind =>
+                        Enum.TryParse<FloodKind>(kind, ignoreCase: true, out var parsedKind) && kind.All(char.IsLetter)
+                            ? parsedKind : throw new ArgumentException($"--flood-kinds: '{kind}' is not garbage, rogue or none."))];
+                    break;
+                case "--flood-claim": floodClaim = Value(); break;
                 default: throw new ArgumentException($"unknown argument '{name}'.");
             }
         }
@@ -131,6 +156,11 @@ public sealed record LoadOptions
             throw new ArgumentException("--ca is required for https: the server is always validated.");
         }
 
+        if (floodRate > 0 && (url.Scheme != Uri.UriSchemeHttps || floodKinds.Length == 0))
+        {
+            throw new ArgumentException("--flood needs an https:// URL and at least one kind.");
+        }
+
         if ((cert is null) != (key is null))
         {
             throw new ArgumentException("--cert and --key go together.");
@@ -141,6 +171,7 @@ public sealed record LoadOptions
             Url = url, CaFile = ca, CertFile = cert, KeyFile = key, TlsHost = tlsHost, Connect = connect, Mode = mode,
             Connections = connections, Duration = TimeSpan.FromSeconds(duration), Warmup = TimeSpan.FromSeconds(warmup), Steady = TimeSpan.FromSeconds(steady), Expect = expect,
             Headers = headers, Pids = pids, UpstreamPids = upstreamPids, Label = label ?? "load",
+            FloodRate = floodRate, FloodKinds = floodKinds, FloodClaim = floodClaim,
         };
     }
 

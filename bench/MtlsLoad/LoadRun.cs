@@ -13,7 +13,7 @@ namespace MtlsAspire.MtlsLoad;
 /// <summary>What one run measured over its measured seconds.</summary>
 public sealed record LoadResult(string Label, ConnectionMode Mode, int Connections, long Requests, long Errors, string? FirstError, TimeSpan Elapsed,
     LongHistogram Latency, TimeSpan ServerCpu, TimeSpan UpstreamCpu, TimeSpan ClientCpu, TimeSpan MachineBusy, long Handshakes, int Pids, int UpstreamPids,
-    TimeSpan Warmed, bool? Steady)
+    TimeSpan Warmed, bool? Steady, FloodResult? Flood = null)
 {
     public double PerSecond => Requests / Elapsed.TotalSeconds;
 
@@ -31,7 +31,8 @@ public sealed record LoadResult(string Label, ConnectionMode Mode, int Connectio
         $"result label={Label} mode={(Mode == ConnectionMode.New ? "new" : "keepalive")} connections={Connections} requests={Requests} errors={Errors} " +
         $"seconds={Elapsed.TotalSeconds:F2} rps={PerSecond:F0} p50_us={Percentile(50):F0} p99_us={Percentile(99):F0} p999_us={Percentile(99.9):F0} " +
         $"max_us={(Latency.TotalCount == 0 ? double.NaN : Latency.GetMaxValue()):F0} server_cpu_us={ServerCpuMicroseconds:F1} upstream_cpu_us={UpstreamCpuMicroseconds:F1} client_cpu_us={ClientCpuMicroseconds:F1} " +
-        $"busy_cores={MachineBusy / Elapsed:F2} handshakes={Handshakes} warm_s={Warmed.TotalSeconds:F0} steady={(Steady switch { true => "yes", false => "no", null => "n/a" })}");
+        $"busy_cores={MachineBusy / Elapsed:F2} handshakes={Handshakes} warm_s={Warmed.TotalSeconds:F0} steady={(Steady switch { true => "yes", false => "no", null => "n/a" })}") +
+        (Flood is null ? "" : " " + Flood.ToResultFields());
 }
 
 /// <summary>
@@ -83,6 +84,9 @@ public sealed class LoadRun
         var histograms = Enumerable.Range(0, _options.Connections).Select(_ => new LongHistogram(HighestMicroseconds, 3)).ToArray();
         using var stop = new CancellationTokenSource();
         var workers = histograms.Select(histogram => Task.Run(() => WorkAsync(histogram, stop.Token))).ToArray();
+        using var flood = _options.FloodRate > 0 ? new Flood(_endpoint, _options.FloodRate, _options.FloodKinds, _tls!, _options.FloodClaim, _options.Url) : null;
+        using var stopFlood = new CancellationTokenSource();
+        var flooding = flood?.RunAsync(stopFlood.Token);
 
         var warming = Stopwatch.StartNew();
         await Task.Delay(_options.Warmup).ConfigureAwait(false);
@@ -102,6 +106,8 @@ public sealed class LoadRun
 
         // Requests in flight finish on their own (and are not counted); a stuck one is cut after 10 s.
         stop.CancelAfter(TimeSpan.FromSeconds(10));
+        await stopFlood.CancelAsync().ConfigureAwait(false);
+        var flooded = flooding is null ? null : await flooding.ConfigureAwait(false);
         await Task.WhenAll(workers).ConfigureAwait(false);
 
         var latency = new LongHistogram(HighestMicroseconds, 3);
@@ -112,7 +118,7 @@ public sealed class LoadRun
 
         return new LoadResult(_options.Label, _options.Mode, _options.Connections, latency.TotalCount, Interlocked.Read(ref _errors), Volatile.Read(ref _firstError),
             elapsed, latency, after.Server - before.Server, after.Upstream - before.Upstream, after.Client - before.Client, after.Machine - before.Machine, handshakes,
-            _options.Pids.Count, _options.UpstreamPids.Count, warmed, steady);
+            _options.Pids.Count, _options.UpstreamPids.Count, warmed, steady, flooded);
     }
 
     /// <summary>

@@ -31,6 +31,11 @@ Console.WriteLine(string.Create(inv,
     $"  {result.Requests} requests ({result.PerSecond:F0}/s), {result.Errors} errors; latency p50 {result.Percentile(50):F0} µs, p99 {result.Percentile(99):F0} µs, p99.9 {result.Percentile(99.9):F0} µs"));
 Console.WriteLine(string.Create(inv,
     $"  CPU per request: under test {result.ServerCpuMicroseconds:F1} µs, upstream {result.UpstreamCpuMicroseconds:F1} µs, load generator {result.ClientCpuMicroseconds:F1} µs; machine {result.MachineBusy / result.Elapsed:F2} cores busy; {result.Handshakes} TLS handshakes"));
+if (result.Flood is { } flood)
+{
+    Console.WriteLine($"  {flood.Describe()}");
+}
+
 if (result.FirstError is not null)
 {
     Console.WriteLine($"  first error: {result.FirstError}");
@@ -38,4 +43,5 @@ if (result.FirstError is not null)
 
 Console.WriteLine(result.ToResultLine());
 // Errors during the measured seconds, or nothing measured, fail the run: a script must not quote such a figure.
-return result.Errors == 0 && result.Requests > 0 ? 0 : 1;
+// A bad handshake that got an HTTP answer is a hole in the server, whatever the load did.
+return result.Errors == 0 && result.Requests > 0 && (result.Flood?.Accepted ?? 0) == 0 ? 0 : 1;
