@@ -4,11 +4,18 @@ using MtlsAspire.EndToEnd.Tests.Infrastructure;
 
 namespace MtlsAspire.EndToEnd.Tests;
 
-/// <summary>The real command: the AppHost executable with DCP and the dashboard, stopped by SIGTERM as Ctrl+C or a process manager would.</summary>
+/// <summary>
+/// The real command: the AppHost executable with DCP and the dashboard, stopped by SIGTERM as Ctrl+C or a process manager
+/// would, or killed with SIGKILL (a crash, the OOM killer): DCP watches the AppHost and stops everything it started.
+/// </summary>
 public partial class AppHostProcessTests
 {
-    [Fact]
-    public async Task Sigterm_stops_dcp_the_dashboard_and_every_service_and_the_apphost_exits_cleanly()
+    private const int Sigterm = 15, Sigkill = 9;
+
+    [Theory]
+    [InlineData(Sigterm)]
+    [InlineData(Sigkill)]
+    public async Task Stopping_or_killing_the_apphost_stops_dcp_the_dashboard_and_every_service(int signal)
     {
         var state = TestApp.NewStateDirectory();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -24,8 +31,9 @@ public partial class AppHostProcessTests
         start.Environment["ASPIRE_ALLOW_UNSECURED_TRANSPORT"] = "true";
 
         var output = new System.Text.StringBuilder();
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var process = new Process { StartInfo = start };
+        IReadOnlyList<int> started = [];
         void Collect(string? line)
         {
             lock (output)
@@ -35,7 +43,7 @@ public partial class AppHostProcessTests
 
             if (line?.Contains("Distributed application started", StringComparison.Ordinal) == true)
             {
-                started.TrySetResult();
+                running.TrySetResult();
             }
         }
 
@@ -46,7 +54,7 @@ public partial class AppHostProcessTests
         process.BeginErrorReadLine();
         try
         {
-            await started.Task.WaitAsync(TimeSpan.FromMinutes(3));
+            await running.Task.WaitAsync(TimeSpan.FromMinutes(3));
             var endpoints = Path.Combine(state, "endpoints.json");
             // DCP detaches from the AppHost (it watches it with --monitor PID); the services run under DCP.
             IReadOnlyList<int> Started() => [.. ProcessTree.Descendants(process.Id), .. ProcessTree.WithCommandLine($"--monitor {process.Id}").SelectMany(d => ProcessTree.Descendants(d).Prepend(d))];
@@ -62,12 +70,14 @@ public partial class AppHostProcessTests
                 Assert.Contains("Login to the dashboard at http://127.0.0.1:", output.ToString(), StringComparison.Ordinal);
             }
 
-            Assert.Equal(0, Kill(process.Id, 15));
+            started = children;
+            Assert.Equal(0, Kill(process.Id, signal));
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
 
-            Assert.Equal(0, process.ExitCode);
+            // SIGTERM: a clean exit. SIGKILL: the AppHost had no say; what is tested is that nothing it started outlives it.
+            Assert.Equal(signal == Sigterm ? 0 : 128 + Sigkill, process.ExitCode);
             await Eventually.Until(() => !children.Any(ProcessTree.IsRunning),
-                "every process the AppHost started (DCP, dashboard, services) to stop",
+                $"every process the AppHost started (DCP, dashboard, services) to stop; running: {string.Join(", ", children.Where(ProcessTree.IsRunning).Select(ProcessTree.CommandLine))}",
                 TimeSpan.FromSeconds(60));
         }
         finally
@@ -76,6 +86,12 @@ public partial class AppHostProcessTests
             {
                 process.Kill(entireProcessTree: true);
                 await process.WaitForExitAsync();
+            }
+
+            // Whatever outlived a failed test is stopped here, by process id.
+            foreach (var pid in started.Where(ProcessTree.IsRunning))
+            {
+                Kill(pid, Sigkill);
             }
 
             if (Directory.Exists(state))
