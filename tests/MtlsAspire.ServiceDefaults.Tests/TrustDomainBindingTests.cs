@@ -1,0 +1,61 @@
+using System.Net;
+using System.Net.Http.Json;
+using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
+
+namespace MtlsAspire.ServiceDefaults.Tests;
+
+/// <summary>
+/// A trust bundle that holds another trust domain's root as well as ours (federation, or a root added by mistake):
+/// that root vouches for its own trust domain only, never for a SPIFFE ID of ours.
+/// </summary>
+public class TrustDomainBindingTests
+{
+    private const string OurOrder = "spiffe://mtls-aspire.local/ns/development/sa/order";
+
+    [Fact]
+    public async Task A_leaf_claiming_our_trust_domain_under_another_trust_domains_root_is_refused_naming_both_certificates()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var partner = new ForeignCa("partner.example");
+        var intermediate = partner.AddIntermediate();
+        var impostor = partner.Leaf(intermediate, OurOrder);
+        await scenario.UpdateServerFilesAsync(files => files with { BundlePem = files.BundlePem + partner.BundlePem, CrlPem = files.CrlPem + partner.CrlPem });
+        using var client = RawTlsClient.Create(impostor, [intermediate], scenario.TrustedRoots);
+
+        await HandshakeTests.AssertRejected(scenario, client, "trust-domain-mismatch", impostor.Subject, impostor.SerialNumber, OurOrder,
+            partner.Root.Subject, partner.Root.SerialNumber, "spiffe://partner.example");
+    }
+
+    [Fact]
+    public async Task The_other_trust_domains_own_identities_still_complete_the_handshake_and_get_a_401()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var partner = new ForeignCa("partner.example");
+        var intermediate = partner.AddIntermediate();
+        var theirs = partner.Leaf(intermediate, "spiffe://partner.example/ns/development/sa/order");
+        await scenario.UpdateServerFilesAsync(files => files with { BundlePem = files.BundlePem + partner.BundlePem, CrlPem = files.CrlPem + partner.CrlPem });
+        using var client = RawTlsClient.Create(theirs, [intermediate], scenario.TrustedRoots);
+
+        var response = await client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_unmarked_root_in_the_bundle_is_taken_as_one_of_our_trust_domain()
+    {
+        // Roots made before roots carried spiffe://{trust domain}, and cert-manager's self-signed root, say nothing:
+        // a bundle is one trust domain's, so they vouch for ours (and only ours), as they always did.
+        await using var scenario = await Scenario.StartAsync();
+        using var unmarked = new ForeignCa(trustDomain: null);
+        var intermediate = unmarked.AddIntermediate();
+        var leaf = unmarked.Leaf(intermediate, OurOrder);
+        await scenario.UpdateServerFilesAsync(files => files with { BundlePem = files.BundlePem + unmarked.BundlePem, CrlPem = files.CrlPem + unmarked.CrlPem });
+        using var client = RawTlsClient.Create(leaf, [intermediate], scenario.TrustedRoots);
+
+        var response = await client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(OurOrder, (await response.Content.ReadFromJsonAsync<Scenario.Caller>())!.SpiffeId);
+    }
+}
