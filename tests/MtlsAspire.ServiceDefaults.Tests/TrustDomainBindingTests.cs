@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using MtlsAspire.ServiceDefaults.Mtls;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 
 namespace MtlsAspire.ServiceDefaults.Tests;
@@ -57,5 +58,26 @@ public class TrustDomainBindingTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(OurOrder, (await response.Content.ReadFromJsonAsync<Scenario.Caller>())!.SpiffeId);
+    }
+
+    [Fact]
+    public async Task A_client_refuses_a_server_claiming_our_trust_domain_under_another_trust_domains_root()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var partner = new ForeignCa("partner.example");
+        var intermediate = partner.AddIntermediate();
+        var impostor = partner.Leaf(intermediate, "spiffe://mtls-aspire.local/ns/development/sa/payment");
+        await using var server = new RawTlsServer(impostor, [intermediate]);
+        var clientDirectory = scenario.PlainCopyOf(scenario.IssueClient("order"));
+        File.AppendAllText(Path.Combine(clientDirectory, "ca.crt"), "\n" + partner.BundlePem);
+        File.AppendAllText(Path.Combine(clientDirectory, "crl.pem"), "\n" + partner.CrlPem);
+        await using var client = await MtlsTestClient.StartAsync(clientDirectory, server.Https, "payment");
+
+        var error = await Assert.ThrowsAsync<MtlsHandshakeException>(() => client.Pooled().GetAsync("/api/whoami"));
+
+        Assert.Equal(RejectionReason.TrustDomainMismatch, error.Reason);
+        Assert.Contains($"'{impostor.Subject}' (serial {impostor.SerialNumber}) claims spiffe://mtls-aspire.local/ns/development/sa/payment", error.Message,
+            StringComparison.Ordinal);
+        Assert.Contains($"the root '{partner.Root.Subject}' (serial {partner.Root.SerialNumber})", error.Message, StringComparison.Ordinal);
     }
 }
