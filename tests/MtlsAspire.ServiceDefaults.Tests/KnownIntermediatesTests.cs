@@ -22,7 +22,7 @@ public class KnownIntermediatesTests
             partner.AddIntermediate();
         }
 
-        await scenario.UpdateServerFilesAsync(files => files with { BundlePem = files.BundlePem + partner.BundlePem, CrlPem = files.CrlPem + partner.CrlPem });
+        await scenario.UpdateServerFilesAsync(partner.AddedTo);
         foreach (var intermediate in partner.Intermediates)
         {
             using var stranger = RawTlsClient.Create(partner.Leaf(intermediate, "spiffe://partner.example/ns/development/sa/intruder"), [intermediate],

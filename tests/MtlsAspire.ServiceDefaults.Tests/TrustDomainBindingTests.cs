@@ -13,15 +13,23 @@ public class TrustDomainBindingTests
 {
     private const string OurOrder = "spiffe://mtls-aspire.local/ns/development/sa/order";
 
+    /// <summary>A server trusting <paramref name="ca"/>'s root too, and a client presenting a leaf of <paramref name="ca"/> claiming <paramref name="spiffeId"/>.</summary>
+    private static async Task<(HttpClient Client, System.Security.Cryptography.X509Certificates.X509Certificate2 Leaf)> ClientUnder(Scenario scenario,
+        ForeignCa ca, string spiffeId)
+    {
+        var intermediate = ca.AddIntermediate();
+        var leaf = ca.Leaf(intermediate, spiffeId);
+        await scenario.UpdateServerFilesAsync(ca.AddedTo);
+        return (RawTlsClient.Create(leaf, [intermediate], scenario.TrustedRoots), leaf);
+    }
+
     [Fact]
     public async Task A_leaf_claiming_our_trust_domain_under_another_trust_domains_root_is_refused_naming_both_certificates()
     {
         await using var scenario = await Scenario.StartAsync();
         using var partner = new ForeignCa("partner.example");
-        var intermediate = partner.AddIntermediate();
-        var impostor = partner.Leaf(intermediate, OurOrder);
-        await scenario.UpdateServerFilesAsync(files => files with { BundlePem = files.BundlePem + partner.BundlePem, CrlPem = files.CrlPem + partner.CrlPem });
-        using var client = RawTlsClient.Create(impostor, [intermediate], scenario.TrustedRoots);
+        var (created, impostor) = await ClientUnder(scenario, partner, OurOrder);
+        using var client = created;
 
         await HandshakeTests.AssertRejected(scenario, client, "trust-domain-mismatch", impostor.Subject, impostor.SerialNumber, OurOrder,
             partner.Root.Subject, partner.Root.SerialNumber, "spiffe://partner.example");
@@ -32,10 +40,7 @@ public class TrustDomainBindingTests
     {
         await using var scenario = await Scenario.StartAsync();
         using var partner = new ForeignCa("partner.example");
-        var intermediate = partner.AddIntermediate();
-        var theirs = partner.Leaf(intermediate, "spiffe://partner.example/ns/development/sa/order");
-        await scenario.UpdateServerFilesAsync(files => files with { BundlePem = files.BundlePem + partner.BundlePem, CrlPem = files.CrlPem + partner.CrlPem });
-        using var client = RawTlsClient.Create(theirs, [intermediate], scenario.TrustedRoots);
+        using var client = (await ClientUnder(scenario, partner, "spiffe://partner.example/ns/development/sa/order")).Client;
 
         var response = await client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"));
 
@@ -49,10 +54,7 @@ public class TrustDomainBindingTests
         // a bundle is one trust domain's, so they vouch for ours (and only ours), as they always did.
         await using var scenario = await Scenario.StartAsync();
         using var unmarked = new ForeignCa(trustDomain: null);
-        var intermediate = unmarked.AddIntermediate();
-        var leaf = unmarked.Leaf(intermediate, OurOrder);
-        await scenario.UpdateServerFilesAsync(files => files with { BundlePem = files.BundlePem + unmarked.BundlePem, CrlPem = files.CrlPem + unmarked.CrlPem });
-        using var client = RawTlsClient.Create(leaf, [intermediate], scenario.TrustedRoots);
+        using var client = (await ClientUnder(scenario, unmarked, OurOrder)).Client;
 
         var response = await client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"));
 

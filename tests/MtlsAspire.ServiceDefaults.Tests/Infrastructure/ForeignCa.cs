@@ -61,6 +61,10 @@ public sealed class ForeignCa(string? trustDomain) : IDisposable
     /// <summary>The root, PEM, for a bundle.</summary>
     public string BundlePem => Pem.Certificates([Root]);
 
+    /// <summary><paramref name="files"/> whose bundle also holds this root and whose crl.pem also holds this CA's CRLs.</summary>
+    public MtlsAspire.Verification.Storage.CredentialFiles AddedTo(MtlsAspire.Verification.Storage.CredentialFiles files) =>
+        files with { BundlePem = files.BundlePem + BundlePem, CrlPem = files.CrlPem + CrlPem };
+
     /// <summary>An empty CRL of the root and of every intermediate, PEM, for a crl.pem.</summary>
     public string CrlPem => string.Concat(new[] { Root }.Concat(Intermediates).Select(ca => PemEncoding.WriteString("X509 CRL",
         new CertificateRevocationListBuilder().Build(ca, BigInteger.One, DateTimeOffset.UtcNow.AddHours(1), HashAlgorithmName.SHA256)) + "\n"));
