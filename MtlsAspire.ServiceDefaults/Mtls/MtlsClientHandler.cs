@@ -137,7 +137,7 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
                 }
                 else
                 {
-                    inner.LastRejection = (verdict, _time.GetUtcNow());
+                    inner.Rejected(new Rejection(verdict, _time.GetUtcNow()));
                     MtlsServerExtensions.Report(_logger, _telemetry, judge, PeerSide.Client, peer, verdict);
                 }
 
@@ -151,9 +151,8 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
     private MtlsHandshakeException? Translate(HttpRequestException e, Inner inner, HttpRequestMessage request)
     {
         var target = request.RequestUri?.GetLeftPart(UriPartial.Authority) ?? "the server";
-        if (inner.LastRejection is { } rejection && _time.GetUtcNow() - rejection.At < s_rejectionMemory)
+        if (inner.TakeRejection() is { } rejection && _time.GetUtcNow() - rejection.At < s_rejectionMemory)
         {
-            inner.LastRejection = null;
             var verdict = rejection.Verdict;
             return new MtlsHandshakeException(verdict.Reason!.Value,
                 $"{_store.Current.Identity} (client) refused the certificate of {target}, which should be {inner.Expected}: {verdict.Describe()}", e);
@@ -188,6 +187,8 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
         base.Dispose(disposing);
     }
 
+    private sealed record Rejection(PeerVerdict Verdict, DateTimeOffset At);
+
     private sealed class Inner : IDisposable
     {
         public Inner(MtlsCredentials credentials)
@@ -209,13 +210,26 @@ internal sealed class MtlsClientHandler : HttpMessageHandler
 
         public SpiffeId Expected { get; set; }
 
+        // Written by the handshakes of any of its connections and read by any request: as one 64-bit value and one
+        // reference, so that a reader never sees half of a write.
+        private long _lastAcceptedTicks = DateTimeOffset.MinValue.UtcTicks;
+        private Rejection? _lastRejection;
+
         /// <summary>When this handler last accepted a server in a handshake.</summary>
-        public DateTimeOffset LastAcceptedHandshake { get; set; } = DateTimeOffset.MinValue;
+        public DateTimeOffset LastAcceptedHandshake
+        {
+            get => new(Interlocked.Read(ref _lastAcceptedTicks), TimeSpan.Zero);
+            set => Interlocked.Exchange(ref _lastAcceptedTicks, value.UtcTicks);
+        }
 
         /// <summary>Requests sent through this handler still waiting for their response headers.</summary>
         public int InFlight;
 
-        public (PeerVerdict Verdict, DateTimeOffset At)? LastRejection { get; set; }
+        /// <summary>Notes a refusal of a server by one of this handler's handshakes.</summary>
+        public void Rejected(Rejection rejection) => Volatile.Write(ref _lastRejection, rejection);
+
+        /// <summary>The last refusal, taken (a refusal explains one failed request).</summary>
+        public Rejection? TakeRejection() => Interlocked.Exchange(ref _lastRejection, null);
 
         public void Dispose()
         {

@@ -122,7 +122,12 @@ public sealed class MtlsCredentials : IDisposable
                 throw new InvalidDataException($"{source}/tls.crt identifies {parsed.SpiffeId}, outside the configured trust domain '{trustDomain}' (Mtls:TrustDomain).");
             }
 
-            knownIntermediates.Add(parsed.Intermediates);
+            if (check.Path.Count >= 2 && TrustDomainBinding.Refusal(parsed.Leaf, parsed.SpiffeId, check.Path[^1], trustDomain) is { } foreignRoot)
+            {
+                throw new InvalidDataException($"{source}/tls.crt is not vouched for by its root: {foreignRoot}.");
+            }
+
+            knownIntermediates.AddOwn(parsed.Intermediates);
             return new MtlsCredentials(parsed, trustDomain, generation, options, knownIntermediates, ownCrl?.Crl, telemetry, now) { OwnRevocation = ownRevocation };
         }
         catch
@@ -186,17 +191,40 @@ public sealed class MtlsCredentials : IDisposable
         }
 
         var usage = side == PeerSide.Server ? CertificateFacts.ClientAuthOid : CertificateFacts.ServerAuthOid;
-        var sent = _knownIntermediates.SentBy(certificate, peer.SentIntermediates);
-        var check = ChainCheck.Verify(certificate, [.. sent, .. _knownIntermediates.Snapshot()], _files.TrustedRoots, _files.Revocation,
-            now, _options.AllowStaleCrl, usage);
+        var sent = peer.SentIntermediates;
+        var known = _knownIntermediates.Snapshot();
+        var check = ChainCheck.Verify(certificate, [.. sent, .. known], _files.TrustedRoots, _files.Revocation, now, _options.AllowStaleCrl, usage);
+        if (sent.Count == 0 && check.Failure?.Kind is ChainFailure.IncompleteChain or ChainFailure.UnknownCa
+            && _knownIntermediates.SentByStranger(certificate) is { Count: > 0 } remembered)
+        {
+            // No chain sent (a resumed session, or the middleware judging an open connection again), and the hints do not
+            // build one: what this very leaf sent before it was authenticated, tried only now and only for it.
+            check = ChainCheck.Verify(certificate, [.. known, .. remembered], _files.TrustedRoots, _files.Revocation, now, _options.AllowStaleCrl, usage);
+        }
+
         var identity = certificate.GetSpiffeId(out var identityProblem);
+        var foreignRoot = check.IsValid ? TrustDomainBinding.Refusal(certificate, identity, check.Path[^1], TrustDomain) : null;
+        var authenticated = check.IsValid && foreignRoot is null && !identity.IsEmpty && identity.IsMemberOf(TrustDomain);
+        if (!authenticated)
+        {
+            // Remembered for this leaf alone (say, refused before its root reached our bundle, then resuming the session it
+            // got anyway): never a hint for anyone else, and bounded apart from the hints, so a flood of strangers cannot
+            // push out what authenticated peers taught.
+            _knownIntermediates.RememberStranger(certificate, sent);
+        }
+
         if (check.Failure is { } failure)
         {
             return PeerVerdict.Reject(RejectionReasons.FromChainFailure(failure.Kind), failure.Message, identity);
         }
 
-        // A server judges only trust here (chain, EKU, CRL): what the identity may do, and whether it is one at all, is
-        // answered per request with a 401/403 that names it. A client must know now whom it is talking to.
+        if (foreignRoot is not null)
+        {
+            return PeerVerdict.Reject(RejectionReason.TrustDomainMismatch, foreignRoot, identity);
+        }
+
+        // A server judges only trust here (chain, EKU, CRL, the root's trust domain): what the identity may do, and whether
+        // it is one at all, is answered per request with a 401/403 that names it. A client must know now whom it is talking to.
         if (side == PeerSide.Client && identity.IsEmpty)
         {
             return PeerVerdict.Reject(RejectionReason.InvalidIdentity, $"'{certificate.Subject}' has {identityProblem}");
@@ -207,7 +235,12 @@ public sealed class MtlsCredentials : IDisposable
             return PeerVerdict.Reject(RejectionReason.InvalidIdentity, $"{identity} is not in the trust domain '{TrustDomain}'", identity);
         }
 
-        _knownIntermediates.Add(check.Path.Skip(1).Take(check.Path.Count - 2));
+        if (authenticated)
+        {
+            // Only a chain that validated to a root vouching for our trust domain, of a leaf with one of our IDs, teaches hints.
+            _knownIntermediates.Learn(check.Path.Skip(1).Take(check.Path.Count - 2), certificate);
+        }
+
         if (_options.ValidationCacheSize > 0)
         {
             if (_cache.Count >= _options.ValidationCacheSize)
@@ -264,66 +297,136 @@ public sealed class MtlsCredentials : IDisposable
 }
 
 /// <summary>
-/// Intermediates this service knows: its own, those of peer chains that validated, and what each peer leaf was sent
-/// with. A resumed TLS 1.3 session re-validates the peer without the intermediates it sent the first time, so they
-/// must be known here: also for a peer refused once (say, before a new root reached this service's bundle) that
-/// resumes the session it got then. These are path-building hints only: trust still needs a root of ca.crt. Bounded.
+/// Intermediates this service knows, as path-building hints for chains whose peer sent only its leaf (a resumed TLS 1.3
+/// session re-validates the peer without the intermediates it sent the first time, and the authentication handler sees
+/// only the leaf). Trust still needs a root of ca.crt. Who may add what:
+/// <list type="bullet">
+/// <item><b>Ours</b> (<see cref="AddOwn"/>): the intermediates of our own tls.crt, from every generation loaded (the
+/// newest <c>16</c>). Never displaced by learned ones, and first in every snapshot, so path building prefers them.</item>
+/// <item><b>Learned</b> (<see cref="Learn"/>): intermediates of a peer chain that fully validated to a root vouching for
+/// our trust domain, whose leaf has a SPIFFE ID of our trust domain: only an authenticated peer of ours teaches one.
+/// Bounded (<c>64</c>, oldest out); one whose subject is that of an intermediate of ours but is another certificate is
+/// never learned.</item>
+/// <item><b>Strangers' chains</b> (<see cref="RememberStranger"/>): what a leaf sent while it was not authenticated
+/// (refused, or of another trust domain), per leaf, at most 2 CAs, bounded (<c>4096</c> leaves, oldest out). Never a hint
+/// for another leaf and never in a snapshot; tried for that leaf only when the hints alone do not build its chain (a peer
+/// refused before its root reached our bundle, resuming the session it got then). A flood of strangers can push out
+/// only other strangers' entries.</item>
+/// </list>
+/// Safe for concurrent handshakes: changes take a lock and publish a new snapshot; readers never lock.
 /// </summary>
 internal sealed class KnownIntermediates
 {
-    private const int Capacity = 64;
-    private const int SentCapacity = 4096;
+    private const int OwnCapacity = 16;
+    private const int LearnedCapacity = 64;
+    private const int StrangerCapacity = 4096;
     private const int MaxSentPerLeaf = 2;
-    private readonly ConcurrentDictionary<string, X509Certificate2> _byThumbprint = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, X509Certificate2[]> _sentByLeaf = new(StringComparer.Ordinal);
-    private readonly ConcurrentQueue<string> _sentOrder = new();
+    private readonly Lock _lock = new();
+    private readonly List<X509Certificate2> _own = [];
+    private readonly List<X509Certificate2> _learned = [];
+    private readonly ConcurrentDictionary<string, X509Certificate2[]> _sentByStranger = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<string> _strangerOrder = new();
     private X509Certificate2[] _snapshot = [];
 
-    /// <summary>
-    /// What <paramref name="leaf"/> was sent with: <paramref name="sent"/> when the peer sent a chain now (remembered),
-    /// else what it sent in an earlier full handshake.
-    /// </summary>
-    public IReadOnlyCollection<X509Certificate2> SentBy(X509Certificate2 leaf, IReadOnlyCollection<X509Certificate2> sent)
+    /// <summary>Ours first (newest first), then the learned ones: the hints for every chain.</summary>
+    public X509Certificate2[] Snapshot() => Volatile.Read(ref _snapshot);
+
+    /// <summary>Raised after an intermediate was added to the hints.</summary>
+    public event Action? Added;
+
+    /// <summary>The intermediates of our own tls.crt.</summary>
+    public void AddOwn(IEnumerable<X509Certificate2> intermediates) => Change(intermediates, own: true);
+
+    /// <summary>The intermediates of a chain that validated, of a leaf authenticated in our trust domain (which is forgotten as a stranger).</summary>
+    public void Learn(IEnumerable<X509Certificate2> intermediates, X509Certificate2 leaf)
     {
-        if (sent.Count == 0)
+        if (!_sentByStranger.IsEmpty)
         {
-            return _sentByLeaf.TryGetValue(leaf.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256), out var remembered) ? remembered : [];
+            _sentByStranger.TryRemove(KeyOf(leaf), out _);
         }
 
-        var key = leaf.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        if (_sentByLeaf.TryAdd(key, [.. sent.Where(c => c.IsCertificateAuthority()).Take(MaxSentPerLeaf)]))
-        {
-            // Oldest first out, one at a time: a flood of strangers' chains pushes out old entries gradually
-            // instead of emptying the map at once.
-            _sentOrder.Enqueue(key);
-            while (_sentByLeaf.Count > SentCapacity && _sentOrder.TryDequeue(out var oldest))
-            {
-                _sentByLeaf.TryRemove(oldest, out _);
-            }
-        }
-        return sent;
+        Change(intermediates, own: false);
     }
 
-    public void Add(IEnumerable<X509Certificate2> intermediates)
+    /// <summary>What <paramref name="leaf"/> sent while not authenticated; nothing when it sent nothing.</summary>
+    public void RememberStranger(X509Certificate2 leaf, IReadOnlyCollection<X509Certificate2> sent)
     {
-        var added = false;
-        foreach (var certificate in intermediates)
+        var cas = sent.Where(c => c.IsCertificateAuthority()).Take(MaxSentPerLeaf).ToArray();
+        var key = KeyOf(leaf);
+        if (cas.Length == 0 || !_sentByStranger.TryAdd(key, cas))
         {
-            if (_byThumbprint.Count < Capacity && certificate.IsCertificateAuthority() && _byThumbprint.TryAdd(certificate.Thumbprint, certificate))
+            return;
+        }
+
+        // Oldest first out, one at a time: a flood pushes out old strangers gradually instead of emptying the map at once.
+        _strangerOrder.Enqueue(key);
+        while (_sentByStranger.Count > StrangerCapacity && _strangerOrder.TryDequeue(out var oldest))
+        {
+            _sentByStranger.TryRemove(oldest, out _);
+        }
+    }
+
+    /// <summary>What <paramref name="leaf"/> sent while not authenticated, or empty.</summary>
+    public IReadOnlyList<X509Certificate2> SentByStranger(X509Certificate2 leaf) =>
+        !_sentByStranger.IsEmpty && _sentByStranger.TryGetValue(KeyOf(leaf), out var sent) ? sent : [];
+
+    private void Change(IEnumerable<X509Certificate2> intermediates, bool own)
+    {
+        var candidates = intermediates.Where(c => c.IsCertificateAuthority()).ToList();
+        if (!own)
+        {
+            // The common case, every validated handshake: nothing new, and no lock.
+            var known = Snapshot();
+            candidates.RemoveAll(c => known.Any(k => SameCertificate(k, c)));
+        }
+
+        if (candidates.Count == 0)
+        {
+            return;
+        }
+
+        var added = false;
+        lock (_lock)
+        {
+            foreach (var candidate in candidates)
             {
-                added = true;
+                if (own && !_own.Any(o => SameCertificate(o, candidate)))
+                {
+                    _learned.RemoveAll(l => SameCertificate(l, candidate));
+                    _own.Add(candidate);
+                    if (_own.Count > OwnCapacity)
+                    {
+                        _own.RemoveAt(0);
+                    }
+
+                    added = true;
+                }
+                else if (!own && !_own.Concat(_learned).Any(k => SameCertificate(k, candidate))
+                    && !_own.Any(o => o.SubjectName.RawData.AsSpan().SequenceEqual(candidate.SubjectName.RawData)))
+                {
+                    _learned.Add(candidate);
+                    if (_learned.Count > LearnedCapacity)
+                    {
+                        _learned.RemoveAt(0);
+                    }
+
+                    added = true;
+                }
+            }
+
+            if (added)
+            {
+                Volatile.Write(ref _snapshot, [.. Enumerable.Reverse(_own), .. _learned]);
             }
         }
 
         if (added)
         {
-            Volatile.Write(ref _snapshot, [.. _byThumbprint.Values]);
             Added?.Invoke();
         }
     }
 
-    public X509Certificate2[] Snapshot() => Volatile.Read(ref _snapshot);
+    private static bool SameCertificate(X509Certificate2 a, X509Certificate2 b) => a.RawDataMemory.Span.SequenceEqual(b.RawDataMemory.Span);
 
-    /// <summary>Raised after an intermediate was added.</summary>
-    public event Action? Added;
+    private static string KeyOf(X509Certificate2 leaf) => leaf.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
 }

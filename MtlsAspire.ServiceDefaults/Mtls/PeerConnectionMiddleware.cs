@@ -69,8 +69,15 @@ internal sealed class PeerConnectionMiddleware(RequestDelegate next, MtlsCredent
     private bool StillTrusted(HttpContext context, System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
     {
         var current = store.Current;
-        var connection = context.Features.Get<IConnectionItemsFeature>()?.Items;
-        if (connection is null || (connection.TryGetValue(ServerHandshakeOptions.ValidatedGenerationItem, out var seen) && (long)seen! == current.Generation))
+        // Only read here: many HTTP/2 streams of one connection run this at once (ConnectionTrust is safe for that).
+        var trust = context.Features.Get<IConnectionItemsFeature>()?.Items is { } items
+            && items.TryGetValue(ConnectionTrust.Item, out var item) ? item as ConnectionTrust : null;
+        if (trust is not null && trust.IsRefused)
+        {
+            return false;
+        }
+
+        if (trust is not null && trust.Generation >= current.Generation)
         {
             return true;
         }
@@ -79,11 +86,16 @@ internal sealed class PeerConnectionMiddleware(RequestDelegate next, MtlsCredent
         var verdict = current.Validate(peer, PeerSide.Server, time.GetUtcNow());
         if (!verdict.Accepted)
         {
-            MtlsServerExtensions.Report(_logger, telemetry, current, PeerSide.Server, peer, verdict);
+            // The first stream to see it reports it and closes the connection; the others only stop.
+            if (trust?.Refuse(verdict.Describe()) ?? true)
+            {
+                MtlsServerExtensions.Report(_logger, telemetry, current, PeerSide.Server, peer, verdict);
+            }
+
             return false;
         }
 
-        connection[ServerHandshakeOptions.ValidatedGenerationItem] = current.Generation;
+        trust?.Accepted(current.Generation);
         return true;
     }
 }

@@ -46,6 +46,12 @@ public enum RejectionReason
     /// CRLs (keyUsage keyCertSign, cRLSign), which go-spiffe's X.509-SVID profile forbids.
     /// </summary>
     NotALeaf,
+
+    /// <summary>
+    /// The certificate claims a SPIFFE ID of our trust domain, but its chain ends at a root of the bundle that is bound to
+    /// another trust domain (<see cref="MtlsAspire.Verification.Identity.TrustDomainBinding"/>): that root cannot vouch for our IDs.
+    /// </summary>
+    TrustDomainMismatch,
 }
 
 /// <summary>Names of <see cref="RejectionReason"/>.</summary>
@@ -67,6 +73,7 @@ public static class RejectionReasons
         RejectionReason.Invalid => "invalid",
         RejectionReason.RefusedByPeer => "refused-by-peer",
         RejectionReason.NotALeaf => "not-a-leaf",
+        RejectionReason.TrustDomainMismatch => "trust-domain-mismatch",
         _ => reason.ToString(),
     };
 

@@ -18,9 +18,6 @@ namespace MtlsAspire.ServiceDefaults.Mtls;
 /// </summary>
 internal sealed class ServerHandshakeOptions(MtlsCredentialStore store, MtlsOptions options, MtlsTelemetry telemetry, ILogger logger)
 {
-    /// <summary>The connection item holding the generation that last accepted the connection's client certificate.</summary>
-    internal const string ValidatedGenerationItem = "mtls.validated.generation";
-
     private readonly ConditionalWeakTable<SslStream, ConnectionContext> _connections = [];
     private Generation? _current;
 
@@ -77,7 +74,9 @@ internal sealed class ServerHandshakeOptions(MtlsCredentialStore store, MtlsOpti
 
         if (connection is not null)
         {
-            connection.Items[ValidatedGenerationItem] = judge.Generation;
+            // The handshake runs alone on its connection: the one time the connection's items are written. A resumed or
+            // repeated validation of the same connection starts it afresh.
+            connection.Items[ConnectionTrust.Item] = new ConnectionTrust(connection, judge.Generation);
         }
 
         return true;

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.CertBootstrap.Authority;
 using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Identity;
 using MtlsAspire.CertBootstrap.Ledger;
 using MtlsAspire.Verification.Revocation;
 using MtlsAspire.Verification.Storage;
@@ -41,6 +42,24 @@ public class IssuanceTests
         Assert.True(root.PublicKeyMatches(key));
         Assert.Equal(SecureFiles.Secret, File.GetUnixFileMode(PkiLayout.KeyIn(rootDirectory)));
         Assert.False(File.Exists(PkiLayout.PassphraseIn(rootDirectory)), "a supplied passphrase must not be written to disk");
+    }
+
+    [Fact]
+    public void Every_root_names_its_trust_domain_in_a_uri_san_without_a_path_so_it_vouches_for_that_trust_domain_only()
+    {
+        using var pki = new TestPki();
+        pki.Authority.AddRoot(); // the new root of a rotation is marked the same way
+
+        var roots = Pem.ReadCertificates(File.ReadAllText(Path.Combine(pki.PkiDirectory, "ca.crt")), "ca.crt");
+
+        Assert.Equal(2, roots.Count);
+        Assert.All(roots, root =>
+        {
+            Assert.Equal(["spiffe://mtls-aspire.local"], root.GetUriNames());
+            Assert.Equal(["mtls-aspire.local"], root.MarkedTrustDomains());
+            Assert.True(root.VouchesFor("mtls-aspire.local"));
+            Assert.False(root.VouchesFor("partner.example"));
+        });
     }
 
     [Fact]

@@ -208,8 +208,11 @@ public class RevocationTests
 
     private const string PrivateOid = "1.3.6.1.4.1.55555.1";
 
-    /// <summary>A CRL signed by <paramref name="ca"/> listing serial 0102, with one extra extension in the CRL or in its entry.</summary>
-    private static byte[] CrlWithExtension(X509Certificate2 ca, ECDsa key, bool inEntry, bool critical)
+    /// <summary>
+    /// A CRL signed by <paramref name="ca"/> listing serial 0102, with one extra extension in the CRL or in its entry, and
+    /// CRL number <paramref name="number"/> (none when null).
+    /// </summary>
+    private static byte[] CrlWithExtension(X509Certificate2 ca, ECDsa key, bool inEntry, bool critical, int? number = 3)
     {
         static void WriteExtension(AsnWriter writer, string oid, bool critical, byte[] value)
         {
@@ -226,7 +229,7 @@ public class RevocationTests
         }
 
         var crlNumber = new AsnWriter(AsnEncodingRules.DER);
-        crlNumber.WriteInteger(3);
+        crlNumber.WriteInteger(number ?? 0);
         var nothing = new AsnWriter(AsnEncodingRules.DER);
         nothing.WriteNull();
         var now = DateTimeOffset.UtcNow;
@@ -259,7 +262,11 @@ public class RevocationTests
             using (tbs.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true)))
             using (tbs.PushSequence())
             {
-                WriteExtension(tbs, "2.5.29.20", critical: false, crlNumber.Encode());
+                if (number is not null)
+                {
+                    WriteExtension(tbs, "2.5.29.20", critical: false, crlNumber.Encode());
+                }
+
                 if (!inEntry)
                 {
                     WriteExtension(tbs, PrivateOid, critical, nothing.Encode());
@@ -306,5 +313,80 @@ public class RevocationTests
         Assert.Contains(where, refusedInFile.Message, StringComparison.Ordinal);
         Assert.NotNull(used.Find(0x0102));
         Assert.Equal(3, used.Number);
+    }
+
+    /// <summary>A CA that signs CRLs, and a leaf of it with serial 0304.</summary>
+    private static (X509Certificate2 Ca, X509Certificate2 Leaf) CrlSigner(ECDsa key)
+    {
+        var request = new CertificateRequest("CN=test ca", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(X509BasicConstraintsExtension.CreateForCertificateAuthority());
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.KeyCertSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        var ca = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        using var leafKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var leaf = new CertificateRequest("CN=leaf", leafKey, HashAlgorithmName.SHA256).Create(ca, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddHours(1), [0x03, 0x04]);
+        return (ca, leaf);
+    }
+
+    /// <summary>A CRL of <paramref name="ca"/> numbered <paramref name="number"/>, issued at <paramref name="thisUpdate"/>, listing the leaf 0304 or nothing.</summary>
+    private static byte[] NumberedCrl(X509Certificate2 ca, int number, DateTimeOffset thisUpdate, bool listsLeaf)
+    {
+        var builder = new CertificateRevocationListBuilder();
+        if (listsLeaf)
+        {
+            builder.AddEntry([0x03, 0x04], thisUpdate, X509RevocationReason.KeyCompromise);
+        }
+
+        return builder.Build(ca, number, thisUpdate.AddHours(1), HashAlgorithmName.SHA256, thisUpdate: thisUpdate);
+    }
+
+    private static string CrlFile(params byte[][] crls) => string.Concat(crls.Select(crl => PemEncoding.WriteString("X509 CRL", crl) + "\n"));
+
+    /// <summary>What a crl.pem holding <paramref name="a"/> and <paramref name="b"/> says of the leaf 0304, in both file orders.</summary>
+    private static RevocationCheck[] CheckInBothOrders(X509Certificate2 ca, X509Certificate2 leaf, byte[] a, byte[] b) =>
+        [.. new[] { CrlFile(a, b), CrlFile(b, a) }.Select(file => RevocationSet.Load(file, [ca], "crl.pem").Check(leaf, ca, DateTimeOffset.UtcNow))];
+
+    [Fact]
+    public void Of_two_crls_of_one_issuer_the_higher_crl_number_wins_even_with_the_older_this_update()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var (ca, leaf) = CrlSigner(key);
+        var higher = NumberedCrl(ca, 5, DateTimeOffset.UtcNow.AddMinutes(-30), listsLeaf: true);
+        var lowerButLater = NumberedCrl(ca, 4, DateTimeOffset.UtcNow.AddMinutes(-1), listsLeaf: false);
+
+        Assert.All(CheckInBothOrders(ca, leaf, higher, lowerButLater), check =>
+        {
+            Assert.Equal(RevocationStatus.Revoked, check.Status);
+            Assert.Equal(5, check.Crl!.Number);
+        });
+    }
+
+    [Fact]
+    public void A_crl_without_a_crl_number_is_refused_since_only_numbers_order_crls()
+    {
+        // It used to be ordered by its thisUpdate in seconds since 1970, which outranks any CRL number: this one, listing
+        // only 0102, would have hidden the revocation of 0304 in CRL #3.
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var (ca, _) = CrlSigner(key);
+        var numbered = NumberedCrl(ca, 3, DateTimeOffset.UtcNow.AddMinutes(-1), listsLeaf: true);
+        var unnumbered = CrlWithExtension(ca, key, inEntry: true, critical: false, number: null);
+
+        var refused = Assert.Throws<CryptographicException>(() => RevocationSet.Load(CrlFile(numbered, unnumbered), [ca], "/x/crl.pem"));
+
+        Assert.Contains("/x/crl.pem: CRL #2 from 'CN=test ca' has no CRL number (RFC 5280 §5.2.3)", refused.Message, StringComparison.Ordinal);
+        // A CRL whose issuer is not known yet is held to the same rule.
+        Assert.Throws<CryptographicException>(() => RevocationSet.Load(CrlFile(unnumbered), [], "/x/crl.pem"));
+    }
+
+    [Fact]
+    public void Crls_with_the_same_number_are_ordered_alike_in_any_file_order_and_the_one_revoking_more_wins()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var (ca, leaf) = CrlSigner(key);
+        var issued = DateTimeOffset.UtcNow.AddMinutes(-1);
+        var listing = NumberedCrl(ca, 7, issued, listsLeaf: true);
+        var notListing = NumberedCrl(ca, 7, issued, listsLeaf: false);
+
+        Assert.All(CheckInBothOrders(ca, leaf, listing, notListing), check => Assert.Equal(RevocationStatus.Revoked, check.Status));
     }
 }

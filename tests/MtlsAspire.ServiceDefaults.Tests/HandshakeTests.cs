@@ -24,7 +24,7 @@ public class HandshakeTests
         new(server.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), MtlsTelemetry.MeterName, "mtls.handshake.failures");
 
     /// <summary>Asserts the request fails in the TLS layer, and the server logged one warning naming the reason and counted it.</summary>
-    private static async Task AssertRejected(Scenario scenario, HttpClient client, string reason, params string[] logFragments)
+    internal static async Task AssertRejected(Scenario scenario, HttpClient client, string reason, params string[] logFragments)
     {
         using var failures = HandshakeFailures(scenario.Server);
 

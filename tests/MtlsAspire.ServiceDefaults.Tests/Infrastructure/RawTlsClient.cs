@@ -13,7 +13,7 @@ namespace MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 public static class RawTlsClient
 {
     public static HttpClient Create(X509Certificate2? certificate, IEnumerable<X509Certificate2> intermediates, X509Certificate2Collection trustedRoots,
-        SslProtocols protocols = SslProtocols.Tls13, Action<X509Certificate2>? serverObserver = null)
+        SslProtocols protocols = SslProtocols.Tls13, Action<X509Certificate2>? serverObserver = null, Action<SocketsHttpHandler>? configure = null)
     {
         var handler = new SocketsHttpHandler
         {
@@ -36,6 +36,7 @@ public static class RawTlsClient
                 },
             },
         };
+        configure?.Invoke(handler);
         return new HttpClient(handler);
     }
 }

@@ -144,6 +144,8 @@ public sealed partial class CertificateAuthority
         var ski = new X509SubjectKeyIdentifierExtension(request.PublicKey, false);
         request.CertificateExtensions.Add(ski);
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromSubjectKeyIdentifier(ski));
+        // The trust domain this root vouches for (TrustDomainBinding): spiffe://{trust-domain}, a SPIFFE ID without a path.
+        request.CertificateExtensions.Add(TrustDomainBinding.MarkerExtension(Settings.TrustDomain));
         using var publicRoot = request.Create(subject, key.CreateSignatureGenerator(), now - Settings.ClockSkewAllowance, now + Settings.RootLifetime, serial);
 
         SecureFiles.WriteNew(PkiLayout.CertificateIn(rootDirectory), Pem.Certificates([publicRoot]), SecureFiles.Public);

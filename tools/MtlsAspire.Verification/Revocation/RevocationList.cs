@@ -23,10 +23,12 @@ public sealed class RevocationList
     private const string AuthorityKeyIdentifierOid = "2.5.29.35";
 
     private readonly Dictionary<BigInteger, RevokedCertificate> _revoked;
+    private readonly byte[] _signature;
 
     private RevocationList(X500DistinguishedName issuer, DateTimeOffset thisUpdate, DateTimeOffset? nextUpdate,
-        BigInteger? number, byte[]? authorityKeyId, Dictionary<BigInteger, RevokedCertificate> revoked, X509Certificate2 verifiedIssuer)
+        BigInteger? number, byte[]? authorityKeyId, Dictionary<BigInteger, RevokedCertificate> revoked, X509Certificate2 verifiedIssuer, byte[] signature)
     {
+        _signature = signature;
         Issuer = issuer;
         ThisUpdate = thisUpdate;
         NextUpdate = nextUpdate;
@@ -98,8 +100,23 @@ public sealed class RevocationList
             throw new CryptographicException($"The CRL's signature does not verify with the key of '{issuer.Subject}': it was altered or signed by another key.");
         }
 
-        return new RevocationList(parsed.Issuer, parsed.ThisUpdate, parsed.NextUpdate, parsed.Number, parsed.AuthorityKeyId, parsed.Revoked, issuer);
+        return new RevocationList(parsed.Issuer, parsed.ThisUpdate, parsed.NextUpdate, parsed.Number, parsed.AuthorityKeyId, parsed.Revoked, issuer, parsed.Signature);
     }
+
+    /// <summary>
+    /// Orders CRLs of one issuer, newest last, by CRL number only (RFC 5280 §5.2.3: it increases with every CRL; a
+    /// clock, thisUpdate included, is not trusted to): a higher number wins even with an older thisUpdate, and a CRL
+    /// without a number sorts below every numbered one (<see cref="RevocationSet"/> refuses such CRLs anyway). Equal
+    /// numbers (an issuer that signed two different CRLs under one number) are ordered the same whatever the order in the
+    /// file: the one listing more revoked serials wins (a revocation is never lost to a tie), then the later thisUpdate,
+    /// then the signature bytes.
+    /// </summary>
+    public static IComparer<RevocationList> Newness { get; } = Comparer<RevocationList>.Create((a, b) =>
+        a.Number is { } x && b.Number is { } y && x != y ? x.CompareTo(y)
+        : a.Number.HasValue != b.Number.HasValue ? a.Number.HasValue.CompareTo(b.Number.HasValue)
+        : a._revoked.Count != b._revoked.Count ? a._revoked.Count.CompareTo(b._revoked.Count)
+        : a.ThisUpdate != b.ThisUpdate ? a.ThisUpdate.CompareTo(b.ThisUpdate)
+        : a._signature.AsSpan().SequenceCompareTo(b._signature));
 
     /// <summary>What this CRL says, for a status report.</summary>
     public CrlStatus Status() =>

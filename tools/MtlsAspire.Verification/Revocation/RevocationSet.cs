@@ -29,7 +29,8 @@ public sealed record RevocationCheck(RevocationStatus Status, RevocationList? Cr
 /// The CRLs of a <c>crl.pem</c> (one per CA: intermediates and roots), answering "is this certificate revoked".
 /// A CRL is trusted only once its signature verifies with its issuer's key: CRLs of issuers given at load (the
 /// roots, the service's own intermediate) are verified then, and any other (another intermediate of the same
-/// root) the first time a validated chain presents that intermediate.
+/// root) the first time a validated chain presents that intermediate. Of several CRLs of one issuer, the one with the
+/// highest CRL number is used (<see cref="RevocationList.Newness"/>); a CRL without a number is refused at load.
 /// </summary>
 public sealed class RevocationSet
 {
@@ -92,17 +93,29 @@ public sealed class RevocationSet
             }
 
             var matching = issuers.Where(c => c.SubjectName.RawData.AsSpan().SequenceEqual(issuerName.RawData)).ToList();
+            CrlStatus status;
             if (matching.Count == 0)
             {
                 pending.Add((issuerName, blocks[i]));
-                loaded.Add(RevocationList.ReadStatus(blocks[i]));
-                continue;
+                status = RevocationList.ReadStatus(blocks[i]);
+            }
+            else
+            {
+                var list = TryVerify(blocks[i], matching, out var error)
+                    ?? throw new CryptographicException($"{source}: CRL #{i + 1} from '{issuerName.Name}': {error}");
+                verified.Add(list);
+                status = list.Status();
             }
 
-            var list = TryVerify(blocks[i], matching, out var error)
-                ?? throw new CryptographicException($"{source}: CRL #{i + 1} from '{issuerName.Name}': {error}");
-            verified.Add(list);
-            loaded.Add(list.Status());
+            // Only CRL numbers order CRLs (RevocationList.Newness): one without a number could not be told older or newer
+            // than another of its issuer, so it is refused, like a malformed one (RFC 5280 §5.2.3 makes the number mandatory).
+            if (status.Number is null)
+            {
+                throw new CryptographicException($"{source}: CRL #{i + 1} from '{issuerName.Name}' has no CRL number (RFC 5280 §5.2.3): " +
+                    "CRLs are ordered by their numbers only, so it cannot be told older or newer than another CRL of its issuer, and is refused.");
+            }
+
+            loaded.Add(status);
         }
 
         return new RevocationSet(verified, pending, loaded);
@@ -148,7 +161,7 @@ public sealed class RevocationSet
 
     private RevocationList? ListFor(X509Certificate2 issuer)
     {
-        var newest = _verified.Where(l => l.IsFor(issuer) && l.VerifiedIssuer.PublicKeyEquals(issuer)).MaxBy(Order);
+        var newest = _verified.Where(l => l.IsFor(issuer) && l.VerifiedIssuer.PublicKeyEquals(issuer)).Max(RevocationList.Newness);
         if (_pending.Count == 0)
         {
             return newest;
@@ -160,12 +173,10 @@ public sealed class RevocationSet
             .Where(p => p.Issuer.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData))
             .Select(p => TryVerify(p.Der, [issuer], out _))
             .OfType<RevocationList>()
-            .MaxBy(Order));
+            .Max(RevocationList.Newness));
 
-        return new[] { newest, later }.OfType<RevocationList>().MaxBy(Order);
+        return new[] { newest, later }.OfType<RevocationList>().Max(RevocationList.Newness);
     }
-
-    private static System.Numerics.BigInteger Order(RevocationList list) => list.Number ?? list.ThisUpdate.ToUnixTimeSeconds();
 }
 
 internal static class PublicKeyComparison
