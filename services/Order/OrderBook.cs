@@ -25,7 +25,8 @@ public sealed partial class OrderBook(InventoryClient inventory, PaymentClient p
         {
             problem = await payment.ChargeAsync(id, amount, cancellationToken);
         }
-        catch (Exception e) when (e is HttpRequestException or ServiceDefaults.Mtls.MtlsHandshakeException or TaskCanceledException)
+        // The resilience handler gives up with its own exceptions (circuit open, attempt timed out): payment is unreachable too.
+        catch (Exception e) when (e is HttpRequestException or ServiceDefaults.Mtls.MtlsHandshakeException or TaskCanceledException or Polly.ExecutionRejectedException)
         {
             problem = $"payment could not be reached: {e.Message}";
         }

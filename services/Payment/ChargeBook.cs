@@ -4,7 +4,9 @@ namespace MtlsAspire.Payment;
 
 /// <summary>
 /// Charges keyed by order id, the idempotency key: a retried charge returns the first one and never charges twice,
-/// even when the retries run concurrently (one execution per key).
+/// even when the retries run concurrently (one execution per key). The book is in memory, so the ledger is asked first:
+/// a payment process killed after the ledger recorded a charge but before it answered is retried by the caller, and the
+/// process that takes the retry finds the entry instead of recording a second one.
 /// </summary>
 public sealed class ChargeBook(LedgerClient ledger, TimeProvider time)
 {
@@ -39,6 +41,11 @@ public sealed class ChargeBook(LedgerClient ledger, TimeProvider time)
         if (amount <= 0 || amount > Limit)
         {
             return new Charge(orderId, amount, "declined", time.GetUtcNow());
+        }
+
+        if (await ledger.FindAsync(orderId, cancellationToken) is [var recorded, ..])
+        {
+            return new Charge(orderId, recorded.Amount, "charged", time.GetUtcNow());
         }
 
         await ledger.RecordAsync(orderId, amount, cancellationToken);

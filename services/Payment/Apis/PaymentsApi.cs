@@ -23,7 +23,7 @@ public static class PaymentsApi
         {
             charge = await book.ChargeAsync(request.OrderId, request.Amount, cancellationToken);
         }
-        catch (Exception e) when (e is HttpRequestException or ServiceDefaults.Mtls.MtlsHandshakeException or TaskCanceledException)
+        catch (Exception e) when (e is HttpRequestException or ServiceDefaults.Mtls.MtlsHandshakeException or TaskCanceledException or Polly.ExecutionRejectedException)
         {
             return TypedResults.Problem($"The charge could not be recorded in the ledger: {e.Message}", statusCode: StatusCodes.Status502BadGateway);
         }
