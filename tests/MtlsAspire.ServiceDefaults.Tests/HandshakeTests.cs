@@ -114,6 +114,22 @@ public class HandshakeTests
     }
 
     [Fact]
+    public async Task Once_the_crl_goes_stale_a_valid_client_is_refused_naming_the_crl_and_its_next_update()
+    {
+        // The CRLs CertBootstrap signs are valid for 1 h; the CA republishes them at half that. Here nobody does.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var scenario = await Scenario.StartAsync(serverTime: clock);
+        var directory = scenario.Pki.Authority.Issue(new LeafRequest("order") { Lifetime = TimeSpan.FromHours(24) }).Directory;
+        using var client = scenario.RawClientFor(directory);
+        (await client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"))).EnsureSuccessStatusCode();
+
+        clock.Advance(TimeSpan.FromHours(2));
+
+        var intermediate = scenario.Server.Store.Current.Leaf.Issuer;
+        await AssertRejected(scenario, client, "crl-unavailable", $"the CRL of '{intermediate}' is stale: its next update was due ", ", now ");
+    }
+
+    [Fact]
     public async Task A_client_not_yet_valid_is_refused_with_notbefore_now_and_the_skew()
     {
         await using var scenario = await Scenario.StartAsync();
