@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.Fuzz;
-using MtlsAspire.Verification.Certificates;
 using SharpFuzz;
 
 // MtlsAspire.Fuzz list                              the target names, one a line
@@ -60,5 +59,14 @@ switch (args)
         return 2;
 }
 
-static List<X509Certificate2> Issuers(string[] rest) =>
-    rest is [var file, ..] ? Pem.ReadCertificates(File.ReadAllText(file), file) : [];
+// The framework's PEM reader, not ours: instrumented code may run only inside Fuzzer.OutOfProcess.Run.
+static List<X509Certificate2> Issuers(string[] rest)
+{
+    var issuers = new X509Certificate2Collection();
+    if (rest is [var file, ..])
+    {
+        issuers.ImportFromPemFile(file);
+    }
+
+    return [.. issuers];
+}
