@@ -6,7 +6,7 @@ namespace MtlsAspire.Fuzz;
 /// </summary>
 /// <param name="Name">The target's name on the command line, e.g. <c>spiffe-id</c>.</param>
 /// <param name="Parser">The public entry it calls, as a reader would look it up.</param>
-/// <param name="DocumentedErrors">The exception types the entry documents for bad input (exact types, not subclasses).</param>
+/// <param name="DocumentedErrors">The exception types the entry documents for bad input (see <see cref="Expect.IsDocumented"/>).</param>
 /// <param name="Body">Calls the parser; <see cref="Expect"/> swallows only the documented errors of each call.</param>
 public sealed record FuzzTarget(string Name, string Parser, IReadOnlyList<Type> DocumentedErrors, Action<byte[]> Body)
 {
@@ -14,10 +14,20 @@ public sealed record FuzzTarget(string Name, string Parser, IReadOnlyList<Type> 
     public void Run(byte[] input) => Body(input);
 }
 
-/// <summary>Calls a parser, swallowing exactly its documented error type (a subclass is not the documented error).</summary>
+/// <summary>Calls a parser, swallowing only its documented error type.</summary>
 public static class Expect
 {
-    /// <summary>The parser's result, or default when it threw exactly <typeparamref name="TError"/>.</summary>
+    /// <summary>
+    /// True when <paramref name="error"/> is <typeparamref name="TError"/> or a subclass (the framework throws internal
+    /// subclasses of <see cref="System.Security.Cryptography.CryptographicException"/>), except the subclasses of
+    /// <see cref="ArgumentException"/>: an ArgumentOutOfRangeException or ArgumentNullException out of a parser is a bug
+    /// in it, not the documented "invalid argument".
+    /// </summary>
+    public static bool IsDocumented<TError>(Exception error)
+        where TError : Exception =>
+        error.GetType() == typeof(TError) || (error is TError && error is not ArgumentException);
+
+    /// <summary>The parser's result, or default when it threw its documented error (<see cref="IsDocumented"/>).</summary>
     public static T? Only<TError, T>(Func<T> parse)
         where TError : Exception
     {
@@ -25,7 +35,7 @@ public static class Expect
         {
             return parse();
         }
-        catch (Exception e) when (e.GetType() == typeof(TError))
+        catch (Exception e) when (IsDocumented<TError>(e))
         {
             return default;
         }

@@ -117,6 +117,9 @@ public static class FuzzTargets
     /// <summary>The input as a service or the CLI would see it: UTF-8 text (invalid sequences become U+FFFD).</summary>
     public static string Text(byte[] input) => Encoding.UTF8.GetString(input);
 
+    /// <summary>Text as the bytes a file or header would carry.</summary>
+    public static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+
     /// <summary>A certificate signed by <paramref name="key"/> whose subjectAltName extension holds <paramref name="value"/> as is.</summary>
     public static X509Certificate2 WithSubjectAltName(byte[] value, ECDsa key)
     {

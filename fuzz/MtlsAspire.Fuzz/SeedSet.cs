@@ -1,7 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using Microsoft.Data.Sqlite;
 using MtlsAspire.CertBootstrap.Authority;
 using MtlsAspire.Verification.Certificates;
@@ -83,9 +82,8 @@ public sealed class SeedSet
     private static Dictionary<string, IReadOnlyList<(string, byte[])>> Collect(CredentialFiles files, List<X509Certificate2> leaves,
         List<X509Certificate2> issuers, string[] ids)
     {
-        static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
         static List<(string, byte[])> Texts(string prefix, IEnumerable<string> texts) =>
-            [.. texts.Select((t, i) => ($"{prefix}-{i}", Utf8(t)))];
+            [.. texts.Select((t, i) => ($"{prefix}-{i}", FuzzTargets.Utf8(t)))];
 
         var crlBlocks = Pem.ReadBlocks(files.CrlPem, "X509 CRL");
         var sans = leaves.Select(l => l.Extensions["2.5.29.17"]?.RawData).OfType<byte[]>().ToList();
@@ -101,7 +99,7 @@ public sealed class SeedSet
         return new()
         {
             ["pem-certificates"] = Texts("pem", [files.CertificatePem, files.BundlePem, Pem.Certificates(issuers)]),
-            ["credentials"] = [("service-dir", Utf8(string.Join((char)FuzzTargets.FileSeparator, files.CertificatePem, files.KeyPem, files.BundlePem, files.CrlPem)))],
+            ["credentials"] = [("service-dir", FuzzTargets.Utf8(string.Join((char)FuzzTargets.FileSeparator, files.CertificatePem, files.KeyPem, files.BundlePem, files.CrlPem)))],
             ["crl-pem"] = Texts("crl", [files.CrlPem]),
             ["crl-der"] = [.. crlBlocks.Select((der, i) => ($"crl-{i}.der", der))],
             ["san"] = [.. sans.Select((der, i) => ($"san-{i}.der", der))],
