@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MtlsAspire.Verification;
 using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Identity;
 using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.CertBootstrap.Tests;
@@ -39,6 +40,17 @@ public class ParserRegressionTests
         var error = Assert.Throws<FormatException>(() => Durations.Parse(text));
 
         Assert.Contains("is not a duration", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("l\n")]
+    [InlineData("3\n")]
+    [InlineData("ia---l\n")]
+    public void A_name_with_a_trailing_newline_is_not_a_name(string name)
+    {
+        // Was accepted ('$' matches before a final newline); ForWorkload then threw FormatException for the SPIFFE ID.
+        Assert.False(NameRules.IsValid(name));
+        Assert.Throws<ArgumentException>(() => SpiffeId.ForWorkload("mtls-aspire.local", "development", name));
     }
 
     // AFL's san inputs: subjectAltName extension values with a length past the end, a broken IA5String, a wrong tag.
