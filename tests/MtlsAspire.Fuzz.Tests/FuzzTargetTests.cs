@@ -69,7 +69,7 @@ public class FuzzTargetTests(SeedFixture fixture) : IClassFixture<SeedFixture>
         var random = Gen.OneOf(
             Gen.Byte.Array[0, 128],
             Gen.Char[Alphabet].Array[0, 64].Select(chars => FuzzTargets.Utf8(new string(chars))));
-        var mutated = Gen.Select(Gen.Int[0, seeds.Count - 1], Gen.Int[0, 4], Gen.Int[0, int.MaxValue], Gen.Byte.Array[1, 8],
+        var mutated = Gen.Select(Gen.Int[0, seeds.Count - 1], Gen.Int[0, 5], Gen.Int[0, int.MaxValue], Gen.Byte.Array[1, 8],
             (seed, operation, at, bytes) => Mutate(seeds[seed], operation, at, bytes));
 
         // One thread: the san target signs with one shared key.
@@ -88,8 +88,9 @@ public class FuzzTargetTests(SeedFixture fixture) : IClassFixture<SeedFixture>
         Assert.Contains(crl.Loaded, status => status.Revoked == 1);
     }
 
-    // A seed with bytes overwritten, inserted or removed at one place, cut there, or one of its bytes repeated there
-    // (AFL's havoc found the duration overflows that way: "666666666666690d").
+    // A seed with bytes overwritten, inserted or removed at one place, cut there, one of its bytes repeated there (AFL's
+    // havoc found the duration overflows that way: "666666666666690d"), or a line end or other blank appended (AFL found
+    // NameRules taking "l\n" for a name).
     private static byte[] Mutate(byte[] seed, int operation, int at, byte[] bytes)
     {
         var position = at % (seed.Length + 1);
@@ -111,6 +112,9 @@ public class FuzzTargetTests(SeedFixture fixture) : IClassFixture<SeedFixture>
                 break;
             case 3:
                 result.RemoveRange(position, result.Count - position);
+                break;
+            case 4:
+                result.Add("\n\r\t \0"u8[bytes[0] % 5]);
                 break;
             default:
                 result.InsertRange(position, Enumerable.Repeat(position < seed.Length ? seed[position] : bytes[0], 8 + (bytes[0] % 24)));
