@@ -94,6 +94,25 @@ public class ParserRegressionTests
         Assert.ThrowsAny<CryptographicException>(() => certificate.IsSelfSigned());
     }
 
+    [Fact]
+    public void A_key_naming_a_curve_this_platform_does_not_know_is_refused_naming_tls_key()
+    {
+        // AFL's credentials input had tls.key's curve OID 1.2.840.10045.3.1.7 (P-256) spliced into 1.2.840.1277571.1.7,
+        // and PlatformNotSupportedException escaped Parse. The same damage to a key made here (never a committed key).
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var leaf = WithSubjectAltName(Convert.FromBase64String("MCaGJHNwaWZmZTovL210bHMtYXNwaXJlLmxvY2FsL3NhL29yZGVy"), key);
+        var pkcs8 = key.ExportPkcs8PrivateKey();
+        byte[] p256 = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+        var at = pkcs8.AsSpan().IndexOf(p256);
+        Assert.True(at > 0);
+        pkcs8[at + p256.Length - 1] = 0x7F; // 1.2.840.10045.3.1.127: no such curve
+        var files = new CredentialFiles(leaf.ExportCertificatePem(), PemEncoding.WriteString("PRIVATE KEY", pkcs8), leaf.ExportCertificatePem(), "");
+
+        var error = Assert.Throws<InvalidDataException>(() => ServiceCredentials.Parse(files, "/run/order"));
+
+        Assert.StartsWith("/run/order/tls.key names a key type or curve this platform does not support", error.Message, StringComparison.Ordinal);
+    }
+
     private static X509Certificate2 WithSubjectAltName(byte[] value, ECDsa key)
     {
         var request = new CertificateRequest("CN=regression", key, HashAlgorithmName.SHA256);
