@@ -15,7 +15,8 @@
 # once per target, one at a time. It prints one line per target (executions, exec/s, crashes, hangs), copies crashing
 # inputs to fuzz-crashes/<target>/ under the current directory with each one's exception, and exits 1 when any
 # target crashed (2 on a setup error). Every process it starts is stopped by pid on exit; the work directory is
-# removed unless --keep. The seed PKI's private keys live only in the work directory.
+# removed unless --keep. The seed PKI's private keys live only in the work directory, and in a credentials crash
+# input copied to fuzz-crashes/ (git-ignored): a throwaway key, still not one to publish.
 set -euo pipefail
 
 execs=1000000
