@@ -7,10 +7,16 @@ namespace MtlsAspire.Verification;
 /// <summary>Durations as people write and read them: "24h", "90d", "1d12h", "15m", "30s".</summary>
 public static partial class Durations
 {
-    [GeneratedRegex(@"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$", RegexOptions.CultureInvariant)]
+    // [0-9], not \d: \d also matches other scripts' digits, which int parsing then refuses.
+    [GeneratedRegex(@"^(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$", RegexOptions.CultureInvariant)]
     private static partial Regex Pattern();
 
-    /// <summary>Parses "1d12h30m", throwing <see cref="FormatException"/> naming the value when it is not one or is zero.</summary>
+    private const long MaxSeconds = long.MaxValue / TimeSpan.TicksPerSecond;
+
+    /// <summary>
+    /// Parses "1d12h30m", throwing <see cref="FormatException"/> naming the value when it is not one, is zero or is
+    /// longer than <see cref="TimeSpan.MaxValue"/>.
+    /// </summary>
     public static TimeSpan Parse(string text)
     {
         var match = Pattern().Match(text.Trim());
@@ -19,8 +25,17 @@ public static partial class Durations
             throw new FormatException($"'{text}' is not a duration: write e.g. 24h, 90d, 1d12h, 15m or 30s.");
         }
 
-        static int Part(Group g) => g.Success ? int.Parse(g.Value, CultureInfo.InvariantCulture) : 0;
-        var value = new TimeSpan(Part(match.Groups[1]), Part(match.Groups[2]), Part(match.Groups[3]), Part(match.Groups[4]));
+        // The pattern does not bound the digits: a part too long for a long, or a total past TimeSpan.MaxValue, is
+        // refused as too long (in decimal, which holds long.MaxValue days in seconds).
+        static decimal Part(Group g) =>
+            !g.Success ? 0 : long.TryParse(g.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : long.MaxValue;
+        var seconds = (Part(match.Groups[1]) * 86_400) + (Part(match.Groups[2]) * 3_600) + (Part(match.Groups[3]) * 60) + Part(match.Groups[4]);
+        if (seconds > MaxSeconds)
+        {
+            throw new FormatException($"'{text}' is too long a duration: at most {MaxSeconds / 86_400:0}d.");
+        }
+
+        var value = TimeSpan.FromSeconds((long)seconds);
         return value > TimeSpan.Zero ? value : throw new FormatException($"'{text}' is not a positive duration.");
     }
 

@@ -18,7 +18,11 @@ public static class CertificateFacts
 
     private const string SubjectAltNameOid = "2.5.29.17";
 
-    /// <summary>The URI subject alternative names, read with <see cref="AsnReader"/> (context tag [6], IA5String).</summary>
+    /// <summary>
+    /// The URI subject alternative names, read with <see cref="AsnReader"/> (context tag [6], IA5String). Throws
+    /// <see cref="CryptographicException"/> when the extension is not a valid DER GeneralNames, as .NET's own
+    /// <see cref="X509SubjectAlternativeNameExtension"/> readers do.
+    /// </summary>
     public static IReadOnlyList<string> GetUriNames(this X509Certificate2 certificate)
     {
         var uris = new List<string>();
@@ -27,18 +31,27 @@ public static class CertificateFacts
             return uris;
         }
 
-        var reader = new AsnReader(extension.RawData, AsnEncodingRules.DER).ReadSequence();
-        var uriTag = new Asn1Tag(TagClass.ContextSpecific, 6);
-        while (reader.HasData)
+        try
         {
-            if (reader.PeekTag().HasSameClassAndValue(uriTag))
+            var names = new AsnReader(extension.RawData, AsnEncodingRules.DER);
+            var reader = names.ReadSequence();
+            names.ThrowIfNotEmpty();
+            var uriTag = new Asn1Tag(TagClass.ContextSpecific, 6);
+            while (reader.HasData)
             {
-                uris.Add(reader.ReadCharacterString(UniversalTagNumber.IA5String, uriTag));
+                if (reader.PeekTag().HasSameClassAndValue(uriTag))
+                {
+                    uris.Add(reader.ReadCharacterString(UniversalTagNumber.IA5String, uriTag));
+                }
+                else
+                {
+                    reader.ReadEncodedValue();
+                }
             }
-            else
-            {
-                reader.ReadEncodedValue();
-            }
+        }
+        catch (AsnContentException e)
+        {
+            throw new CryptographicException($"The subject alternative name extension is malformed: {e.Message}", e);
         }
 
         return uris;
@@ -58,7 +71,17 @@ public static class CertificateFacts
     /// </summary>
     public static SpiffeId GetSpiffeId(this X509Certificate2 certificate, out string? problem)
     {
-        var uris = certificate.GetUriNames();
+        IReadOnlyList<string> uris;
+        try
+        {
+            uris = certificate.GetUriNames();
+        }
+        catch (CryptographicException e)
+        {
+            problem = $"a malformed subject alternative name extension ({e.InnerException?.Message ?? e.Message})";
+            return default;
+        }
+
         if (uris.Count != 1)
         {
             problem = uris.Count == 0
@@ -122,7 +145,8 @@ public static class CertificateFacts
 
     /// <summary>
     /// True when the certificate names itself as its issuer and its signature verifies with its own key (a root).
-    /// Throws <see cref="CryptographicException"/> when it is signed with an algorithm this check does not know.
+    /// Throws <see cref="CryptographicException"/> when it is signed with an algorithm this check does not know or its
+    /// public key cannot be read.
     /// </summary>
     public static bool IsSelfSigned(this X509Certificate2 certificate)
     {

@@ -8,7 +8,8 @@ namespace MtlsAspire.Verification.Identity;
 /// </summary>
 public static partial class NameRules
 {
-    [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", RegexOptions.CultureInvariant)]
+    // \z, not $: $ also matches before a final '\n', which would let "order\n" through as a name.
+    [GeneratedRegex(@"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\z", RegexOptions.CultureInvariant)]
     private static partial Regex DnsLabel();
 
     /// <summary>True when <paramref name="name"/> is a lowercase DNS label of at most 63 characters.</summary>

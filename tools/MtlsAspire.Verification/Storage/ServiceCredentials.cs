@@ -63,12 +63,17 @@ public sealed class ServiceCredentials : IDisposable
         {
             leaf = X509Certificate2.CreateFromPem(files.CertificatePem, files.KeyPem);
         }
-        catch (Exception e) when (e is CryptographicException or ArgumentException)
+        catch (Exception e) when (e is CryptographicException or ArgumentException or PlatformNotSupportedException)
         {
             // The exception text of a key parse never includes key material; still, say only what the reader needs.
-            var problem = e is ArgumentException || e.Message.Contains("match", StringComparison.OrdinalIgnoreCase)
-                ? "does not match the certificate in tls.crt"
-                : "is damaged, truncated or not a PKCS#8 PEM private key";
+            // PlatformNotSupportedException: a PKCS#8 key naming a curve OpenSSL does not know (found by fuzz/run.sh).
+            var problem = e switch
+            {
+                PlatformNotSupportedException => "names a key type or curve this platform does not support (damaged, or not one we issue)",
+                ArgumentException => "does not match the certificate in tls.crt",
+                _ when e.Message.Contains("match", StringComparison.OrdinalIgnoreCase) => "does not match the certificate in tls.crt",
+                _ => "is damaged, truncated or not a PKCS#8 PEM private key",
+            };
             throw new InvalidDataException($"{keySource} {problem}.", e);
         }
 
