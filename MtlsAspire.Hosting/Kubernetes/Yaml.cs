@@ -152,6 +152,6 @@ internal static partial class Yaml
     };
 
     // Starts with a letter or '/', then letters, digits and . _ / - only: never a number, time, date or indicator.
-    [GeneratedRegex("^[A-Za-z/][A-Za-z0-9._/-]*$")]
+    [GeneratedRegex(@"^[A-Za-z/][A-Za-z0-9._/-]*\z")]
     private static partial Regex PlainSafe();
 }
