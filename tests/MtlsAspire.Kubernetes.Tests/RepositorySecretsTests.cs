@@ -155,7 +155,8 @@ public sealed class RepositorySecretsTests(PublishedManifests published) : IClas
             RedirectStandardError = true,
             RedirectStandardInput = redirectInput,
         };
-        foreach (var argument in arguments)
+        // A clone owned by another user than the one testing it (a CI checkout) is still this repository.
+        foreach (var argument in (string[])["-c", $"safe.directory={Repository.Root}", .. arguments])
         {
             start.ArgumentList.Add(argument);
         }
