@@ -14,7 +14,17 @@ public sealed partial class OrderBook(InventoryClient inventory, PaymentClient p
     public async Task<PlacedOrder> PlaceAsync(string sku, int quantity, decimal amount, CancellationToken cancellationToken)
     {
         var id = Guid.NewGuid().ToString("N");
-        var (reservation, shortage) = await inventory.ReserveAsync(id, sku, quantity, cancellationToken);
+        InventoryClient.Reservation? reservation;
+        string? shortage;
+        try
+        {
+            (reservation, shortage) = await inventory.ReserveAsync(id, sku, quantity, cancellationToken);
+        }
+        catch (Exception e) when (Unreachable(e))
+        {
+            return Record(new PlacedOrder(id, sku, quantity, amount, "inventory-unavailable", $"inventory could not be reached: {e.Message}", time.GetUtcNow()));
+        }
+
         if (reservation is null)
         {
             return Record(new PlacedOrder(id, sku, quantity, amount, "rejected", shortage, time.GetUtcNow()));
@@ -25,21 +35,35 @@ public sealed partial class OrderBook(InventoryClient inventory, PaymentClient p
         {
             problem = await payment.ChargeAsync(id, amount, cancellationToken);
         }
-        // The resilience handler gives up with its own exceptions (circuit open, attempt timed out): payment is unreachable too.
-        catch (Exception e) when (e is HttpRequestException or ServiceDefaults.Mtls.MtlsHandshakeException or TaskCanceledException or Polly.ExecutionRejectedException)
+        catch (Exception e) when (Unreachable(e))
         {
             problem = $"payment could not be reached: {e.Message}";
         }
 
         if (problem is not null)
         {
-            await inventory.ReleaseAsync(reservation.Id, cancellationToken);
+            try
+            {
+                await inventory.ReleaseAsync(reservation.Id, cancellationToken);
+            }
+            catch (Exception e) when (Unreachable(e))
+            {
+                problem += $"; the reservation {reservation.Id} could not be released (inventory could not be reached: {e.Message})";
+            }
+
             LogNotCharged(logger, id, reservation.Id, problem);
             return Record(new PlacedOrder(id, sku, quantity, amount, "payment-failed", problem, time.GetUtcNow()));
         }
 
         return Record(new PlacedOrder(id, sku, quantity, amount, "confirmed", null, time.GetUtcNow()));
     }
+
+    /// <summary>
+    /// A callee that could not be reached: a transport error, a refused handshake, a timeout, or the resilience handler
+    /// giving up with its own exceptions (circuit open, attempt timed out).
+    /// </summary>
+    private static bool Unreachable(Exception e) =>
+        e is HttpRequestException or ServiceDefaults.Mtls.MtlsHandshakeException or TaskCanceledException or Polly.ExecutionRejectedException;
 
     [LoggerMessage(1, LogLevel.Warning, "Order {OrderId} not charged, reservation {Reservation} released: {Problem}")]
     private static partial void LogNotCharged(ILogger logger, string orderId, Guid reservation, string problem);

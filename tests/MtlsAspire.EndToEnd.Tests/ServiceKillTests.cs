@@ -10,9 +10,10 @@ using MtlsAspire.Hosting;
 namespace MtlsAspire.EndToEnd.Tests;
 
 /// <summary>
-/// kill -9 of payment while orders flow: the dashboard shows it exited, every order placed meanwhile gets an answer that
-/// says payment could not be reached, and once payment is started again no order was charged twice and no charge the
-/// ledger committed is missing — although order's resilience handler retries a charge whose answer was lost.
+/// kill -9 of payment, then of inventory, while orders flow: the dashboard shows each exited, every order placed meanwhile
+/// gets an answer that names the service that could not be reached, and once both are started again no order was charged
+/// twice and no charge the ledger committed is missing — although order's resilience handler retries a charge whose
+/// answer was lost.
 /// </summary>
 public partial class ServiceKillTests
 {
@@ -20,35 +21,37 @@ public partial class ServiceKillTests
 
     private sealed record LedgerEntry(long Id, string OrderId, decimal Amount);
 
-    private sealed record Outcome(HttpStatusCode? Status, PlacedOrder? Order, string? Error, bool AfterRestart);
+    private sealed record Outcome(HttpStatusCode? Status, PlacedOrder? Order, string? Error, int Phase);
+
+    private const int BeforeKills = 0, PaymentRestarted = 1, InventoryRestarted = 2;
 
     [Fact]
-    public async Task Payment_killed_under_load_shows_as_exited_callers_are_told_and_after_a_restart_nothing_is_charged_twice_or_lost()
+    public async Task Payment_then_inventory_killed_under_load_show_as_exited_callers_are_told_and_after_restarts_nothing_is_charged_twice_or_lost()
     {
         // The workers are in the model (order allows the shopper because it references order), the shopper places no orders itself.
         await using var app = await TestApp.StartAsync();
         using var shopper = app.CreateHttpClient("order", asIdentity: "shopper");
         shopper.Timeout = TimeSpan.FromSeconds(100); // order's own calls give up before this (resilience handler: 30 s in all)
         var outcomes = new ConcurrentQueue<Outcome>();
-        var restarted = false;
+        var phase = BeforeKills;
         using var stop = new CancellationTokenSource();
 
         async Task Place()
         {
             while (!stop.IsCancellationRequested)
             {
-                var after = Volatile.Read(ref restarted);
+                var now = Volatile.Read(ref phase);
                 try
                 {
                     using var response = await shopper.PostAsJsonAsync("/api/orders", new { sku = "coffee", quantity = 1, amount = 2.50m });
                     var body = await response.Content.ReadAsStringAsync();
-                    outcomes.Enqueue(response.StatusCode is HttpStatusCode.Created or HttpStatusCode.UnprocessableEntity
-                        ? new Outcome(response.StatusCode, JsonSerializer.Deserialize<PlacedOrder>(body, JsonSerializerOptions.Web), null, after)
-                        : new Outcome(response.StatusCode, null, $"{(int)response.StatusCode}: {body}", after));
+                    outcomes.Enqueue(response.StatusCode is HttpStatusCode.Created or HttpStatusCode.UnprocessableEntity or HttpStatusCode.ServiceUnavailable
+                        ? new Outcome(response.StatusCode, JsonSerializer.Deserialize<PlacedOrder>(body, JsonSerializerOptions.Web), null, now)
+                        : new Outcome(response.StatusCode, null, $"{(int)response.StatusCode}: {body}", now));
                 }
                 catch (HttpRequestException e)
                 {
-                    outcomes.Enqueue(new Outcome(null, null, e.Message, after));
+                    outcomes.Enqueue(new Outcome(null, null, e.Message, now));
                 }
             }
         }
@@ -57,20 +60,13 @@ public partial class ServiceKillTests
         try
         {
             await WaitFor(() => outcomes.Count(o => o.Order?.Status == "confirmed") >= 20, "20 orders confirmed before the kill", outcomes);
-            var payment = app.ProcessId("payment");
-            Assert.Equal(0, Kill(payment, 9));
+            await KillAndRestartAsync(app, "payment", () => outcomes.Any(o => o.Order?.Status == "payment-failed"), "an order refused for want of payment", outcomes);
+            Volatile.Write(ref phase, PaymentRestarted);
+            await WaitFor(() => outcomes.Count(o => o.Phase == PaymentRestarted && o.Order?.Status == "confirmed") >= 10, "10 orders confirmed after payment's restart", outcomes);
 
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-            var exited = await app.App.ResourceNotifications.WaitForResourceAsync("payment",
-                e => e.Snapshot.State?.Text is "Exited" or "Finished", timeout.Token);
-            Assert.NotEqual(0, exited.Snapshot.ExitCode);
-            await WaitFor(() => outcomes.Any(o => o.Order?.Status == "payment-failed"), "an order refused for want of payment", outcomes);
-
-            var started = await app.App.ResourceCommands.ExecuteCommandAsync("payment", KnownResourceCommands.StartCommand);
-            Assert.True(started.Success, started.Message);
-            await app.App.ResourceNotifications.WaitForResourceHealthyAsync("payment", timeout.Token);
-            Volatile.Write(ref restarted, true);
-            await WaitFor(() => outcomes.Count(o => o.AfterRestart && o.Order?.Status == "confirmed") >= 10, "10 orders confirmed after the restart", outcomes);
+            await KillAndRestartAsync(app, "inventory", () => outcomes.Any(o => o.Order?.Status == "inventory-unavailable"), "an order refused for want of inventory", outcomes);
+            Volatile.Write(ref phase, InventoryRestarted);
+            await WaitFor(() => outcomes.Count(o => o.Phase == InventoryRestarted && o.Order?.Status == "confirmed") >= 10, "10 orders confirmed after inventory's restart", outcomes);
         }
         finally
         {
@@ -87,15 +83,41 @@ public partial class ServiceKillTests
             Assert.Equal(HttpStatusCode.UnprocessableEntity, o.Status);
             Assert.Contains("payment", o.Order!.Problem, StringComparison.Ordinal);
         });
-        Assert.All(outcomes, o => Assert.True(o.Order?.Status is "confirmed" or "payment-failed", $"{o.Status} {o.Order?.Status}: {o.Order?.Problem}"));
+        var unavailable = outcomes.Where(o => o.Order?.Status == "inventory-unavailable").ToList();
+        Assert.NotEmpty(unavailable);
+        Assert.All(unavailable, o =>
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, o.Status);
+            Assert.Contains("inventory could not be reached", o.Order!.Problem, StringComparison.Ordinal);
+        });
+        Assert.All(outcomes, o => Assert.True(o.Order?.Status is "confirmed" or "payment-failed" or "inventory-unavailable", $"{o.Status} {o.Order?.Status}: {o.Order?.Problem}"));
 
         using var ledger = UnixSocketHttp.CreateClient(app.App.Services.GetModelResource("legacy-ledger").GetUnixSocketPath());
         var entries = await ledger.GetFromJsonAsync<List<LedgerEntry>>("/api/ledger/entries");
         var charges = entries!.GroupBy(e => e.OrderId).ToDictionary(g => g.Key, g => g.Count());
         // Never charged twice, even for an order whose charge was retried after payment died with it under way.
         Assert.All(charges, c => Assert.True(c.Value == 1, $"order {c.Key} has {c.Value} ledger entries"));
+        // Nothing was charged for an order inventory could not reserve.
+        Assert.All(unavailable, o => Assert.False(charges.ContainsKey(o.Order!.Id), $"order {o.Order.Id} was charged without a reservation"));
         // Every confirmed order's charge is in the ledger.
         Assert.All(outcomes.Where(o => o.Order?.Status == "confirmed"), o => Assert.True(charges.ContainsKey(o.Order!.Id), $"confirmed order {o.Order.Id} has no ledger entry"));
+    }
+
+    /// <summary>
+    /// kill -9 of <paramref name="resource"/>; waits until the dashboard shows it exited and <paramref name="refused"/>
+    /// holds, then starts it with the dashboard's Start command and waits until it is healthy.
+    /// </summary>
+    private static async Task KillAndRestartAsync(TestApp app, string resource, Func<bool> refused, string what, IEnumerable<Outcome> outcomes)
+    {
+        Assert.Equal(0, Kill(app.ProcessId(resource), 9));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var exited = await app.App.ResourceNotifications.WaitForResourceAsync(resource, e => e.Snapshot.State?.Text is "Exited" or "Finished", timeout.Token);
+        Assert.NotEqual(0, exited.Snapshot.ExitCode);
+        await WaitFor(refused, what, outcomes);
+
+        var started = await app.App.ResourceCommands.ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand);
+        Assert.True(started.Success, started.Message);
+        await app.App.ResourceNotifications.WaitForResourceHealthyAsync(resource, timeout.Token);
     }
 
     /// <summary>Waits for <paramref name="condition"/> (90 s at most); on a timeout, says what the orders got so far.</summary>

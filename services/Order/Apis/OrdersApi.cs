@@ -16,14 +16,16 @@ public static class OrdersApi
 
     public sealed record OrderRequest(string Sku, int Quantity, decimal Amount);
 
-    private static async Task<Results<Created<OrderBook.PlacedOrder>, Conflict<OrderBook.PlacedOrder>, UnprocessableEntity<OrderBook.PlacedOrder>>> Place(
-        OrderRequest request, OrderBook orders, CancellationToken cancellationToken)
+    private static async Task<Results<Created<OrderBook.PlacedOrder>, Conflict<OrderBook.PlacedOrder>, UnprocessableEntity<OrderBook.PlacedOrder>,
+        JsonHttpResult<OrderBook.PlacedOrder>>> Place(OrderRequest request, OrderBook orders, CancellationToken cancellationToken)
     {
         var order = await orders.PlaceAsync(request.Sku, request.Quantity, request.Amount, cancellationToken);
         return order.Status switch
         {
             "confirmed" => TypedResults.Created($"/api/orders/{order.Id}", order),
             "rejected" => TypedResults.Conflict(order),
+            // Nothing was reserved or charged: try again later.
+            "inventory-unavailable" => TypedResults.Json(order, statusCode: StatusCodes.Status503ServiceUnavailable),
             _ => TypedResults.UnprocessableEntity(order),
         };
     }
