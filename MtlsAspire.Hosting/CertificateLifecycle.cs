@@ -39,6 +39,7 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
     private static readonly TimeSpan s_tick = TimeSpan.FromSeconds(1);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ConcurrentDictionary<string, ExpiryStatus> _expiry = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _renewalFailures = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TimeSpan> _jitter = new(StringComparer.Ordinal);
     private DateTimeOffset _crlsPublishedAt;
     private CertificateAuthority? _authority;
@@ -85,6 +86,12 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
 
     /// <summary>The expiry state of <paramref name="service"/> (the worse of what the ledger and the service itself say), if known.</summary>
     public ExpiryStatus? ExpiryOf(string service) => _expiry.TryGetValue(service, out var status) ? status : null;
+
+    /// <summary>
+    /// The services whose last renewal tick failed, with when and why (a read-only or full PKI directory, say); a service
+    /// leaves the list at its next tick that goes through. Their services keep serving the generation they have.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> RenewalFailures => _renewalFailures;
 
     /// <summary>Creates or opens the PKI, rotates an intermediate that is missing or about to expire, republishes the CRLs.</summary>
     public Task BootstrapAsync(CancellationToken cancellationToken) => LockedAsync(() =>
@@ -224,11 +231,13 @@ internal sealed class CertificateLifecycle(PkiOptions options, PassphraseSource 
                 }
 
                 EvaluateExpiry(service, leaf, now);
+                _renewalFailures.TryRemove(service, out _);
             }
             catch (Exception e) when (e is PkiException or IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
             {
                 // One service's trouble (its directory unwritable, say) must not stop the others' renewals or the CRLs.
                 timeline.LogWarning("renewal of {Service} failed, will retry at the next tick: {Message}", service, e.Message);
+                _renewalFailures[service] = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"at {now:u}: {e.Message}");
             }
         }
 

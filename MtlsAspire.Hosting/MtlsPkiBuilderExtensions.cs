@@ -64,12 +64,7 @@ public static class MtlsPkiBuilderExtensions
 
         var pki = new PkiResource(name, options, passphrase) { EndpointsFile = new EndpointsFile(Path.Combine(options.StateDirectory, "endpoints.json")) };
         var healthKey = $"{name}-pki";
-        builder.Services.AddHealthChecks().AddCheck(healthKey, () => pki.Lifecycle switch
-        {
-            null or { IsReady: false } => HealthCheckResult.Unhealthy("the PKI is not bootstrapped"),
-            { CrlStaleSince: { } stale } => HealthCheckResult.Unhealthy($"the intermediate CRL went stale at {stale:u}; services refuse peers until it is republished"),
-            _ => HealthCheckResult.Healthy(),
-        });
+        builder.Services.AddHealthChecks().AddCheck(healthKey, () => Health(pki.Lifecycle));
 
         builder.Eventing.Subscribe<ResourceEndpointsAllocatedEvent>((e, _) =>
         {
@@ -378,6 +373,17 @@ public static class MtlsPkiBuilderExtensions
         ];
         return notifications.PublishUpdateAsync(resource, s => s with { Properties = Merge(s.Properties, properties) });
     }
+
+    /// <summary>The pki resource's health: bootstrapped, its CRL current, and every renewal of the last tick through.</summary>
+    internal static HealthCheckResult Health(CertificateLifecycle? lifecycle) => lifecycle switch
+    {
+        null or { IsReady: false } => HealthCheckResult.Unhealthy("the PKI is not bootstrapped"),
+        { CrlStaleSince: { } stale } => HealthCheckResult.Unhealthy($"the intermediate CRL went stale at {stale:u}; services refuse peers until it is republished"),
+        { RenewalFailures.Count: > 0 } => HealthCheckResult.Unhealthy(
+            $"renewal failed for {string.Join("; ", lifecycle.RenewalFailures.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key} {f.Value}"))}" +
+            "; those services keep serving their current certificates, and the next tick tries again"),
+        _ => HealthCheckResult.Healthy(),
+    };
 
     private static void RecordEndpoints(PkiResource pki, IResource resource)
     {

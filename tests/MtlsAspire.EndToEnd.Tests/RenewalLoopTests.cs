@@ -67,4 +67,39 @@ public class RenewalLoopTests
         await stop.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => loop.WaitAsync(TimeSpan.FromSeconds(30)));
     }
+
+    [Fact]
+    public async Task A_renewal_into_a_directory_that_cannot_be_written_keeps_the_old_generation_turns_the_pki_unhealthy_and_says_why()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+        using var scope = LifecycleScope.Create(state => new PkiOptions { StateDirectory = state, LeafLifetime = TimeSpan.FromMinutes(30) }, clock);
+        var lifecycle = scope.Lifecycle;
+        await lifecycle.BootstrapAsync(CancellationToken.None);
+        var first = (await lifecycle.EnsureLeafAsync("order", CancellationToken.None)).Serial;
+        var directory = lifecycle.Authority.Layout.ServiceDirectory("order");
+        var served = File.ReadAllText(Path.Combine(directory, "tls.crt"));
+        clock.Advance(TimeSpan.FromMinutes(21)); // past 2/3 of the lifetime: due
+
+        using (UnwritableDirectory.Make(directory))
+        {
+            await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+
+            // Nothing recorded, nothing swapped: the service keeps the generation it has.
+            Assert.Equal(first, lifecycle.Authority.Ledger.ActiveLeaf("order")!.Serial);
+            Assert.Equal(served, File.ReadAllText(Path.Combine(directory, "tls.crt")));
+            var failure = Assert.Single(lifecycle.RenewalFailures);
+            Assert.Equal("order", failure.Key);
+            Assert.Contains(directory, failure.Value, StringComparison.Ordinal);
+            var health = MtlsPkiBuilderExtensions.Health(lifecycle);
+            Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, health.Status);
+            Assert.Contains("renewal failed for order at ", health.Description, StringComparison.Ordinal);
+            Assert.Contains("keep serving their current certificates", health.Description, StringComparison.Ordinal);
+        }
+
+        // Writable again: the next tick renews, and the pki is healthy.
+        await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+        Assert.NotEqual(first, lifecycle.Authority.Ledger.ActiveLeaf("order")!.Serial);
+        Assert.Empty(lifecycle.RenewalFailures);
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, MtlsPkiBuilderExtensions.Health(lifecycle).Status);
+    }
 }
