@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using MtlsAspire.EndToEnd.Tests.Infrastructure;
 
 namespace MtlsAspire.EndToEnd.Tests;
@@ -8,9 +7,9 @@ namespace MtlsAspire.EndToEnd.Tests;
 /// The real command: the AppHost executable with DCP and the dashboard, stopped by SIGTERM as Ctrl+C or a process manager
 /// would, or killed with SIGKILL (a crash, the OOM killer): DCP watches the AppHost and stops everything it started.
 /// </summary>
-public partial class AppHostProcessTests
+public class AppHostProcessTests
 {
-    private const int Sigterm = 15, Sigkill = 9;
+    private const int Sigterm = ProcessTree.Sigterm, Sigkill = ProcessTree.Sigkill;
 
     [Theory]
     [InlineData(Sigterm)]
@@ -71,7 +70,7 @@ public partial class AppHostProcessTests
             }
 
             started = children;
-            Assert.Equal(0, Kill(process.Id, signal));
+            Assert.True(ProcessTree.Signal(process.Id, signal));
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
 
             // SIGTERM: a clean exit. SIGKILL: the AppHost had no say; what is tested is that nothing it started outlives it.
@@ -91,7 +90,7 @@ public partial class AppHostProcessTests
             // Whatever outlived a failed test is stopped here, by process id.
             foreach (var pid in started.Where(ProcessTree.IsRunning))
             {
-                Kill(pid, Sigkill);
+                ProcessTree.Signal(pid, Sigkill);
             }
 
             if (Directory.Exists(state))
@@ -100,7 +99,4 @@ public partial class AppHostProcessTests
             }
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }

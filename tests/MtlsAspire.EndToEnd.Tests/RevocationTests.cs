@@ -81,7 +81,7 @@ public class RevocationTests(ShopFixture shop, ITestOutputHelper output)
     {
         var inventory = App.ProcessId("inventory");
         var rootsBefore = File.ReadAllText(Path.Combine(App.Pki.CredentialsDirectory("order"), "ca.crt"));
-        Signal(inventory, "STOP"); // a service that never loads anything again (hung)
+        Assert.True(ProcessTree.Signal(inventory, ProcessTree.Sigstop)); // a service that never loads anything again (hung)
         (int Exit, string Output, string Error) stalled;
         try
         {
@@ -89,7 +89,7 @@ public class RevocationTests(ShopFixture shop, ITestOutputHelper output)
         }
         finally
         {
-            Signal(inventory, "CONT");
+            Assert.True(ProcessTree.Signal(inventory, ProcessTree.Sigcont));
         }
 
         output.WriteLine(stalled.Output + stalled.Error);
@@ -128,12 +128,5 @@ public class RevocationTests(ShopFixture shop, ITestOutputHelper output)
 
         Assert.Fail($"{what}: the revoked certificate was still accepted {s_refusedWithin.TotalSeconds} s after the revocation");
         return watch.Elapsed;
-    }
-
-    private static void Signal(int pid, string signal)
-    {
-        using var kill = Process.Start("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        kill.WaitForExit();
-        Assert.Equal(0, kill.ExitCode);
     }
 }

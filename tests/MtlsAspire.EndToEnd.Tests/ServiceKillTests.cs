@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Aspire.Hosting;
 using MtlsAspire.EndToEnd.Tests.Infrastructure;
@@ -15,7 +14,7 @@ namespace MtlsAspire.EndToEnd.Tests;
 /// twice and no charge the ledger committed is missing — although order's resilience handler retries a charge whose
 /// answer was lost.
 /// </summary>
-public partial class ServiceKillTests
+public class ServiceKillTests
 {
     private sealed record PlacedOrder(string Id, string Status, string? Problem);
 
@@ -109,7 +108,7 @@ public partial class ServiceKillTests
     /// </summary>
     private static async Task KillAndRestartAsync(TestApp app, string resource, Func<bool> refused, string what, IEnumerable<Outcome> outcomes)
     {
-        Assert.Equal(0, Kill(app.ProcessId(resource), 9));
+        Assert.True(ProcessTree.Signal(app.ProcessId(resource), ProcessTree.Sigkill));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         var exited = await app.App.ResourceNotifications.WaitForResourceAsync(resource, e => e.Snapshot.State?.Text is "Exited" or "Finished", timeout.Token);
         Assert.NotEqual(0, exited.Snapshot.ExitCode);
@@ -134,7 +133,4 @@ public partial class ServiceKillTests
                     .Select(g => $"{g.Count()} × {g.Key}")));
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }

@@ -1,10 +1,16 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace MtlsAspire.EndToEnd.Tests.Infrastructure;
 
 /// <summary>Processes as /proc shows them: who started whom, and who still runs.</summary>
-public static class ProcessTree
+public static partial class ProcessTree
 {
+    public const int Sigkill = 9, Sigterm = 15, Sigcont = 18, Sigstop = 19;
+
+    /// <summary>Sends <paramref name="signal"/> to <paramref name="pid"/> (kill(2)); true when it was delivered.</summary>
+    public static bool Signal(int pid, int signal) => Kill(pid, signal) == 0;
+
     /// <summary>Every live process under <paramref name="pid"/> (children, their children, …).</summary>
     public static IReadOnlyList<int> Descendants(int pid)
     {
@@ -105,4 +111,7 @@ public static class ProcessTree
         var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');
         return (fields[0], int.Parse(fields[1], CultureInfo.InvariantCulture));
     }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
 }
