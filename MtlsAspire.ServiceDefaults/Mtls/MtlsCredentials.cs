@@ -70,6 +70,12 @@ public sealed class MtlsCredentials : IDisposable
     /// <summary>What this generation is, as <c>/mtls/status</c> reports it (public certificate data only).</summary>
     public CredentialStatus Status(ExpiryPolicy policy, DateTimeOffset now) => _files.Status(Generation, LoadedAt, Expiry(policy, now));
 
+    /// <summary>Peer verdicts cached by this generation (<see cref="MtlsOptions.ValidationCacheSize"/> at most).</summary>
+    internal int CachedVerdicts => _cache.Count;
+
+    /// <summary>Intermediates learned from authenticated peers, and strangers' chains remembered (shared by every generation).</summary>
+    internal (int Learned, int Strangers) KnownIntermediateCounts => _knownIntermediates.Counts;
+
     /// <summary>The (verified) CRL of this service's own issuer.</summary>
     public RevocationList? IssuerCrl { get; }
 
@@ -327,6 +333,18 @@ internal sealed class KnownIntermediates
     private readonly ConcurrentDictionary<string, X509Certificate2[]> _sentByStranger = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _strangerOrder = new();
     private X509Certificate2[] _snapshot = [];
+
+    /// <summary>How many intermediates were learned, and of how many strangers a chain is remembered.</summary>
+    public (int Learned, int Strangers) Counts
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return (_learned.Count, _sentByStranger.Count);
+            }
+        }
+    }
 
     /// <summary>Ours first (newest first), then the learned ones: the hints for every chain.</summary>
     public X509Certificate2[] Snapshot() => Volatile.Read(ref _snapshot);

@@ -18,6 +18,8 @@ namespace MtlsAspire.ServiceDefaults.Telemetry;
 /// <item><c>mtls.peer.validations</c> {side, cache}: peer certificates judged, and whether the verdict cache answered;</item>
 /// <item><c>mtls.credentials.generation</c>: the credential generation in use (1 at start, +1 per reload swapped in);</item>
 /// <item><c>mtls.trust_bundle.roots</c>: the roots of the loaded trust bundle (2 during a root rotation);</item>
+/// <item><c>mtls.cache.entries</c> {cache: peer-verdicts, learned-intermediates, stranger-chains}: the entries of each
+/// cache that peers fill, each bounded (<c>Mtls:ValidationCacheSize</c> per generation, 64, 4096);</item>
 /// <item><c>mtls.certificate.expiry.state</c>: the loaded leaf by <c>Mtls:Expiry</c> (0 ok, 1 warning, 2 critical,
 /// 3 expired or not yet valid), measured on the service's clock when read;</item>
 /// <item><c>mtls.certificate.expiry.warnings</c> {level: warning, critical, expired, not-yet-valid}: thresholds crossed,
@@ -66,6 +68,8 @@ public sealed class MtlsTelemetry : IDisposable
             "The credential generation in use");
         _meter.CreateObservableGauge("mtls.trust_bundle.roots", () => Observe(c => (double)c.TrustedRoots.Count), "{certificate}",
             "Roots in the loaded trust bundle");
+        _meter.CreateObservableGauge("mtls.cache.entries", ObserveCaches, "{entry}",
+            "Entries of the caches peers fill: verdicts of the generation in use, intermediates learned from authenticated peers, chains remembered of strangers");
         _meter.CreateObservableGauge("mtls.certificate.expiry.state", () => Observe(c => (double)StateValue(c.Expiry(_expiryPolicy, time.GetUtcNow()).State)),
             "{state}", "The loaded leaf by the expiry thresholds: 0 ok, 1 warning, 2 critical, 3 expired or not yet valid");
         _meter.CreateObservableGauge("mtls.certificate.expiry", () => Observe(c => (c.Leaf.NotAfter.ToUniversalTime() - time.GetUtcNow().UtcDateTime).TotalSeconds),
@@ -135,6 +139,23 @@ public sealed class MtlsTelemetry : IDisposable
         }
 
         return [];
+    }
+
+    private IEnumerable<Measurement<long>> ObserveCaches()
+    {
+        if (_credentials() is not { } current)
+        {
+            return [];
+        }
+
+        var identity = new KeyValuePair<string, object?>("mtls.identity", current.Identity.ToString());
+        var (learned, strangers) = current.KnownIntermediateCounts;
+        return
+        [
+            new(current.CachedVerdicts, identity, new("cache", "peer-verdicts")),
+            new(learned, identity, new("cache", "learned-intermediates")),
+            new(strangers, identity, new("cache", "stranger-chains")),
+        ];
     }
 
     internal void HandshakeRejected(PeerSide side, RejectionReason reason, string peer) =>
