@@ -39,7 +39,9 @@ internal sealed class BenchApp : IAsyncDisposable
     public IReadOnlyList<string> Identities =>
         [.. App.Services.GetRequiredService<DistributedApplicationModel>().Resources.Where(r => r.Annotations.OfType<MtlsIdentityAnnotation>().Any()).Select(r => r.Name)];
 
-    public static async Task<BenchApp> StartAsync(string state, AppSetup setup, CancellationToken cancellationToken)
+    /// <summary>Starts the app; <paramref name="configure"/> changes the model last (a resource's environment, say).</summary>
+    public static async Task<BenchApp> StartAsync(string state, AppSetup setup, CancellationToken cancellationToken,
+        Action<IDistributedApplicationTestingBuilder>? configure = null)
     {
         string[] args = ["--state-dir", state, "--MtlsAspire:ProxiedEndpoints", setup.Proxied ? "true" : "false"];
         // The dashboard as the testing builder runs it when asked: dynamic loopback ports, plain HTTP, the services'
@@ -65,6 +67,7 @@ internal sealed class BenchApp : IAsyncDisposable
 
         builder.CreateResourceBuilder<ProjectResource>("shopper").WithEnvironment("Shopper__Enabled", "false");
         builder.CreateResourceBuilder<ProjectResource>("intruder").WithEnvironment("Intruder__Interval", "00:01:00");
+        configure?.Invoke(builder);
         var app = await builder.BuildAsync(cancellationToken);
         var bench = new BenchApp(app, state);
         try

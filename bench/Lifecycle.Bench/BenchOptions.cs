@@ -33,6 +33,15 @@ internal sealed record BenchOptions
           --orders N                  sequential orders, every one charged (default 1500; at most 1700: 2,000 units)
           --warmup N                  unmeasured sequential orders first, every 4th charged (default 200)
           --loaded S                  seconds of the loaded run (default 15; --workers, --charge-every apply)
+        usage: Lifecycle.Bench --soak MINUTES [--renew-every S] [--rotate-every S] [--sample-every S] [--out DIR]
+                               [--counters PATH] [--workers N] [--new-connection-workers M] [--charge-every K] [--dir DIR]
+          --soak MINUTES              the app as `dotnet run` runs it (dashboard, telemetry), load for MINUTES, every leaf
+                                      renewed every --renew-every seconds (default 60) and the intermediate rotated every
+                                      --rotate-every seconds (default 600, in place of that minute's renewal); every
+                                      --sample-every seconds (default 10) each service's RSS, file descriptors, sockets
+                                      and threads from /proc, and with --counters its managed heap and mTLS caches
+          --out DIR                   samples.csv, events.csv, summary.md and soak.svg are written there (default soak-out)
+          --counters PATH             dotnet-counters, run once per service process (bench/soak.sh installs it)
         """;
 
     public TimeSpan Steady { get; init; } = TimeSpan.FromSeconds(20);
@@ -63,6 +72,18 @@ internal sealed record BenchOptions
 
     public TimeSpan Loaded { get; init; } = TimeSpan.FromSeconds(15);
 
+    public TimeSpan? Soak { get; init; }
+
+    public TimeSpan RenewEvery { get; init; } = TimeSpan.FromSeconds(60);
+
+    public TimeSpan RotateEvery { get; init; } = TimeSpan.FromSeconds(600);
+
+    public TimeSpan SampleEvery { get; init; } = TimeSpan.FromSeconds(10);
+
+    public string Out { get; init; } = "soak-out";
+
+    public string? Counters { get; init; }
+
     public int ClosingWorkers => NewConnectionWorkers ?? Workers / 2;
 
     /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> naming the bad argument.</summary>
@@ -89,6 +110,12 @@ internal sealed record BenchOptions
                 "--orders" => options with { Orders = (int)Number(name, Value(), 1, 1700) },
                 "--warmup" => options with { Warmup = (int)Number(name, Value(), 0, 1000) },
                 "--loaded" => options with { Loaded = TimeSpan.FromSeconds(Number(name, Value(), 0, 600)) },
+                "--soak" => options with { Soak = TimeSpan.FromMinutes(Number(name, Value(), 1, 24 * 60)) },
+                "--renew-every" => options with { RenewEvery = TimeSpan.FromSeconds(Number(name, Value(), 10, 3600)) },
+                "--rotate-every" => options with { RotateEvery = TimeSpan.FromSeconds(Number(name, Value(), 10, 24 * 3600)) },
+                "--sample-every" => options with { SampleEvery = TimeSpan.FromSeconds(Number(name, Value(), 1, 600)) },
+                "--out" => options with { Out = Value() },
+                "--counters" => options with { Counters = Value() },
                 "-h" or "--help" => throw new ArgumentException(string.Empty),
                 _ => throw new ArgumentException($"unknown argument '{name}'."),
             };

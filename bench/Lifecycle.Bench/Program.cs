@@ -5,7 +5,8 @@ using MtlsAspire.Lifecycle.Bench;
 
 // The certificate lifecycle under load: the whole app (real DCP, real services), our own load through every hop, and
 // each rotation the dashboard offers measured as a phase; then revocation-to-refusal times. With --latency: one order's
-// latency and CPU in variants of the app (default, no telemetry, direct endpoints). See bench/README.md.
+// latency and CPU in variants of the app (default, no telemetry, direct endpoints). With --soak: renewals and rotations
+// under load for minutes, the processes' memory, descriptors and caches sampled. See bench/README.md.
 BenchOptions options;
 try
 {
@@ -22,7 +23,8 @@ catch (ArgumentException e)
     return 2;
 }
 
-using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(options.Latency ? 10 * options.Variants.Count * options.Rounds : 20));
+using var cancel = new CancellationTokenSource(options.Soak is { } soak ? soak + TimeSpan.FromMinutes(20)
+    : TimeSpan.FromMinutes(options.Latency ? 10 * options.Variants.Count * options.Rounds : 20));
 Console.CancelKeyPress += (_, e) =>
 {
     e.Cancel = true; // stop the app and delete the state directory on the way out
@@ -32,6 +34,11 @@ var ct = cancel.Token;
 if (options.Latency)
 {
     return await LatencyBench.RunAsync(options, ct);
+}
+
+if (options.Soak is { } minutes)
+{
+    return await SoakBench.RunAsync(options, minutes, ct);
 }
 
 var state = Path.Combine(options.BaseDirectory ?? Path.GetTempPath(), "lifecycle-bench-" + Guid.NewGuid().ToString("N")[..12]);

@@ -1,15 +1,13 @@
 namespace MtlsAspire.Inventory;
 
-/// <summary>Items, stock and reservations. One lock: a reservation checks and takes stock atomically, so concurrent reservations never oversell.</summary>
-public sealed class StockBook
+/// <summary>
+/// Items, stock and reservations. One lock: a reservation checks and takes stock atomically, so concurrent reservations
+/// never oversell. Coffee and tea start with <c>Inventory:OnHand</c> units each (1,000); the limited mug with 5.
+/// </summary>
+public sealed class StockBook(IConfiguration configuration)
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, Item> _items = new(StringComparer.Ordinal)
-    {
-        ["coffee"] = new("coffee", "Coffee beans, 1 kg", 1_000),
-        ["tea"] = new("tea", "Green tea, 250 g", 1_000),
-        ["limited"] = new("limited", "Limited edition mug", 5),
-    };
+    private readonly Dictionary<string, Item> _items = Stock(configuration.GetValue("Inventory:OnHand", 1_000));
 
     private readonly Dictionary<Guid, Reservation> _reservations = [];
 
@@ -72,5 +70,20 @@ public sealed class StockBook
             _items[reservation.Sku] = item with { Reserved = item.Reserved - reservation.Quantity };
             return true;
         }
+    }
+
+    private static Dictionary<string, Item> Stock(int onHand)
+    {
+        if (onHand < 0)
+        {
+            throw new InvalidOperationException($"Inventory:OnHand must not be negative, not {onHand}.");
+        }
+
+        return new(StringComparer.Ordinal)
+        {
+            ["coffee"] = new("coffee", "Coffee beans, 1 kg", onHand),
+            ["tea"] = new("tea", "Green tea, 250 g", onHand),
+            ["limited"] = new("limited", "Limited edition mug", 5),
+        };
     }
 }

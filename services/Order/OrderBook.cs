@@ -2,10 +2,17 @@ using System.Collections.Concurrent;
 
 namespace MtlsAspire.Order;
 
-/// <summary>Orders placed: reserve stock, charge, confirm; release the reservation when the charge fails.</summary>
+/// <summary>
+/// Orders placed: reserve stock, charge, confirm; release the reservation when the charge fails. A demo store in
+/// memory that keeps the newest <see cref="Kept"/> orders (<c>GET /api/orders/{id}</c> of an older one is 404), so that a
+/// service under load for days does not grow; a real one has a database.
+/// </summary>
 public sealed partial class OrderBook(InventoryClient inventory, PaymentClient payment, TimeProvider time, ILogger<OrderBook> logger)
 {
+    public const int Kept = 10_000;
+
     private readonly ConcurrentDictionary<string, PlacedOrder> _orders = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<string> _placed = new();
 
     public sealed record PlacedOrder(string Id, string Sku, int Quantity, decimal Amount, string Status, string? Problem, DateTimeOffset At);
 
@@ -71,6 +78,12 @@ public sealed partial class OrderBook(InventoryClient inventory, PaymentClient p
     private PlacedOrder Record(PlacedOrder order)
     {
         _orders[order.Id] = order;
+        _placed.Enqueue(order.Id);
+        while (_orders.Count > Kept && _placed.TryDequeue(out var oldest))
+        {
+            _orders.TryRemove(oldest, out _);
+        }
+
         return order;
     }
 }
