@@ -32,7 +32,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/mtls-soak.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 dotnet tool install dotnet-counters --version 10.0.750501 --tool-path "$work/tools" >/dev/null
 if [[ $build == 1 ]]; then
-    dotnet build "$repo/bench/Lifecycle.Bench" -v q -nologo >/dev/null
+    dotnet build "$repo/bench/Lifecycle.Bench" -v q -nologo >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
 fi
 cd "$repo"
 dotnet run --no-build --project bench/Lifecycle.Bench -- --soak "$minutes" --out "$out" --counters "$work/tools/dotnet-counters" --dir "$work" "${extra[@]}"

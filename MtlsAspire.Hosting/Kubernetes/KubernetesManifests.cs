@@ -145,7 +145,8 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
             foreach (var generation in options.Roots)
             {
                 var suffix = generation == 1 ? string.Empty : $" {generation.ToString(CultureInfo.InvariantCulture)}";
-                yield return CaCertificate(RootName(generation), $"MtlsAspire Root CA{suffix} ({trustDomain})", "mtls-selfsigned", TimeSpan.FromDays(3650), TimeSpan.FromDays(365));
+                yield return CaCertificate(RootName(generation), $"MtlsAspire Root CA{suffix} ({trustDomain})", "mtls-selfsigned", TimeSpan.FromDays(3650), TimeSpan.FromDays(365),
+                    trustDomainUri: $"spiffe://{trustDomain}");
                 yield return Issuer(RootName(generation), Map(("ca", Map(("secretName", RootName(generation))))));
             }
 
@@ -163,19 +164,22 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
 
     // A CA keeps its key when cert-manager renews it (rotationPolicy Never): certificates and CRLs it signed keep
     // verifying, and the CA publisher's next CRL is signed by the same key. Replacing a CA key is a rotation (docs/kubernetes.md).
-    private Node CaCertificate(string name, string commonName, string issuer, TimeSpan duration, TimeSpan renewBefore) => Map(
+    // A root carries its trust domain as a URI SAN (spiffe://{td}, TrustDomainBinding), as CertBootstrap's roots do: a
+    // bundle that also holds another trust domain's root cannot vouch for our IDs through it.
+    private Node CaCertificate(string name, string commonName, string issuer, TimeSpan duration, TimeSpan renewBefore, string? trustDomainUri = null) => Map(
         ("apiVersion", "cert-manager.io/v1"),
         ("kind", "Certificate"),
         ("metadata", Metadata(name)),
-        ("spec", Map(
+        ("spec", Map([
             ("isCA", true),
             ("commonName", commonName),
+            .. trustDomainUri is null ? (IEnumerable<(string, object?)>)[] : [("uris", List(trustDomainUri))],
             ("secretName", name),
             ("duration", GoDuration(duration)),
             ("renewBefore", GoDuration(renewBefore)),
             ("privateKey", Map(("algorithm", "ECDSA"), ("size", 256), ("encoding", "PKCS8"), ("rotationPolicy", "Never"))),
             ("usages", List("cert sign", "crl sign", "digital signature")),
-            ("issuerRef", IssuerRef(issuer)))));
+            ("issuerRef", IssuerRef(issuer))])));
 
     private static Node IssuerRef(string name) => Map(("name", name), ("kind", "Issuer"), ("group", "cert-manager.io"));
 

@@ -112,7 +112,7 @@ internal static class SoakBench
             samples.AddRange(SoakCounters.Read(options.Out, services.Keys, startedAt));
             var summary = SoakSummary.Write(options, duration, result, samples, events, WarmupShare);
             Console.WriteLine(summary);
-            SoakPlot.Write(Path.Combine(options.Out, "soak.svg"), samples, events, duration, WarmupShare);
+            SoakPlot.Write(Path.Combine(options.Out, "soak.svg"), samples, events, duration, WarmupShare, options);
             Console.WriteLine($"written: samples.csv, events.csv, summary.md, soak.svg in {options.Out}");
         }
         catch (Exception e) when (e is not OperationCanceledException || ct.IsCancellationRequested)

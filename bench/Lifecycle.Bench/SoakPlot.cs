@@ -10,7 +10,7 @@ namespace MtlsAspire.Lifecycle.Bench;
 /// </summary>
 internal static class SoakPlot
 {
-    private const int Width = 960, PanelHeight = 170, Left = 70, Right = 150, Top = 30, Gap = 46;
+    private const int Width = 1000, PanelHeight = 170, Left = 70, Right = 210, Top = 30, Gap = 46;
 
     private static readonly string[] Colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
@@ -27,7 +27,8 @@ internal static class SoakPlot
         ("load: p99 per window, ms", s => s.Resource == "load" && s.Metric == "p99_ms", _ => "p99"),
     ];
 
-    public static void Write(string path, IReadOnlyList<SoakSample> samples, IReadOnlyList<SoakEvent> events, TimeSpan duration, double warmupShare)
+    public static void Write(string path, IReadOnlyList<SoakSample> samples, IReadOnlyList<SoakEvent> events, TimeSpan duration, double warmupShare,
+        BenchOptions options)
     {
         var panels = Panels.Select(p => (p.Title, Series: samples.Where(p.Pick).GroupBy(p.Line).OrderBy(g => g.Key, StringComparer.Ordinal).ToList()))
             .Where(p => p.Series.Count > 0).ToList();
@@ -39,7 +40,7 @@ internal static class SoakPlot
             $"""<svg xmlns="http://www.w3.org/2000/svg" width="{Width}" height="{height}" viewBox="0 0 {Width} {height}" font-family="sans-serif" font-size="11">""");
         svg.AppendLine(CultureInfo.InvariantCulture, $"""<rect width="{Width}" height="{height}" fill="white"/>""");
         svg.AppendLine(CultureInfo.InvariantCulture,
-            $"""<text x="{Left}" y="18" font-size="13">Soak, {duration.TotalMinutes:0} min: every leaf renewed each minute (grey), the intermediate rotated every ten (red, dashed); warm-up shaded</text>""");
+            $"""<text x="{Left}" y="18" font-size="13">Soak, {duration.TotalMinutes:0} min, {DateTime.UtcNow:yyyy-MM-dd}: every leaf renewed every {options.RenewEvery.TotalSeconds:0} s (grey), the intermediate rotated every {options.RotateEvery.TotalSeconds:0} s (red, dashed); warm-up shaded</text>""");
         for (var i = 0; i < panels.Count; i++)
         {
             var (title, series) = panels[i];

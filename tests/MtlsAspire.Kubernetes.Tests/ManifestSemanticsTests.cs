@@ -76,6 +76,15 @@ public sealed partial class ManifestSemanticsTests(PublishedManifests published)
     }
 
     [Fact]
+    public void The_root_Certificate_binds_the_root_to_the_trust_domain_and_the_intermediate_names_none()
+    {
+        var cas = Manifests.OfKind("Certificate").Where(c => (string?)c.Spec["isCA"] == "true").ToList();
+        var root = Assert.Single(cas, c => (string?)c.Spec["issuerRef"]!["name"] == "mtls-selfsigned");
+        Assert.Equal([$"spiffe://{TrustDomain}"], Strings(root.Spec["uris"]));
+        Assert.All(cas.Where(c => c != root), c => Assert.Empty(Strings(c.Spec["uris"])));
+    }
+
+    [Fact]
     public void NetworkPolicy_ingress_is_the_reference_graph_on_the_mTLS_port_with_probes_on_the_health_port()
     {
         var deny = Manifests.Get("NetworkPolicy", "default-deny-ingress").Spec;

@@ -76,6 +76,14 @@ public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixt
     }
 
     [Fact]
+    public void The_root_cert_manager_issues_from_the_manifests_is_bound_to_our_trust_domain()
+    {
+        // What the services' TrustDomainBinding reads: a bundle that also held a partner's root could not vouch for our IDs through it.
+        using var root = X509Certificate2.CreateFromPem(_cluster.CertManager.Secrets["mtls-root-ca"]["tls.crt"]);
+        Assert.Equal(["mtls-aspire.local"], MtlsAspire.Verification.Identity.TrustDomainBinding.MarkedTrustDomains(root));
+    }
+
+    [Fact]
     public async Task The_local_identity_of_the_same_service_is_not_the_cluster_identity()
     {
         // Same trust domain, same CA, shopper — but environment "development", not the namespace: the rules name the cluster one.
