@@ -3,6 +3,8 @@ using System.Security.Cryptography;
 using MtlsAspire.ServiceDefaults.Authorization;
 using MtlsAspire.ServiceDefaults.Mtls;
 using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
 using Yarp.ReverseProxy.Transforms;
 
 namespace MtlsAspire.LegacyProxy;
@@ -56,5 +58,26 @@ public static class LegacyLedgerProxy
                 return ValueTask.CompletedTask;
             }));
         return builder;
+    }
+
+    /// <summary>
+    /// The proxy's pipeline. YARP answers a ledger it cannot reach with a bare 502: the caller then cannot tell a dead
+    /// ledger from a dead proxy. This one says, as a problem, that legacy-ledger could not be reached and why.
+    /// </summary>
+    public static void UseLegacyLedgerPipeline(this IReverseProxyApplicationBuilder proxy)
+    {
+        proxy.Use(async (context, next) =>
+        {
+            await next();
+            if (context.GetForwarderErrorFeature() is { } failure && !context.Response.HasStarted)
+            {
+                var why = failure.Exception is { } e ? $"{failure.Error} ({e.Message})" : failure.Error.ToString();
+                await Results.Problem($"legacy-ledger could not be reached: {why}", statusCode: context.Response.StatusCode).ExecuteAsync(context);
+            }
+        });
+        // YARP's default pipeline, after ours.
+        proxy.UseSessionAffinity();
+        proxy.UseLoadBalancing();
+        proxy.UsePassiveHealthChecks();
     }
 }

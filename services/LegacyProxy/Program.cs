@@ -11,5 +11,5 @@ builder.AddLegacyLedgerProxy();
 var app = builder.Build();
 app.MapDefaultEndpoints();
 // Who may call: the resources that reference legacy-proxy in the app model (payment; the AppHost sets them).
-app.MapReverseProxy().RequireReferencingCallers();
+app.MapReverseProxy(proxy => proxy.UseLegacyLedgerPipeline()).RequireReferencingCallers();
 app.Run();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Http.Resilience;
 using System.Net;
 
 namespace MtlsAspire.Order;
@@ -32,6 +33,21 @@ public sealed class InventoryClient(HttpClient http)
 /// <summary>payment, called by its service-discovery name only.</summary>
 public sealed class PaymentClient(HttpClient http)
 {
+    /// <summary>
+    /// Aspire's standard handler, except that an answer from payment is an answer: a 502 says what behind payment failed
+    /// (payment has retried it already) and is passed on, not retried into order's 30 s timeout and reported as "payment
+    /// could not be reached". Failing to reach payment (a transport error, a timeout) is retried, which is safe because
+    /// payment charges once per order, and opens the circuit.
+    /// </summary>
+    public static void Resilience(HttpStandardResilienceOptions options)
+    {
+        options.Retry.ShouldHandle = args => Unreachable(args.Outcome);
+        options.CircuitBreaker.ShouldHandle = args => Unreachable(args.Outcome);
+
+        static ValueTask<bool> Unreachable(Polly.Outcome<HttpResponseMessage> outcome) =>
+            ValueTask.FromResult(outcome.Exception is not null && HttpClientResiliencePredicates.IsTransient(outcome));
+    }
+
     /// <summary>Charges; returns null when payment declined or failed, with why.</summary>
     public async Task<string?> ChargeAsync(string orderId, decimal amount, CancellationToken cancellationToken)
     {

@@ -8,7 +8,8 @@ builder.AddServiceDefaults();
 builder.AddMtlsServer();
 builder.Services.AddSingleton<OrderBook>();
 builder.Services.AddHttpClient<InventoryClient>(client => client.BaseAddress = new("https://inventory")).AddMtlsClient("inventory");
-builder.Services.AddHttpClient<PaymentClient>(client => client.BaseAddress = new("https://payment")).AddMtlsClient("payment");
+builder.Services.AddHttpClient<PaymentClient>(client => client.BaseAddress = new("https://payment")).AddMtlsClient("payment")
+    .RemoveAllResilienceHandlers().AddStandardResilienceHandler(PaymentClient.Resilience);
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

@@ -7,7 +7,8 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddMtlsServer();
 builder.Services.AddSingleton<ChargeBook>();
-builder.Services.AddHttpClient<LedgerClient>(client => client.BaseAddress = new("https://legacy-proxy")).AddMtlsClient("legacy-proxy");
+builder.Services.AddHttpClient<LedgerClient>(client => client.BaseAddress = new("https://legacy-proxy")).AddMtlsClient("legacy-proxy")
+    .RemoveAllResilienceHandlers().AddStandardResilienceHandler(LedgerClient.Resilience);
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

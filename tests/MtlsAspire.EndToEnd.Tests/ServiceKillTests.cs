@@ -22,7 +22,7 @@ public class ServiceKillTests
 
     private sealed record Outcome(HttpStatusCode? Status, PlacedOrder? Order, string? Error, int Phase);
 
-    private const int BeforeKills = 0, PaymentRestarted = 1, InventoryRestarted = 2;
+    private const int BeforeKills = 0, PaymentRestarted = 1, InventoryRestarted = 2, LedgerKilled = 3, LedgerRestarted = 4, ProxyKilled = 5, ProxyRestarted = 6;
 
     [Fact]
     public async Task Payment_then_inventory_killed_under_load_show_as_exited_callers_are_told_and_after_restarts_nothing_is_charged_twice_or_lost()
@@ -35,27 +35,7 @@ public class ServiceKillTests
         var phase = BeforeKills;
         using var stop = new CancellationTokenSource();
 
-        async Task Place()
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                var now = Volatile.Read(ref phase);
-                try
-                {
-                    using var response = await shopper.PostAsJsonAsync("/api/orders", new { sku = "coffee", quantity = 1, amount = 2.50m });
-                    var body = await response.Content.ReadAsStringAsync();
-                    outcomes.Enqueue(response.StatusCode is HttpStatusCode.Created or HttpStatusCode.UnprocessableEntity or HttpStatusCode.ServiceUnavailable
-                        ? new Outcome(response.StatusCode, JsonSerializer.Deserialize<PlacedOrder>(body, JsonSerializerOptions.Web), null, now)
-                        : new Outcome(response.StatusCode, null, $"{(int)response.StatusCode}: {body}", now));
-                }
-                catch (HttpRequestException e)
-                {
-                    outcomes.Enqueue(new Outcome(null, null, e.Message, now));
-                }
-            }
-        }
-
-        var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(Place)).ToList();
+        var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(() => PlaceOrdersAsync(shopper, outcomes, () => Volatile.Read(ref phase), stop.Token))).ToList();
         try
         {
             await WaitFor(() => outcomes.Count(o => o.Order?.Status == "confirmed") >= 20, "20 orders confirmed before the kill", outcomes);
@@ -102,6 +82,84 @@ public class ServiceKillTests
         Assert.All(outcomes.Where(o => o.Order?.Status == "confirmed"), o => Assert.True(charges.ContainsKey(o.Order!.Id), $"confirmed order {o.Order.Id} has no ledger entry"));
     }
 
+    [Fact]
+    public async Task Legacy_ledger_then_legacy_proxy_killed_under_load_callers_are_told_which_and_after_restarts_nothing_is_charged_twice_or_lost()
+    {
+        await using var app = await TestApp.StartAsync();
+        using var shopper = app.CreateHttpClient("order", asIdentity: "shopper");
+        shopper.Timeout = TimeSpan.FromSeconds(100); // order's own calls give up before this (resilience handler: 30 s in all)
+        using var ledger = UnixSocketHttp.CreateClient(app.App.Services.GetModelResource("legacy-ledger").GetUnixSocketPath(), TimeSpan.FromSeconds(30));
+        var outcomes = new ConcurrentQueue<Outcome>();
+        var phase = BeforeKills;
+        using var stop = new CancellationTokenSource();
+        var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(() => PlaceOrdersAsync(shopper, outcomes, () => Volatile.Read(ref phase), stop.Token))).ToList();
+        var committed = new List<LedgerEntry>();
+        try
+        {
+            await WaitFor(() => outcomes.Count(o => o.Order?.Status == "confirmed") >= 20, "20 orders confirmed before the kill", outcomes);
+            committed.AddRange((await ledger.GetFromJsonAsync<List<LedgerEntry>>("/api/ledger/entries"))!);
+            Volatile.Write(ref phase, LedgerKilled);
+            await KillAndRestartAsync(app, "legacy-ledger", () => outcomes.Any(o => o.Phase == LedgerKilled && o.Order?.Status == "payment-failed"),
+                "an order refused for want of the ledger", outcomes);
+            Volatile.Write(ref phase, LedgerRestarted);
+            await WaitFor(() => outcomes.Count(o => o.Phase == LedgerRestarted && o.Order?.Status == "confirmed") >= 10, "10 orders confirmed after the ledger's restart", outcomes);
+
+            committed.AddRange((await ledger.GetFromJsonAsync<List<LedgerEntry>>("/api/ledger/entries"))!.Where(e => committed.All(c => c.Id != e.Id)));
+            Volatile.Write(ref phase, ProxyKilled);
+            await KillAndRestartAsync(app, "legacy-proxy", () => outcomes.Any(o => o.Phase == ProxyKilled && o.Order?.Status == "payment-failed"),
+                "an order refused for want of the proxy", outcomes);
+            Volatile.Write(ref phase, ProxyRestarted);
+            await WaitFor(() => outcomes.Count(o => o.Phase == ProxyRestarted && o.Order?.Status == "confirmed") >= 10, "10 orders confirmed after the proxy's restart", outcomes);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(workers);
+        }
+
+        // Every order got an answer from order itself, and each refusal says which hop behind payment could not be reached.
+        Assert.True(outcomes.All(o => o.Error is null), string.Join("\n", outcomes.Where(o => o.Error is not null).Select(o => o.Error).Distinct().Take(5)));
+        Assert.True(outcomes.All(o => o.Order?.Status is "confirmed" or "payment-failed"), Summary(outcomes));
+        var failed = outcomes.Where(o => o.Order?.Status == "payment-failed").ToList();
+        Assert.All(failed, o =>
+        {
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, o.Status);
+            Assert.True(o.Order!.Problem!.Contains("legacy-ledger could not be reached", StringComparison.Ordinal)
+                || o.Order.Problem.Contains("legacy-proxy could not be reached", StringComparison.Ordinal), o.Order.Problem);
+        });
+        Assert.Contains(failed, o => o.Phase == LedgerKilled && o.Order!.Problem!.Contains("legacy-ledger could not be reached", StringComparison.Ordinal));
+        Assert.Contains(failed, o => o.Phase == ProxyKilled && o.Order!.Problem!.Contains("legacy-proxy could not be reached", StringComparison.Ordinal));
+
+        var entries = (await ledger.GetFromJsonAsync<List<LedgerEntry>>("/api/ledger/entries"))!;
+        // No entry the ledger had committed before a kill is gone, or changed.
+        Assert.All(committed, c => Assert.Contains(c, entries));
+        var charges = entries.GroupBy(e => e.OrderId).ToDictionary(g => g.Key, g => g.Count());
+        Assert.All(charges, c => Assert.True(c.Value == 1, $"order {c.Key} has {c.Value} ledger entries"));
+        Assert.All(outcomes.Where(o => o.Order?.Status == "confirmed"), o => Assert.True(charges.ContainsKey(o.Order!.Id), $"confirmed order {o.Order.Id} has no ledger entry"));
+    }
+
+    /// <summary>Places orders until <paramref name="stop"/>, each outcome tagged with the phase it was placed in.</summary>
+    private static async Task PlaceOrdersAsync(HttpClient shopper, ConcurrentQueue<Outcome> outcomes, Func<int> phase, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            var now = phase();
+            try
+            {
+                // Not cancelled by stop: a request under way gets its answer.
+                using var response = await shopper.PostAsJsonAsync("/api/orders", new { sku = "coffee", quantity = 1, amount = 2.50m }, CancellationToken.None);
+                var body = await response.Content.ReadAsStringAsync(CancellationToken.None);
+                outcomes.Enqueue(response.StatusCode is HttpStatusCode.Created or HttpStatusCode.UnprocessableEntity or HttpStatusCode.ServiceUnavailable
+                    ? new Outcome(response.StatusCode, JsonSerializer.Deserialize<PlacedOrder>(body, JsonSerializerOptions.Web), null, now)
+                    : new Outcome(response.StatusCode, null, $"{(int)response.StatusCode}: {body}", now));
+            }
+            catch (HttpRequestException e)
+            {
+                outcomes.Enqueue(new Outcome(null, null, e.Message, now));
+            }
+        }
+    }
+
     /// <summary>
     /// kill -9 of <paramref name="resource"/>; waits until the dashboard shows it exited and <paramref name="refused"/>
     /// holds, then starts it with the dashboard's Start command and waits until it is healthy.
@@ -119,6 +177,15 @@ public class ServiceKillTests
         await app.App.ResourceNotifications.WaitForResourceHealthyAsync(resource, timeout.Token);
     }
 
+    /// <summary>What the orders got, in the order each answer first came, by phase: "phase 3: 12 × payment-failed: …".</summary>
+    private static string Summary(IEnumerable<Outcome> outcomes) =>
+        string.Join("\n", outcomes.GroupBy(o => $"phase {o.Phase}: {o.Order?.Status ?? o.Status?.ToString() ?? "no answer"}: {Shorten(o.Order?.Problem ?? o.Error)}")
+            .Select(g => $"{g.Count()} × {g.Key}"));
+
+    /// <summary>Ids and ports out, so that answers alike group together.</summary>
+    private static string? Shorten(string? text) =>
+        text is null ? null : System.Text.RegularExpressions.Regex.Replace(text, "[0-9a-f]{32}|[0-9a-f-]{36}|:[0-9]{2,5}\\b", "…") is var shorter && shorter.Length > 300 ? shorter[..300] : shorter;
+
     /// <summary>Waits for <paramref name="condition"/> (90 s at most); on a timeout, says what the orders got so far.</summary>
     private static async Task WaitFor(Func<bool> condition, string what, IEnumerable<Outcome> outcomes)
     {
@@ -129,8 +196,7 @@ public class ServiceKillTests
         catch (Xunit.Sdk.XunitException e)
         {
             throw new Xunit.Sdk.XunitException($"{e.Message}; the orders so far: " +
-                string.Join("; ", outcomes.GroupBy(o => o.Error is { } error ? error[..Math.Min(error.Length, 120)] : o.Order?.Status ?? "?")
-                    .Select(g => $"{g.Count()} × {g.Key}")));
+                Summary(outcomes));
         }
     }
 }
