@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Time.Testing;
 using MtlsAspire.EndToEnd.Tests.Infrastructure;
 using MtlsAspire.Hosting;
+using MtlsAspire.Verification.Storage;
 
 namespace MtlsAspire.EndToEnd.Tests;
 
@@ -99,6 +100,55 @@ public class RenewalLoopTests
         // Writable again: the next tick renews, and the pki is healthy.
         await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
         Assert.NotEqual(first, lifecycle.Authority.Ledger.ActiveLeaf("order")!.Serial);
+        Assert.Empty(lifecycle.RenewalFailures);
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, MtlsPkiBuilderExtensions.Health(lifecycle).Status);
+    }
+
+    [Fact]
+    public async Task A_renewal_onto_a_full_disk_records_nothing_leaves_the_old_files_whole_turns_the_pki_unhealthy_and_says_why()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+        using var scope = LifecycleScope.Create(state => new PkiOptions { StateDirectory = state, LeafLifetime = TimeSpan.FromMinutes(30) }, clock);
+        // The whole state directory on one small file system, as on a disk of its own: the CA's ledger and the service files.
+        using var disk = SmallFileSystem.Mount(scope.StateDirectory, megabytes: 8);
+        var lifecycle = scope.Lifecycle;
+        await lifecycle.BootstrapAsync(CancellationToken.None);
+        var first = (await lifecycle.EnsureLeafAsync("order", CancellationToken.None)).Serial;
+        var directory = lifecycle.Authority.Layout.ServiceDirectory("order");
+        var certificate = File.ReadAllBytes(Path.Combine(directory, "tls.crt"));
+        var key = File.ReadAllBytes(Path.Combine(directory, "tls.key"));
+        clock.Advance(TimeSpan.FromMinutes(21)); // past 2/3 of the lifetime: due
+
+        disk.Fill();
+        await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+
+        // Nothing recorded, nothing half-written in place of a good file: what the service (re)loads is its old pair.
+        Assert.Equal(first, lifecycle.Authority.Ledger.ActiveLeaf("order")!.Serial);
+        Assert.True(certificate.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(directory, "tls.crt"))), "tls.crt changed");
+        Assert.True(key.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(directory, "tls.key"))), "tls.key changed"); // bytes never printed
+        using (var served = ServiceCredentials.Load(new CredentialDirectory(directory)))
+        {
+            Assert.Equal(first, served.Leaf.SerialNumber, ignoreCase: true);
+        }
+
+        var failure = Assert.Single(lifecycle.RenewalFailures);
+        Assert.Equal("order", failure.Key);
+        Assert.Contains("No space left on device", failure.Value, StringComparison.Ordinal);
+        var health = MtlsPkiBuilderExtensions.Health(lifecycle);
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, health.Status);
+        Assert.Contains("renewal failed for order at ", health.Description, StringComparison.Ordinal);
+        Assert.Contains("No space left on device", health.Description, StringComparison.Ordinal);
+
+        // Space again: the next tick renews, and the pki is healthy.
+        disk.Drain();
+        await lifecycle.RenewDueAsync(["order"], CancellationToken.None);
+        var renewed = lifecycle.Authority.Ledger.ActiveLeaf("order")!.Serial;
+        Assert.NotEqual(first, renewed);
+        using (var served = ServiceCredentials.Load(new CredentialDirectory(directory)))
+        {
+            Assert.Equal(renewed, served.Leaf.SerialNumber, ignoreCase: true);
+        }
+
         Assert.Empty(lifecycle.RenewalFailures);
         Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, MtlsPkiBuilderExtensions.Health(lifecycle).Status);
     }
