@@ -22,7 +22,8 @@ public class ServiceKillTests
 
     private sealed record Outcome(HttpStatusCode? Status, PlacedOrder? Order, string? Error, int Phase);
 
-    private const int BeforeKills = 0, PaymentRestarted = 1, InventoryRestarted = 2, LedgerKilled = 3, LedgerRestarted = 4, ProxyKilled = 5, ProxyRestarted = 6;
+    private const int BeforeKills = 0, PaymentRestarted = 1, InventoryRestarted = 2, LedgerKilled = 3, LedgerRestarted = 4, ProxyKilled = 5, ProxyRestarted = 6,
+        OrderKilled = 7, OrderRestarted = 8;
 
     [Fact]
     public async Task Payment_then_inventory_killed_under_load_show_as_exited_callers_are_told_and_after_restarts_nothing_is_charged_twice_or_lost()
@@ -138,6 +139,47 @@ public class ServiceKillTests
         Assert.All(outcomes.Where(o => o.Order?.Status == "confirmed"), o => Assert.True(charges.ContainsKey(o.Order!.Id), $"confirmed order {o.Order.Id} has no ledger entry"));
     }
 
+    [Fact]
+    public async Task Order_killed_under_load_fails_the_requests_in_flight_shows_as_exited_and_after_a_restart_takes_orders_without_charging_any_twice()
+    {
+        await using var app = await TestApp.StartAsync();
+        using var shopper = app.CreateHttpClient("order", asIdentity: "shopper");
+        shopper.Timeout = TimeSpan.FromSeconds(100);
+        using var ledger = UnixSocketHttp.CreateClient(app.App.Services.GetModelResource("legacy-ledger").GetUnixSocketPath(), TimeSpan.FromSeconds(30));
+        var outcomes = new ConcurrentQueue<Outcome>();
+        var phase = BeforeKills;
+        using var stop = new CancellationTokenSource();
+        var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(() => PlaceOrdersAsync(shopper, outcomes, () => Volatile.Read(ref phase), stop.Token))).ToList();
+        List<LedgerEntry> committed;
+        try
+        {
+            await WaitFor(() => outcomes.Count(o => o.Order?.Status == "confirmed") >= 20, "20 orders confirmed before the kill", outcomes);
+            committed = (await ledger.GetFromJsonAsync<List<LedgerEntry>>("/api/ledger/entries"))!;
+            Volatile.Write(ref phase, OrderKilled);
+            await KillAndRestartAsync(app, "order", () => outcomes.Any(o => o.Phase == OrderKilled && o.Error is not null), "a transport error for the shopper", outcomes);
+            Volatile.Write(ref phase, OrderRestarted);
+            await WaitFor(() => outcomes.Count(o => o.Phase == OrderRestarted && o.Order?.Status == "confirmed") >= 10, "10 orders confirmed after order's restart", outcomes);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(workers);
+        }
+
+        // The caller of a dead order is told by its transport (nothing answers), never by a made-up answer; before the
+        // kill and after the restart every order is confirmed.
+        Assert.Contains(outcomes, o => o.Phase == OrderKilled && o.Error is not null);
+        Assert.True(outcomes.All(o => o.Order?.Status == "confirmed" || (o.Status is null && o.Phase is BeforeKills or OrderKilled)), Summary(outcomes));
+
+        // Orders whose charge was under way when order died may be charged (the shopper never learnt their ids), but
+        // none twice, no committed entry is gone, and every confirmed order is in the ledger.
+        var entries = (await ledger.GetFromJsonAsync<List<LedgerEntry>>("/api/ledger/entries"))!;
+        Assert.All(committed, c => Assert.Contains(c, entries));
+        var charges = entries.GroupBy(e => e.OrderId).ToDictionary(g => g.Key, g => g.Count());
+        Assert.All(charges, c => Assert.True(c.Value == 1, $"order {c.Key} has {c.Value} ledger entries"));
+        Assert.All(outcomes.Where(o => o.Order?.Status == "confirmed"), o => Assert.True(charges.ContainsKey(o.Order!.Id), $"confirmed order {o.Order.Id} has no ledger entry"));
+    }
+
     /// <summary>Places orders until <paramref name="stop"/>, each outcome tagged with the phase it was placed in.</summary>
     private static async Task PlaceOrdersAsync(HttpClient shopper, ConcurrentQueue<Outcome> outcomes, Func<int> phase, CancellationToken stop)
     {
@@ -156,6 +198,8 @@ public class ServiceKillTests
             catch (HttpRequestException e)
             {
                 outcomes.Enqueue(new Outcome(null, null, e.Message, now));
+                // Pacing, not waiting for anything: a dead order refuses at once, and a tight loop would starve its restart.
+                await Task.Delay(TimeSpan.FromMilliseconds(100), CancellationToken.None);
             }
         }
     }
