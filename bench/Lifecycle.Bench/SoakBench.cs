@@ -167,7 +167,7 @@ internal static class SoakBench
             UseShellExecute = false,
         };
         foreach (var argument in (string[])["collect", "--process-id", pid.ToString(CultureInfo.InvariantCulture),
-            "--counters", "System.Runtime[dotnet.gc.last_collection.heap.size,dotnet.gc.heap.total_allocated,dotnet.process.memory.working_set],MtlsAspire.Mtls[mtls.cache.entries,mtls.credentials.generation]",
+            "--counters", "System.Runtime[dotnet.gc.last_collection.heap.size,dotnet.gc.heap.total_allocated,dotnet.gc.collections,dotnet.process.memory.working_set],MtlsAspire.Mtls[mtls.cache.entries,mtls.credentials.generation]",
             "--refresh-interval", options.SampleEvery.TotalSeconds.ToString(CultureInfo.InvariantCulture),
             "--format", "csv", "--output", SoakCounters.FileOf(options.Out, resource),
             "--duration", (duration + TimeSpan.FromMinutes(5)).ToString(@"dd\:hh\:mm\:ss", CultureInfo.InvariantCulture)])
@@ -354,6 +354,12 @@ internal static class SoakCounters
 
                 foreach (var row in group)
                 {
+                    var collections = group.Where(r => r.Name.StartsWith("dotnet.gc.collections", StringComparison.Ordinal) && r.Name.Contains("gen2", StringComparison.Ordinal)).ToList();
+                    if (collections.Count > 0 && row == group.First())
+                    {
+                        yield return new SoakSample(group.Key, resource, "gen2_collections", collections.Sum(r => r.Value));
+                    }
+
                     if (row.Name.StartsWith("dotnet.gc.heap.total_allocated", StringComparison.Ordinal))
                     {
                         yield return new SoakSample(group.Key, resource, "allocated_mb_per_s", row.Value / 1024 / 1024);

@@ -64,8 +64,26 @@ public sealed class CliTests : IDisposable
         Assert.Contains("Extended usage  serverAuth, clientAuth", output, StringComparison.Ordinal);
         Assert.Contains("(1d 0h left)", output, StringComparison.Ordinal);
         Assert.Contains("builds to a trusted root", output, StringComparison.Ordinal);
+        Assert.Contains("Trust domain    the root is bound to spiffe://mtls-aspire.local", output, StringComparison.Ordinal);
         Assert.Contains("not revoked (CRL #", output, StringComparison.Ordinal);
         Assert.Contains("Verdict         OK", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Inspect_refuses_a_leaf_claiming_our_id_under_a_root_bound_to_another_trust_domain()
+    {
+        // A partner's root, marked spiffe://partner.example, signs a leaf that claims one of our IDs: its chain builds, but
+        // a peer of mtls-aspire.local refuses it (trust-domain-mismatch), and inspect says so.
+        using var forged = ForgedChain.Create(Path.Combine(_directory, "forged"), _time.GetUtcNow(), "spiffe://mtls-aspire.local/ns/development/sa/order", "partner.example");
+        var directory = forged.Directory;
+
+        var (exit, output, error) = await Run("inspect", Path.Combine(directory, "tls.crt"));
+
+        Assert.Equal(CertBootstrapCli.NotValid, exit);
+        Assert.Contains("builds to a trusted root", output, StringComparison.Ordinal);
+        Assert.Contains("Trust domain    the root is bound to spiffe://partner.example", output, StringComparison.Ordinal);
+        Assert.Contains("binds to another trust domain", error, StringComparison.Ordinal);
+        Assert.Contains("claims spiffe://mtls-aspire.local/ns/development/sa/order", error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -122,6 +122,25 @@ public sealed class DoctorTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public async Task Doctor_refuses_a_server_claiming_our_id_under_a_root_bound_to_another_trust_domain()
+    {
+        // The bundle trusts a partner's root (and its CRL), so the server's chain builds; but that root is bound to
+        // partner.example, and the server claims one of our IDs: our services refuse it, and so does the doctor.
+        using var forged = ForgedChain.Create(Path.Combine(_pki.Directory, "forged"), Now, "spiffe://mtls-aspire.local/ns/development/sa/inventory", "partner.example");
+        await using var server = await DoctorTestServer.StartAsync(forged.Directory);
+        var order = Service("order");
+        var bundle = Path.Combine(_pki.Directory, "bundle.crt");
+        var crl = Path.Combine(_pki.Directory, "bundle-crl.pem");
+        await File.WriteAllTextAsync(bundle, await File.ReadAllTextAsync(Path.Combine(order, "ca.crt")) + forged.Root.ExportCertificatePem() + "\n");
+        await File.WriteAllTextAsync(crl, await File.ReadAllTextAsync(Path.Combine(order, "crl.pem")) + forged.CrlPem + "\n");
+
+        var result = await Doctor(server.Url().ToString(), "--as", order, "--bundle", bundle, "--crl", crl);
+
+        AssertVerdict(DoctorOutcome.ServerCertificateInvalid, result, "client side (doctor) refused the server's certificate: trust-domain-mismatch",
+            "claims spiffe://mtls-aspire.local/ns/development/sa/inventory", "spiffe://partner.example");
+    }
+
+    [Fact]
     public async Task Doctor_reports_an_incomplete_server_chain_naming_the_missing_intermediate()
     {
         await using var server = await DoctorTestServer.StartAsync(Service("inventory"), new DoctorServerSetup { SendChain = false });

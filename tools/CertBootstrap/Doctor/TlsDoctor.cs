@@ -45,6 +45,9 @@ public sealed class TlsDoctor
 
     private SslProtocols Offered => _request.Protocols ?? DefaultProtocols;
 
+    /// <summary>The trust domain of our identity, whose IDs only its own roots vouch for; null without one (the server's own is taken).</summary>
+    private string? TrustDomain => _identity?.SpiffeId is { IsEmpty: false } id ? id.TrustDomain : null;
+
     /// <summary>
     /// Runs the diagnosis. Throws <see cref="IOException"/>, <see cref="InvalidDataException"/> or
     /// <see cref="System.Security.Cryptography.CryptographicException"/> naming the file when the identity, bundle or CRL
@@ -151,7 +154,7 @@ public sealed class TlsDoctor
 
     private async Task<DoctorReport> HandshakeAndGetAsync(TcpClient tcp, CancellationToken cancellationToken)
     {
-        var judge = new ServerCertificateJudge(_roots, _revocation, _time);
+        var judge = new ServerCertificateJudge(_roots, _revocation, _time, TrustDomain);
         var observer = new CertificateRequestObserver();
         using var tls = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false);
         try
@@ -302,6 +305,11 @@ public sealed class TlsDoctor
         var check = judge.Check!;
         AlsoLines(check);
 
+        if (judge.TrustDomainMismatch is { } mismatch)
+        {
+            return Fail(DoctorOutcome.ServerCertificateInvalid, $"client side (doctor) refused the server's certificate: trust-domain-mismatch: {mismatch}");
+        }
+
         if (check.Failure is not { } failure)
         {
             var sans = string.Join(", ", judge.Leaf.GetDnsNames().Select(n => $"DNS:{n}").Concat(judge.Leaf.GetIPAddresses().Select(a => $"IP:{a}")));
@@ -359,7 +367,7 @@ public sealed class TlsDoctor
     /// <summary>A probe handshake on a new connection, presenting no certificate; true when the server's certificate arrived.</summary>
     private async Task<bool> TryHandshakeAsync(SslProtocols protocols, CertificateRequestObserver observer, CancellationToken cancellationToken)
     {
-        var judge = new ServerCertificateJudge(_roots, _revocation, _time);
+        var judge = new ServerCertificateJudge(_roots, _revocation, _time, TrustDomain);
         try
         {
             using var tcp = await ConnectAsync(cancellationToken).ConfigureAwait(false);

@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using MtlsAspire.Verification;
 using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Identity;
 using MtlsAspire.Verification.Revocation;
 using MtlsAspire.Verification.Storage;
 
@@ -87,6 +88,20 @@ public sealed record CertificateReport(string Text, string? Problem)
             }
 
             problems.AddRange(check.Problems);
+            // As a peer of the leaf's own trust domain judges it (TrustDomainBinding): a root bound to other trust domains cannot vouch for it.
+            if (check.Path.Count >= 2 && leaf.GetSpiffeId(out _) is { IsEmpty: false } identity)
+            {
+                var root = check.Path[^1];
+                var marks = root.MarkedTrustDomains();
+                Line(text, "Trust domain", marks.Count == 0
+                    ? $"the root is unmarked: it vouches for {identity.TrustDomain} as the bundle's trust domain"
+                    : $"the root is bound to {string.Join(", ", marks.Select(t => $"spiffe://{t}"))}");
+                if (TrustDomainBinding.Refusal(leaf, identity, root, identity.TrustDomain) is { } refusal)
+                {
+                    problems.Add(refusal);
+                }
+            }
+
             Line(text, "Revocation", crlFile is null ? "not checked (no --crl, and no crl.pem beside the file)" : DescribeRevocation(check, now, crlFile));
         }
 
