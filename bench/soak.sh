@@ -2,8 +2,8 @@
 # The soak (issue "Hardening", deliverable 2): the whole app as `dotnet run --project MtlsAspire.AppHost` runs it
 # (real DCP, dashboard, telemetry), bench/Lifecycle.Bench's order load through every hop for --minutes, every leaf
 # renewed every minute and the intermediate rotated every ten, each service's RSS, file descriptors, sockets and
-# threads sampled from /proc and its managed heap and mTLS caches from dotnet-counters (installed here into a work
-# directory, not globally). Writes samples.csv, events.csv, summary.md (the drift of each figure) and soak.svg (the
+# threads sampled from /proc, its managed heap and mTLS caches from dotnet-counters, and its live heap after a full GC
+# from dotnet-gcdump after the warm-up and at the end (both installed here into a work directory, not globally). Writes samples.csv, events.csv, summary.md (the drift of each figure) and soak.svg (the
 # curves) to --out. Exit 1 when a request failed or a process was left behind.
 #
 # usage: bench/soak.sh [--minutes M] [--out DIR] [--skip-build] [-- more Lifecycle.Bench arguments]
@@ -31,8 +31,9 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/mtls-soak.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 dotnet tool install dotnet-counters --version 10.0.750501 --tool-path "$work/tools" >/dev/null
+dotnet tool install dotnet-gcdump --version 10.0.750501 --tool-path "$work/tools" >/dev/null
 if [[ $build == 1 ]]; then
     dotnet build "$repo/bench/Lifecycle.Bench" -v q -nologo >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
 fi
 cd "$repo"
-dotnet run --no-build --project bench/Lifecycle.Bench -- --soak "$minutes" --out "$out" --counters "$work/tools/dotnet-counters" --dir "$work" "${extra[@]}"
+dotnet run --no-build --project bench/Lifecycle.Bench -- --soak "$minutes" --out "$out" --counters "$work/tools/dotnet-counters" --gcdump "$work/tools/dotnet-gcdump" --dir "$work" "${extra[@]}"

@@ -34,7 +34,7 @@ internal sealed record BenchOptions
           --warmup N                  unmeasured sequential orders first, every 4th charged (default 200)
           --loaded S                  seconds of the loaded run (default 15; --workers, --charge-every apply)
         usage: Lifecycle.Bench --soak MINUTES [--renew-every S] [--rotate-every S] [--sample-every S] [--out DIR]
-                               [--counters PATH] [--workers N] [--new-connection-workers M] [--charge-every K] [--dir DIR]
+                               [--counters PATH] [--gcdump PATH] [--workers N] [--new-connection-workers M] [--charge-every K] [--dir DIR]
           --soak MINUTES              the app as `dotnet run` runs it (dashboard, telemetry), load for MINUTES, every leaf
                                       renewed every --renew-every seconds (default 60) and the intermediate rotated every
                                       --rotate-every seconds (default 600, in place of that minute's renewal); every
@@ -42,6 +42,7 @@ internal sealed record BenchOptions
                                       and threads from /proc, and with --counters its managed heap and mTLS caches
           --out DIR                   samples.csv, events.csv, summary.md and soak.svg are written there (default soak-out)
           --counters PATH             dotnet-counters, run once per service process (bench/soak.sh installs it)
+          --gcdump PATH               dotnet-gcdump: each service's live heap after a full GC, after the warm-up and at the end
         """;
 
     public TimeSpan Steady { get; init; } = TimeSpan.FromSeconds(20);
@@ -84,6 +85,8 @@ internal sealed record BenchOptions
 
     public string? Counters { get; init; }
 
+    public string? GcDump { get; init; }
+
     public int ClosingWorkers => NewConnectionWorkers ?? Workers / 2;
 
     /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> naming the bad argument.</summary>
@@ -116,6 +119,7 @@ internal sealed record BenchOptions
                 "--sample-every" => options with { SampleEvery = TimeSpan.FromSeconds(Number(name, Value(), 1, 600)) },
                 "--out" => options with { Out = Value() },
                 "--counters" => options with { Counters = Value() },
+                "--gcdump" => options with { GcDump = Value() },
                 "-h" or "--help" => throw new ArgumentException(string.Empty),
                 _ => throw new ArgumentException($"unknown argument '{name}'."),
             };

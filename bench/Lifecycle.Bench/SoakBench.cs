@@ -65,9 +65,27 @@ internal static class SoakBench
             using var sampling = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var sampler = SampleAsync(app, load, start, options.SampleEvery, samples, sampling.Token);
 
+            var liveHeaps = new List<SoakSample>();
+            async Task LiveHeapsAsync(string label)
+            {
+                if (options.GcDump is { } gcdump)
+                {
+                    var at = Stopwatch.GetElapsedTime(start);
+                    liveHeaps.AddRange(await SoakGcDump.LiveHeapsAsync(gcdump, Applications(app), options.Out, label, at, ct));
+                    events.Add(new SoakEvent(at, "full GC (gcdump)", Stopwatch.GetElapsedTime(start).TotalSeconds - at.TotalSeconds));
+                }
+            }
+
+            var warmedUp = false;
             var next = options.RenewEvery;
             while (Stopwatch.GetElapsedTime(start) + options.RenewEvery <= duration + TimeSpan.FromSeconds(1))
             {
+                if (!warmedUp && Stopwatch.GetElapsedTime(start) >= duration * WarmupShare)
+                {
+                    warmedUp = true;
+                    await LiveHeapsAsync("after-warmup");
+                }
+
                 var wait = next - Stopwatch.GetElapsedTime(start);
                 if (wait > TimeSpan.Zero)
                 {
@@ -87,6 +105,8 @@ internal static class SoakBench
             {
                 await Task.Delay(rest, ct);
             }
+
+            await LiveHeapsAsync("end");
 
             await sampling.CancelAsync();
             await sampler;
@@ -110,6 +130,7 @@ internal static class SoakBench
             app = null;
             await StopAsync(counters);
             samples.AddRange(SoakCounters.Read(options.Out, services.Keys, startedAt));
+            samples.AddRange(liveHeaps);
             var summary = SoakSummary.Write(options, duration, result, samples, events, WarmupShare);
             Console.WriteLine(summary);
             SoakPlot.Write(Path.Combine(options.Out, "soak.svg"), samples, events, duration, WarmupShare, options);
@@ -319,6 +340,71 @@ internal static class ProcFigures
     }
 }
 
+/// <summary>
+/// The live managed heap of each service: <c>dotnet-gcdump collect</c> induces a full, blocking GC and walks the heap,
+/// and its report's first line is the bytes of everything still reachable. The dumps (types and sizes, no contents) are deleted.
+/// </summary>
+internal static class SoakGcDump
+{
+    public static async Task<IReadOnlyList<SoakSample>> LiveHeapsAsync(string tool, IReadOnlyDictionary<string, int> services, string directory, string label,
+        TimeSpan at, CancellationToken ct)
+    {
+        var samples = new List<SoakSample>();
+        foreach (var (resource, pid) in services)
+        {
+            var dump = Path.Combine(directory, $"{resource}-{label}.gcdump");
+            try
+            {
+                await RunAsync(tool, ["collect", "--process-id", pid.ToString(CultureInfo.InvariantCulture), "--output", dump], ct);
+                var report = await RunAsync(tool, ["report", dump], ct);
+                var line = report.Split('\n').FirstOrDefault(l => l.Contains("GC Heap bytes", StringComparison.Ordinal));
+                if (line is not null && long.TryParse(line.Trim().Split(' ')[0], NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out var bytes))
+                {
+                    samples.Add(new SoakSample(at.TotalSeconds, resource, "live_heap_mb", bytes / 1024.0 / 1024.0));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  live heap of {resource} ({label}): {bytes / 1024.0 / 1024.0:0.00} MB"));
+                }
+                else
+                {
+                    Console.WriteLine($"  live heap of {resource} ({label}): no 'GC Heap bytes' line in the report");
+                }
+            }
+            finally
+            {
+                File.Delete(dump);
+            }
+        }
+
+        return samples;
+    }
+
+    private static async Task<string> RunAsync(string tool, string[] arguments, CancellationToken ct)
+    {
+        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1";
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{tool} did not start");
+        var output = process.StandardOutput.ReadToEndAsync(ct);
+        var error = process.StandardError.ReadToEndAsync(ct);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromMinutes(2));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return await output + await error;
+    }
+}
+
 /// <summary>The CSV files dotnet-counters wrote, one per service, as samples.</summary>
 internal static class SoakCounters
 {
@@ -398,7 +484,7 @@ internal static class SoakSummary
             $"p50 {load.All.P50:0.0} ms, p99 {load.All.P99:0.0} ms, max {load.All.Max:0} ms");
         text.AppendLine(CultureInfo.InvariantCulture,
             $"events: {events.Count(e => e.Kind == "renewal")} renewals of every leaf (loaded everywhere in {Range(events.Where(e => e.Kind == "renewal"))} s), " +
-            $"{events.Count(e => e.Kind != "renewal")} intermediate rotations ({Range(events.Where(e => e.Kind != "renewal"))} s)");
+            $"{events.Count(e => e.Kind == "intermediate rotation")} intermediate rotations ({Range(events.Where(e => e.Kind == "intermediate rotation"))} s)");
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture,
             $"Median of the {window:0} s after the warm-up ({warm / 60:0.#} min) → median of the last {window:0} s; slope by least squares over everything after the warm-up.");
@@ -418,6 +504,24 @@ internal static class SoakSummary
             var change = first == 0 ? (last == 0 ? "0" : "—") : string.Create(CultureInfo.InvariantCulture, $"{(last - first) / first:+0.0%;-0.0%;0.0%}");
             text.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {series.Key.Resource} | {series.Key.Metric} | {first:0.##} | {last:0.##} | {change} | {Slope(after) * 600:+0.###;-0.###;0} | {series.Max(s => s.Value):0.##} |"));
+        }
+
+        var live = samples.Where(s => s.Metric == "live_heap_mb").GroupBy(s => s.Resource).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
+        if (live.Count > 0)
+        {
+            text.AppendLine();
+            text.AppendLine("Live managed heap after a full GC (dotnet-gcdump collect, which induces one), after the warm-up and at the end, MB:");
+            text.AppendLine();
+            text.AppendLine("| process | after warm-up | at the end | change |");
+            text.AppendLine("|---|---|---|---|");
+            foreach (var series in live)
+            {
+                var points = series.OrderBy(s => s.At).ToList();
+                var first = points[0].Value;
+                var last = points[^1].Value;
+                text.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {series.Key} | {first:0.00} | {last:0.00} | {(points.Count < 2 ? "—" : $"{last - first:+0.00;-0.00;0.00} MB ({(last - first) / first:+0.0%;-0.0%;0.0%})")} |"));
+            }
         }
 
         File.WriteAllText(Path.Combine(options.Out, "summary.md"), text.ToString());

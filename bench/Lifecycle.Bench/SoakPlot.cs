@@ -17,6 +17,7 @@ internal static class SoakPlot
     private static readonly (string Title, Func<SoakSample, bool> Pick, Func<SoakSample, string> Line)[] Panels =
     [
         ("managed heap after the last GC, MB", s => s.Metric == "heap_mb", s => s.Resource),
+        ("live managed heap after a full GC (dotnet-gcdump), after the warm-up and at the end, MB", s => s.Metric == "live_heap_mb", s => s.Resource),
         ("resident memory (RSS), MB", s => s.Metric == "rss_mb", s => s.Resource),
         ("open file descriptors", s => s.Metric == "fds", s => s.Resource),
         ("sockets", s => s.Metric == "sockets", s => s.Resource),
@@ -40,7 +41,7 @@ internal static class SoakPlot
             $"""<svg xmlns="http://www.w3.org/2000/svg" width="{Width}" height="{height}" viewBox="0 0 {Width} {height}" font-family="sans-serif" font-size="11">""");
         svg.AppendLine(CultureInfo.InvariantCulture, $"""<rect width="{Width}" height="{height}" fill="white"/>""");
         svg.AppendLine(CultureInfo.InvariantCulture,
-            $"""<text x="{Left}" y="18" font-size="13">Soak, {duration.TotalMinutes:0} min, {DateTime.UtcNow:yyyy-MM-dd}: every leaf renewed every {options.RenewEvery.TotalSeconds:0} s (grey), the intermediate rotated every {options.RotateEvery.TotalSeconds:0} s (red, dashed); warm-up shaded</text>""");
+            $"""<text x="{Left}" y="18" font-size="13">Soak, {duration.TotalMinutes:0} min, {DateTime.UtcNow:yyyy-MM-dd}: every leaf renewed every {options.RenewEvery.TotalSeconds:0} s (grey), the intermediate rotated every {options.RotateEvery.TotalSeconds:0} s (red, dashed), a full GC for the live heap after the warm-up and at the end (green, dotted); warm-up shaded</text>""");
         for (var i = 0; i < panels.Count; i++)
         {
             var (title, series) = panels[i];
@@ -54,6 +55,13 @@ internal static class SoakPlot
             svg.AppendLine(CultureInfo.InvariantCulture, $"""<rect x="{Left}" y="{y0}" width="{X(seconds * warmupShare) - Left:0.#}" height="{PanelHeight}" fill="#f2f2f2"/>""");
             foreach (var e in events)
             {
+                if (e.Kind.StartsWith("full GC", StringComparison.Ordinal))
+                {
+                    svg.AppendLine(CultureInfo.InvariantCulture,
+                        $"""<line x1="{X(e.At.TotalSeconds):0.#}" y1="{y0}" x2="{X(e.At.TotalSeconds):0.#}" y2="{y0 + PanelHeight}" stroke="#2ca02c" stroke-width="1.5" stroke-dasharray="2 2"/>""");
+                    continue;
+                }
+
                 var rotation = e.Kind != "renewal";
                 svg.AppendLine(CultureInfo.InvariantCulture,
                     $"""<line x1="{X(e.At.TotalSeconds):0.#}" y1="{y0}" x2="{X(e.At.TotalSeconds):0.#}" y2="{y0 + PanelHeight}" stroke="{(rotation ? "#d62728" : "#dddddd")}" stroke-width="1"{(rotation ? " stroke-dasharray=\"4 3\"" : "")}/>""");
