@@ -78,7 +78,7 @@ internal static class SoakBench
 
             var warmedUp = false;
             var next = options.RenewEvery;
-            while (Stopwatch.GetElapsedTime(start) + options.RenewEvery <= duration + TimeSpan.FromSeconds(1))
+            while (next < duration) // none at the very end: the load stops there
             {
                 if (!warmedUp && Stopwatch.GetElapsedTime(start) >= duration * WarmupShare)
                 {

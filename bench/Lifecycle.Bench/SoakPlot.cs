@@ -31,6 +31,8 @@ internal static class SoakPlot
     public static void Write(string path, IReadOnlyList<SoakSample> samples, IReadOnlyList<SoakEvent> events, TimeSpan duration, double warmupShare,
         BenchOptions options)
     {
+        // One colour per process in every panel; other lines (caches, load) take theirs in order.
+        var colorOf = samples.Select(s => s.Resource).Distinct().Order(StringComparer.Ordinal).Select((r, i) => (r, i)).ToDictionary(p => p.r, p => Colors[p.i % Colors.Length], StringComparer.Ordinal);
         var panels = Panels.Select(p => (p.Title, Series: samples.Where(p.Pick).GroupBy(p.Line).OrderBy(g => g.Key, StringComparer.Ordinal).ToList()))
             .Where(p => p.Series.Count > 0).ToList();
         var height = Top + panels.Count * (PanelHeight + Gap);
@@ -82,7 +84,7 @@ internal static class SoakPlot
             svg.AppendLine(CultureInfo.InvariantCulture, $"""<rect x="{Left}" y="{y0}" width="{plotWidth}" height="{PanelHeight}" fill="none" stroke="black"/>""");
             for (var s = 0; s < series.Count; s++)
             {
-                var color = Colors[s % Colors.Length];
+                var color = colorOf.GetValueOrDefault(series[s].Key) ?? Colors[s % Colors.Length];
                 var points = string.Join(' ', series[s].OrderBy(p => p.At).Select(p => string.Create(CultureInfo.InvariantCulture, $"{X(p.At):0.#},{Y(p.Value):0.#}")));
                 svg.AppendLine(CultureInfo.InvariantCulture, $"""<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.3"/>""");
                 svg.AppendLine(CultureInfo.InvariantCulture,
