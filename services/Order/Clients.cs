@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Http.Resilience;
 using System.Net;
+using Microsoft.Extensions.Http.Resilience;
 
 namespace MtlsAspire.Order;
 

@@ -39,7 +39,7 @@ internal sealed class ServerCertificateJudge(IReadOnlyList<X509Certificate2> roo
     /// <summary>True when the server's certificate was accepted.</summary>
     public bool Accepted => Check?.IsValid == true && !NameMismatch && TrustDomainMismatch is null;
 
-    /// <summary>The callback: true only when the chain verdict is valid and the name matches.</summary>
+    /// <summary>The callback: true only when the chain verdict is valid, the name matches and the root may vouch for the server's ID.</summary>
     public bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
     {
         Ran = true;
