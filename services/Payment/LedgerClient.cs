@@ -44,7 +44,7 @@ public sealed class LedgerClient(HttpClient http)
         {
             response = await send();
         }
-        catch (Exception e) when (e is HttpRequestException or Polly.ExecutionRejectedException)
+        catch (Exception e) when (e is HttpRequestException or ServiceDefaults.Mtls.MtlsHandshakeException or Polly.ExecutionRejectedException)
         {
             throw new HttpRequestException($"legacy-proxy could not be reached: {e.Message}", e);
         }
