@@ -97,9 +97,12 @@ public sealed record ChainCheck(bool IsValid, IReadOnlyList<X509Certificate2> Pa
         }
 
         var revocationChecks = new List<RevocationCheck>();
-        // Only a chain that reached a trusted root says who the issuers are: an untrusted path is not checked against CRLs
-        // (nor does it make the revocation set verify CRLs against issuers an attacker made up).
-        var trusted = built || chain.ChainStatus.All(status => status.Status is not (X509ChainStatusFlags.UntrustedRoot or X509ChainStatusFlags.PartialChain));
+        // Only a chain that built to a trusted root, every signature verified, says who the issuers are: any other path is
+        // not checked against CRLs, nor does it make the revocation set verify CRLs against issuers an attacker made up (a
+        // forged intermediate bearing the name of a real one reaches the root by name, with a signature that does not
+        // verify). An expired or a wrong-usage chain is still checked, so that its revocation is reported too.
+        var trusted = built || chain.ChainStatus.All(status => status.Status is X509ChainStatusFlags.NoError
+            or X509ChainStatusFlags.NotTimeValid or X509ChainStatusFlags.NotTimeNested or X509ChainStatusFlags.NotValidForUsage);
         for (var i = 0; trusted && i + 1 < path.Count; i++)
         {
             var check = revocation.Check(path[i], path[i + 1], at);

@@ -74,32 +74,27 @@ public sealed class RevocationList
         (AuthorityKeyIdentifier is null || issuer.GetSubjectKeyIdentifier() is not { } ski || AuthorityKeyIdentifier.AsSpan().SequenceEqual(ski));
 
     /// <summary>
-    /// Parses a DER CRL and verifies its signature with <paramref name="issuer"/>'s public key. Throws
-    /// <see cref="CryptographicException"/> with the reason when the CRL is malformed, has a critical extension this
-    /// reader does not process (in the CRL or an entry), names another issuer or its signature does not verify.
+    /// Verifies a DER CRL's signature with <paramref name="issuer"/>'s public key, then parses it. Throws
+    /// <see cref="CryptographicException"/> with the reason when the CRL is malformed, names another issuer, its signature
+    /// does not verify, or it has a critical extension this reader does not process (in the CRL or an entry).
     /// </summary>
     public static RevocationList Load(ReadOnlyMemory<byte> der, X509Certificate2 issuer)
     {
-        ParsedCrl parsed;
-        try
+        // The signature first, over the signed bytes as they are: the entries (a CRL may list a hundred thousand) are
+        // decoded only once the issuer has vouched for them, so a CRL that does not verify costs a hash and a
+        // signature check, never the work or the memory of its entries.
+        var envelope = Malformed(() => ReadEnvelope(der));
+        if (!envelope.Issuer.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData))
         {
-            parsed = Parse(der);
-        }
-        catch (Exception e) when (e is AsnContentException or ArgumentException or FormatException)
-        {
-            throw new CryptographicException($"The CRL is malformed: {e.Message}", e);
-        }
-
-        if (!parsed.Issuer.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData))
-        {
-            throw new CryptographicException($"The CRL was issued by '{parsed.Issuer.Name}', not by '{issuer.Subject}'.");
+            throw new CryptographicException($"The CRL was issued by '{envelope.Issuer.Name}', not by '{issuer.Subject}'.");
         }
 
-        if (!VerifySignature(parsed, issuer))
+        if (!Signatures.Verify(envelope.TbsCertList.Span, envelope.SignatureAlgorithm, envelope.Signature, issuer, "CRL"))
         {
             throw new CryptographicException($"The CRL's signature does not verify with the key of '{issuer.Subject}': it was altered or signed by another key.");
         }
 
+        var parsed = Malformed(() => Parse(envelope));
         return new RevocationList(parsed.Issuer, parsed.ThisUpdate, parsed.NextUpdate, parsed.Number, parsed.AuthorityKeyId, parsed.Revoked, issuer, parsed.Signature);
     }
 
@@ -128,32 +123,21 @@ public sealed class RevocationList
     /// </summary>
     public static CrlStatus ReadStatus(ReadOnlyMemory<byte> der)
     {
-        try
-        {
-            var parsed = Parse(der);
-            return new(parsed.Issuer.Name, parsed.Number?.ToString(System.Globalization.CultureInfo.InvariantCulture), parsed.ThisUpdate, parsed.NextUpdate,
-                parsed.Revoked.Count);
-        }
-        catch (Exception e) when (e is AsnContentException or ArgumentException or FormatException)
-        {
-            throw new CryptographicException($"The CRL is malformed: {e.Message}", e);
-        }
+        var parsed = Malformed(() => Parse(ReadEnvelope(der)));
+        return new(parsed.Issuer.Name, parsed.Number?.ToString(System.Globalization.CultureInfo.InvariantCulture), parsed.ThisUpdate, parsed.NextUpdate,
+            parsed.Revoked.Count);
     }
 
     /// <summary>Reads the issuer name of a DER CRL without verifying it, to pick the certificate to verify it with.</summary>
-    public static X500DistinguishedName ReadIssuer(ReadOnlyMemory<byte> der)
+    public static X500DistinguishedName ReadIssuer(ReadOnlyMemory<byte> der) =>
+        // Only as far as the issuer: the entries after it may be many.
+        Malformed(() => ReadIssuerOf(new AsnReader(der, AsnEncodingRules.DER).ReadSequence().ReadEncodedValue()));
+
+    private static T Malformed<T>(Func<T> read)
     {
         try
         {
-            // Only as far as the issuer: the entries after it may be many.
-            var tbs = new AsnReader(der, AsnEncodingRules.DER).ReadSequence().ReadSequence();
-            if (tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Integer))
-            {
-                tbs.ReadInteger();
-            }
-
-            tbs.ReadSequence();
-            return new X500DistinguishedName(tbs.ReadEncodedValue().Span);
+            return read();
         }
         catch (Exception e) when (e is AsnContentException or ArgumentException or FormatException)
         {
@@ -161,12 +145,23 @@ public sealed class RevocationList
         }
     }
 
-    private static bool VerifySignature(ParsedCrl crl, X509Certificate2 issuer) =>
-        Signatures.Verify(crl.TbsCertList.Span, crl.SignatureAlgorithm, crl.Signature, issuer, "CRL");
+    // TBSCertList ::= SEQUENCE { version INTEGER OPTIONAL, signature AlgorithmIdentifier, issuer Name, … }
+    private static X500DistinguishedName ReadIssuerOf(ReadOnlyMemory<byte> tbsCertList)
+    {
+        var tbs = new AsnReader(tbsCertList, AsnEncodingRules.DER).ReadSequence();
+        if (tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Integer))
+        {
+            tbs.ReadInteger();
+        }
+
+        tbs.ReadSequence();
+        return new X500DistinguishedName(tbs.ReadEncodedValue().Span);
+    }
+
+    /// <summary>The signed part of a CRL, as it is, its signature, and its issuer: all a signature check needs.</summary>
+    private sealed record Envelope(ReadOnlyMemory<byte> TbsCertList, string SignatureAlgorithm, byte[] Signature, X500DistinguishedName Issuer);
 
     private sealed record ParsedCrl(
-        ReadOnlyMemory<byte> TbsCertList,
-        string SignatureAlgorithm,
         byte[] Signature,
         X500DistinguishedName Issuer,
         DateTimeOffset ThisUpdate,
@@ -176,7 +171,8 @@ public sealed class RevocationList
         Dictionary<BigInteger, RevokedCertificate> Revoked);
 
     // CertificateList ::= SEQUENCE { tbsCertList TBSCertList, signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING }
-    private static ParsedCrl Parse(ReadOnlyMemory<byte> der)
+    // Reads the outer structure and the issuer only; the signed part's body is left as bytes.
+    private static Envelope ReadEnvelope(ReadOnlyMemory<byte> der)
     {
         var outer = new AsnReader(der, AsnEncodingRules.DER);
         var certificateList = outer.ReadSequence();
@@ -186,8 +182,13 @@ public sealed class RevocationList
         var signatureAlgorithm = certificateList.ReadSequence().ReadObjectIdentifier();
         var signature = certificateList.ReadBitString(out _);
         certificateList.ThrowIfNotEmpty();
+        return new Envelope(tbsBytes, signatureAlgorithm, signature, ReadIssuerOf(tbsBytes));
+    }
 
-        var tbs = new AsnReader(tbsBytes, AsnEncodingRules.DER).ReadSequence();
+    private static ParsedCrl Parse(Envelope envelope)
+    {
+        var signatureAlgorithm = envelope.SignatureAlgorithm;
+        var tbs = new AsnReader(envelope.TbsCertList, AsnEncodingRules.DER).ReadSequence();
         if (tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Integer))
         {
             tbs.ReadInteger(); // version v2
@@ -238,7 +239,7 @@ public sealed class RevocationList
         }
 
         tbs.ThrowIfNotEmpty();
-        return new ParsedCrl(tbsBytes, signatureAlgorithm, signature, issuer, thisUpdate, nextUpdate, number, akid, revoked);
+        return new ParsedCrl(envelope.Signature, issuer, thisUpdate, nextUpdate, number, akid, revoked);
     }
 
     /// <summary>

@@ -36,7 +36,10 @@ public sealed class RevocationSet
 {
     private readonly List<RevocationList> _verified;
     private readonly List<(X500DistinguishedName Issuer, byte[] Der)> _pending;
-    private readonly ConcurrentDictionary<string, RevocationList?> _verifiedLater = new(StringComparer.Ordinal);
+    /// <summary>How many issuers' pending CRLs, once verified, are kept verified (<see cref="ListFor"/>).</summary>
+    internal const int VerifiedLaterCapacity = 64;
+
+    private readonly ConcurrentDictionary<string, RevocationList> _verifiedLater = new(StringComparer.Ordinal);
 
     private RevocationSet(List<RevocationList> verified, List<(X500DistinguishedName, byte[])> pending, IReadOnlyList<CrlStatus> loaded)
     {
@@ -50,6 +53,9 @@ public sealed class RevocationSet
     /// of an issuer not met yet is listed too; it is trusted only once that issuer's certificate verifies it.
     /// </summary>
     public IReadOnlyList<CrlStatus> Loaded { get; }
+
+    /// <summary>How many issuers a pending CRL was verified for and is kept for (at most <see cref="VerifiedLaterCapacity"/>).</summary>
+    internal int VerifiedLaterCount => _verifiedLater.Count;
 
     /// <summary>An empty set (no CRL known).</summary>
     public static RevocationSet Empty { get; } = new([], [], []);
@@ -168,12 +174,22 @@ public sealed class RevocationSet
         }
 
         // A pending CRL that names this issuer but does not verify with its key is ignored: the issuer then has no
-        // usable CRL (NoCrl), which a chain check reports as "revocation cannot be checked", never as good.
-        var later = _verifiedLater.GetOrAdd(issuer.Thumbprint, _ => _pending
-            .Where(p => p.Issuer.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData))
-            .Select(p => TryVerify(p.Der, [issuer], out _))
-            .OfType<RevocationList>()
-            .Max(RevocationList.Newness));
+        // usable CRL (NoCrl), which a chain check reports as "revocation cannot be checked", never as good. Only a CRL
+        // that verified is kept, for a bounded number of issuers: a certificate that merely bears a pending CRL's issuer
+        // name (a forgery) adds nothing, and costs at most a signature check per pending CRL of that name
+        // (RevocationList.Load verifies before it decodes the entries). ChainCheck asks only for chains that built.
+        if (!_verifiedLater.TryGetValue(issuer.Thumbprint, out var later))
+        {
+            later = _pending
+                .Where(p => p.Issuer.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData))
+                .Select(p => TryVerify(p.Der, [issuer], out _))
+                .OfType<RevocationList>()
+                .Max(RevocationList.Newness);
+            if (later is not null && _verifiedLater.Count < VerifiedLaterCapacity)
+            {
+                _verifiedLater.TryAdd(issuer.Thumbprint, later);
+            }
+        }
 
         return new[] { newest, later }.OfType<RevocationList>().Max(RevocationList.Newness);
     }
