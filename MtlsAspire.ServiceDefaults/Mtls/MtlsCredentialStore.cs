@@ -24,7 +24,7 @@ public sealed class MtlsCredentialStore : IDisposable
     private readonly ILogger<MtlsCredentialStore> _logger;
     private readonly MtlsTelemetry _telemetry;
     private readonly CredentialDirectory _directory;
-    private readonly KnownIntermediates _knownIntermediates = new();
+    private readonly KnownIntermediates _knownIntermediates;
     private readonly Lock _reloadLock = new();
     private readonly ITimer _timer;
     private readonly List<FileSystemWatcher> _watchers = [];
@@ -46,6 +46,7 @@ public sealed class MtlsCredentialStore : IDisposable
     public MtlsCredentialStore(IOptions<MtlsOptions> options, TimeProvider time, ILogger<MtlsCredentialStore> logger, MtlsTelemetry telemetry)
     {
         _options = options.Value;
+        _knownIntermediates = new KnownIntermediates(_options.StrangerChainBudgetBytes, _options.MaxPeerCertificateBytes);
         _time = time;
         _logger = logger;
         _telemetry = telemetry;

@@ -74,7 +74,7 @@ public sealed class MtlsCredentials : IDisposable
     internal int CachedVerdicts => _cache.Count;
 
     /// <summary>Intermediates learned from authenticated peers, and strangers' chains remembered (shared by every generation).</summary>
-    internal (int Learned, int Strangers) KnownIntermediateCounts => _knownIntermediates.Counts;
+    internal (int Learned, int Strangers, long StrangerBytes) KnownIntermediateCounts => _knownIntermediates.Counts;
 
     /// <summary>The (verified) CRL of this service's own issuer.</summary>
     public RevocationList? IssuerCrl { get; }
@@ -183,6 +183,13 @@ public sealed class MtlsCredentials : IDisposable
                 : "the server presented no certificate");
         }
 
+        if (TooLarge(certificate, peer.SentIntermediates) is { } tooLarge)
+        {
+            // Before any hashing, parsing or chain building, and nothing of it remembered: what a stranger sends costs us
+            // its bytes once, for this handshake only.
+            return PeerVerdict.Reject(RejectionReason.ChainTooLarge, tooLarge);
+        }
+
         var cacheKey = (side == PeerSide.Server ? "s:" : "c:") + certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
         if (_cache.TryGetValue(cacheKey, out var cached) && now >= cached.ValidFrom && now <= cached.ValidUntil)
         {
@@ -270,6 +277,33 @@ public sealed class MtlsCredentials : IDisposable
         return CheckExpected(identity, side, expectedServer);
     }
 
+    /// <summary>Why the chain a peer sent is too large to be judged (<see cref="MtlsOptions.MaxPeerCertificateBytes"/>, <see cref="MtlsOptions.MaxPeerChainBytes"/>), or null.</summary>
+    private string? TooLarge(X509Certificate2 leaf, IReadOnlyCollection<X509Certificate2> sent)
+    {
+        long total = leaf.RawDataMemory.Length;
+        var largest = leaf;
+        foreach (var certificate in sent)
+        {
+            total += certificate.RawDataMemory.Length;
+            if (certificate.RawDataMemory.Length > largest.RawDataMemory.Length)
+            {
+                largest = certificate;
+            }
+        }
+
+        if (largest.RawDataMemory.Length > _options.MaxPeerCertificateBytes)
+        {
+            return $"the peer sent a certificate of {largest.RawDataMemory.Length} bytes ('{Truncated(largest.Subject)}'), more than Mtls:MaxPeerCertificateBytes ({_options.MaxPeerCertificateBytes})";
+        }
+
+        return total > _options.MaxPeerChainBytes
+            ? $"the peer sent a chain of {sent.Count + 1} certificates and {total} bytes, more than Mtls:MaxPeerChainBytes ({_options.MaxPeerChainBytes})"
+            : null;
+    }
+
+    /// <summary>A subject as far as a log line needs it: a stranger's subject may be as long as the certificate.</summary>
+    private static string Truncated(string subject) => subject.Length <= 128 ? subject : subject[..128] + "…";
+
     /// <summary>Why <paramref name="certificate"/> is not a workload leaf (go-spiffe's X.509-SVID profile), or null when it is one.</summary>
     private static string? NotALeaf(X509Certificate2 certificate)
     {
@@ -300,151 +334,4 @@ public sealed class MtlsCredentials : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _files.Dispose();
-}
-
-/// <summary>
-/// Intermediates this service knows, as path-building hints for chains whose peer sent only its leaf (a resumed TLS 1.3
-/// session re-validates the peer without the intermediates it sent the first time, and the authentication handler sees
-/// only the leaf). Trust still needs a root of ca.crt. Who may add what:
-/// <list type="bullet">
-/// <item><b>Ours</b> (<see cref="AddOwn"/>): the intermediates of our own tls.crt, from every generation loaded (the
-/// newest <c>16</c>). Never displaced by learned ones, and first in every snapshot, so path building prefers them.</item>
-/// <item><b>Learned</b> (<see cref="Learn"/>): intermediates of a peer chain that fully validated to a root vouching for
-/// our trust domain, whose leaf has a SPIFFE ID of our trust domain: only an authenticated peer of ours teaches one.
-/// Bounded (<c>64</c>, oldest out); one whose subject is that of an intermediate of ours but is another certificate is
-/// never learned.</item>
-/// <item><b>Strangers' chains</b> (<see cref="RememberStranger"/>): what a leaf sent while it was not authenticated
-/// (refused, or of another trust domain), per leaf, at most 2 CAs, bounded (<c>4096</c> leaves, oldest out). Never a hint
-/// for another leaf and never in a snapshot; tried for that leaf only when the hints alone do not build its chain (a peer
-/// refused before its root reached our bundle, resuming the session it got then). A flood of strangers can push out
-/// only other strangers' entries.</item>
-/// </list>
-/// Safe for concurrent handshakes: changes take a lock and publish a new snapshot; readers never lock.
-/// </summary>
-internal sealed class KnownIntermediates
-{
-    private const int OwnCapacity = 16;
-    private const int LearnedCapacity = 64;
-    private const int StrangerCapacity = 4096;
-    private const int MaxSentPerLeaf = 2;
-    private readonly Lock _lock = new();
-    private readonly List<X509Certificate2> _own = [];
-    private readonly List<X509Certificate2> _learned = [];
-    private readonly ConcurrentDictionary<string, X509Certificate2[]> _sentByStranger = new(StringComparer.Ordinal);
-    private readonly ConcurrentQueue<string> _strangerOrder = new();
-    private X509Certificate2[] _snapshot = [];
-
-    /// <summary>How many intermediates were learned, and of how many strangers a chain is remembered.</summary>
-    public (int Learned, int Strangers) Counts
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return (_learned.Count, _sentByStranger.Count);
-            }
-        }
-    }
-
-    /// <summary>Ours first (newest first), then the learned ones: the hints for every chain.</summary>
-    public X509Certificate2[] Snapshot() => Volatile.Read(ref _snapshot);
-
-    /// <summary>Raised after an intermediate was added to the hints.</summary>
-    public event Action? Added;
-
-    /// <summary>The intermediates of our own tls.crt.</summary>
-    public void AddOwn(IEnumerable<X509Certificate2> intermediates) => Change(intermediates, own: true);
-
-    /// <summary>The intermediates of a chain that validated, of a leaf authenticated in our trust domain (which is forgotten as a stranger).</summary>
-    public void Learn(IEnumerable<X509Certificate2> intermediates, X509Certificate2 leaf)
-    {
-        if (!_sentByStranger.IsEmpty)
-        {
-            _sentByStranger.TryRemove(KeyOf(leaf), out _);
-        }
-
-        Change(intermediates, own: false);
-    }
-
-    /// <summary>What <paramref name="leaf"/> sent while not authenticated; nothing when it sent nothing.</summary>
-    public void RememberStranger(X509Certificate2 leaf, IReadOnlyCollection<X509Certificate2> sent)
-    {
-        var cas = sent.Where(c => c.IsCertificateAuthority()).Take(MaxSentPerLeaf).ToArray();
-        var key = KeyOf(leaf);
-        if (cas.Length == 0 || !_sentByStranger.TryAdd(key, cas))
-        {
-            return;
-        }
-
-        // Oldest first out, one at a time: a flood pushes out old strangers gradually instead of emptying the map at once.
-        _strangerOrder.Enqueue(key);
-        while (_sentByStranger.Count > StrangerCapacity && _strangerOrder.TryDequeue(out var oldest))
-        {
-            _sentByStranger.TryRemove(oldest, out _);
-        }
-    }
-
-    /// <summary>What <paramref name="leaf"/> sent while not authenticated, or empty.</summary>
-    public IReadOnlyList<X509Certificate2> SentByStranger(X509Certificate2 leaf) =>
-        !_sentByStranger.IsEmpty && _sentByStranger.TryGetValue(KeyOf(leaf), out var sent) ? sent : [];
-
-    private void Change(IEnumerable<X509Certificate2> intermediates, bool own)
-    {
-        var candidates = intermediates.Where(c => c.IsCertificateAuthority()).ToList();
-        if (!own)
-        {
-            // The common case, every validated handshake: nothing new, and no lock.
-            var known = Snapshot();
-            candidates.RemoveAll(c => known.Any(k => SameCertificate(k, c)));
-        }
-
-        if (candidates.Count == 0)
-        {
-            return;
-        }
-
-        var added = false;
-        lock (_lock)
-        {
-            foreach (var candidate in candidates)
-            {
-                if (own && !_own.Any(o => SameCertificate(o, candidate)))
-                {
-                    _learned.RemoveAll(l => SameCertificate(l, candidate));
-                    _own.Add(candidate);
-                    if (_own.Count > OwnCapacity)
-                    {
-                        _own.RemoveAt(0);
-                    }
-
-                    added = true;
-                }
-                else if (!own && !_own.Concat(_learned).Any(k => SameCertificate(k, candidate))
-                    && !_own.Any(o => o.SubjectName.RawData.AsSpan().SequenceEqual(candidate.SubjectName.RawData)))
-                {
-                    _learned.Add(candidate);
-                    if (_learned.Count > LearnedCapacity)
-                    {
-                        _learned.RemoveAt(0);
-                    }
-
-                    added = true;
-                }
-            }
-
-            if (added)
-            {
-                Volatile.Write(ref _snapshot, [.. Enumerable.Reverse(_own), .. _learned]);
-            }
-        }
-
-        if (added)
-        {
-            Added?.Invoke();
-        }
-    }
-
-    private static bool SameCertificate(X509Certificate2 a, X509Certificate2 b) => a.RawDataMemory.Span.SequenceEqual(b.RawDataMemory.Span);
-
-    private static string KeyOf(X509Certificate2 leaf) => leaf.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
 }

@@ -100,6 +100,27 @@ public sealed class MtlsOptions
     /// <summary>How many validated peer certificates are remembered (per credential generation) to skip chain building.</summary>
     public int ValidationCacheSize { get; set; } = 1024;
 
+    /// <summary>
+    /// The largest certificate a peer may send, leaf or CA, in DER bytes (default 16,384). A peer sending a larger one is
+    /// refused as <c>chain-too-large</c> before any chain is built. Our leaves and intermediates are under 1 KB (RSA-2048
+    /// about 1 KB), an RSA-4096 certificate with a few names about 2 KB: the default leaves room for partner PKIs.
+    /// </summary>
+    public int MaxPeerCertificateBytes { get; set; } = 16 * 1024;
+
+    /// <summary>
+    /// The most a peer's chain may weigh, its leaf and every certificate it sent after it together, in DER bytes (default
+    /// 65,536): larger is refused as <c>chain-too-large</c> before any chain is built. At least
+    /// <see cref="MaxPeerCertificateBytes"/>.
+    /// </summary>
+    public int MaxPeerChainBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// What the chains of peers that were not authenticated (strangers) may hold in memory together, in bytes (default
+    /// 2 MiB; 0 remembers none). They are kept only so that a peer refused before its root reached our bundle can resume
+    /// its session later; beyond the budget the oldest are forgotten.
+    /// </summary>
+    public long StrangerChainBudgetBytes { get; set; } = 2 * 1024 * 1024;
+
     /// <summary>How long a client keeps the connections of a replaced client certificate for requests already under way.</summary>
     public TimeSpan RetiredClientHandlerGrace { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -163,6 +184,9 @@ public sealed class MtlsAuthorizationOptions
 
 internal sealed class MtlsOptionsValidator : IValidateOptions<MtlsOptions>
 {
+    /// <summary>The smallest <see cref="MtlsOptions.MaxPeerCertificateBytes"/> accepted: below it, real certificates would be refused.</summary>
+    private const int MinimumCertificateBytes = 4096;
+
     public ValidateOptionsResult Validate(string? name, MtlsOptions options)
     {
         var failures = new List<string>();
@@ -211,6 +235,21 @@ internal sealed class MtlsOptionsValidator : IValidateOptions<MtlsOptions>
         if (options.ValidationCacheSize < 0)
         {
             failures.Add("Mtls:ValidationCacheSize must not be negative.");
+        }
+
+        if (options.MaxPeerCertificateBytes < MinimumCertificateBytes)
+        {
+            failures.Add($"Mtls:MaxPeerCertificateBytes must be at least {MinimumCertificateBytes} (an RSA-4096 certificate is about 2 KB), e.g. 16384; it is {options.MaxPeerCertificateBytes}.");
+        }
+
+        if (options.MaxPeerChainBytes < options.MaxPeerCertificateBytes)
+        {
+            failures.Add($"Mtls:MaxPeerChainBytes must be at least Mtls:MaxPeerCertificateBytes ({options.MaxPeerCertificateBytes}), e.g. 65536; it is {options.MaxPeerChainBytes}.");
+        }
+
+        if (options.StrangerChainBudgetBytes < 0)
+        {
+            failures.Add($"Mtls:StrangerChainBudgetBytes must not be negative (0 remembers no stranger's chain), e.g. 2097152; it is {options.StrangerChainBudgetBytes}.");
         }
 
         foreach (var (rule, callers) in options.Authorization.Rules)

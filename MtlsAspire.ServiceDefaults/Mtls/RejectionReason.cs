@@ -52,6 +52,12 @@ public enum RejectionReason
     /// another trust domain (<see cref="MtlsAspire.Verification.Identity.TrustDomainBinding"/>): that root cannot vouch for our IDs.
     /// </summary>
     TrustDomainMismatch,
+
+    /// <summary>
+    /// The peer sent a certificate larger than <c>Mtls:MaxPeerCertificateBytes</c>, or a chain (leaf and what it sent
+    /// after it) larger than <c>Mtls:MaxPeerChainBytes</c>: refused before any chain is built, nothing of it kept.
+    /// </summary>
+    ChainTooLarge,
 }
 
 /// <summary>Names of <see cref="RejectionReason"/>.</summary>
@@ -74,6 +80,7 @@ public static class RejectionReasons
         RejectionReason.RefusedByPeer => "refused-by-peer",
         RejectionReason.NotALeaf => "not-a-leaf",
         RejectionReason.TrustDomainMismatch => "trust-domain-mismatch",
+        RejectionReason.ChainTooLarge => "chain-too-large",
         _ => reason.ToString(),
     };
 

@@ -19,7 +19,10 @@ namespace MtlsAspire.ServiceDefaults.Telemetry;
 /// <item><c>mtls.credentials.generation</c>: the credential generation in use (1 at start, +1 per reload swapped in);</item>
 /// <item><c>mtls.trust_bundle.roots</c>: the roots of the loaded trust bundle (2 during a root rotation);</item>
 /// <item><c>mtls.cache.entries</c> {cache: peer-verdicts, learned-intermediates, stranger-chains}: the entries of each
-/// cache that peers fill, each bounded (<c>Mtls:ValidationCacheSize</c> per generation, 64, 4096);</item>
+/// cache that peers fill, each bounded (<c>Mtls:ValidationCacheSize</c> per generation, 64, and the strangers' chains
+/// by bytes);</item>
+/// <item><c>mtls.cache.bytes</c> {cache: stranger-chains}: the bytes the strangers' chains count for, at most
+/// <c>Mtls:StrangerChainBudgetBytes</c>;</item>
 /// <item><c>mtls.certificate.expiry.state</c>: the loaded leaf by <c>Mtls:Expiry</c> (0 ok, 1 warning, 2 critical,
 /// 3 expired or not yet valid), measured on the service's clock when read;</item>
 /// <item><c>mtls.certificate.expiry.warnings</c> {level: warning, critical, expired, not-yet-valid}: thresholds crossed,
@@ -70,6 +73,8 @@ public sealed class MtlsTelemetry : IDisposable
             "Roots in the loaded trust bundle");
         _meter.CreateObservableGauge("mtls.cache.entries", ObserveCaches, "{entry}",
             "Entries of the caches peers fill: verdicts of the generation in use, intermediates learned from authenticated peers, chains remembered of strangers");
+        _meter.CreateObservableGauge("mtls.cache.bytes", ObserveCacheBytes, "By",
+            "Bytes held by the caches peers fill that are bounded by bytes: the chains remembered of strangers (Mtls:StrangerChainBudgetBytes)");
         _meter.CreateObservableGauge("mtls.certificate.expiry.state", () => Observe(c => (double)StateValue(c.Expiry(_expiryPolicy, time.GetUtcNow()).State)),
             "{state}", "The loaded leaf by the expiry thresholds: 0 ok, 1 warning, 2 critical, 3 expired or not yet valid");
         _meter.CreateObservableGauge("mtls.certificate.expiry", () => Observe(c => (c.Leaf.NotAfter.ToUniversalTime() - time.GetUtcNow().UtcDateTime).TotalSeconds),
@@ -149,7 +154,7 @@ public sealed class MtlsTelemetry : IDisposable
         }
 
         var identity = new KeyValuePair<string, object?>("mtls.identity", current.Identity.ToString());
-        var (learned, strangers) = current.KnownIntermediateCounts;
+        var (learned, strangers, _) = current.KnownIntermediateCounts;
         return
         [
             new(current.CachedVerdicts, identity, new("cache", "peer-verdicts")),
@@ -157,6 +162,10 @@ public sealed class MtlsTelemetry : IDisposable
             new(strangers, identity, new("cache", "stranger-chains")),
         ];
     }
+
+    private IEnumerable<Measurement<long>> ObserveCacheBytes() => _credentials() is { } current
+        ? [new(current.KnownIntermediateCounts.StrangerBytes, new KeyValuePair<string, object?>("mtls.identity", current.Identity.ToString()), new("cache", "stranger-chains"))]
+        : [];
 
     internal void HandshakeRejected(PeerSide side, RejectionReason reason, string peer) =>
         _handshakeFailures.Add(1, new("reason", reason.ToTagValue()), new("side", side == PeerSide.Server ? "server" : "client"), new("peer", peer));

@@ -20,7 +20,7 @@ namespace MtlsAspire.ServiceDefaults.Tests;
 /// <summary>Accepted and rejected handshakes over real TLS: Kestrel on loopback, HttpClient, certificates from our PKI.</summary>
 public class HandshakeTests
 {
-    private static MetricCollector<long> HandshakeFailures(MtlsTestServer server) =>
+    internal static MetricCollector<long> HandshakeFailures(MtlsTestServer server) =>
         new(server.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), MtlsTelemetry.MeterName, "mtls.handshake.failures");
 
     /// <summary>Asserts the request fails in the TLS layer, and the server logged one warning naming the reason and counted it.</summary>
