@@ -18,6 +18,7 @@ public sealed record LoadOptions
     public const string Usage = """
         usage: MtlsLoad --url URL [options]            drive URL and print one "result …" line
                MtlsLoad free-port                      print a free loopback TCP port
+               MtlsLoad strangers --url URL --ca FILE  strangers' handshakes with oversized chains (see Strangers.cs)
           --url URL            http:// or https:// URL to GET (https: TLS 1.3, the server is validated)
           --ca FILE            PEM roots the server's chain must build to (https; required)
           --cert FILE          PEM chain to present: leaf first, then intermediates (mTLS)

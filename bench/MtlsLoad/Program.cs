@@ -11,6 +11,11 @@ if (args is ["free-port"])
     return 0;
 }
 
+if (args is ["strangers", .. var strangerArgs])
+{
+    return await Strangers.RunAsync(strangerArgs);
+}
+
 LoadOptions options;
 try
 {
