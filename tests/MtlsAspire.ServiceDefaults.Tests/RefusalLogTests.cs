@@ -21,11 +21,7 @@ public class RefusalLogTests
     public async Task A_flood_of_one_refusal_is_logged_and_traced_the_first_times_of_a_window_then_summed_up_and_counted_in_full()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow); // frozen: the window ends only when the test says
-        await using var scenario = await Scenario.StartAsync(serverTime: clock, settings: new Dictionary<string, string?>
-        {
-            ["Mtls:RefusalLogs:PerWindow"] = "3",
-            ["Mtls:RefusalLogs:Window"] = "00:00:10",
-        });
+        await using var scenario = await Scenario.StartWithRefusalWindowAsync(clock);
         using var forged = CertificateForge.Leaf(scenario.Pki, Order, CertificateForge.ServerAuthOnly);
         using var intermediate = CertificateForge.Intermediate(scenario.Pki);
         using var spans = new SpanRecorder(MtlsTelemetry.ActivitySourceName, span => (string?)span.GetTagItem("mtls.peer.serial") == forged.SerialNumber);
