@@ -88,6 +88,33 @@ public class RefusalLogTests
         Assert.Equal("1", logs.Collector.LatestRecord.GetStructuredStateValue("Suppressed"));
     }
 
+    [Fact]
+    public void Each_kind_of_refused_request_has_its_own_window_apart_from_handshakes_and_its_summary_names_the_last()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var logs = new FakeLoggerProvider();
+        var limiter = new RefusalLogLimiter(clock, logs.CreateLogger("test"), new MtlsRefusalLogOptions { PerWindow = 1, Window = TimeSpan.FromSeconds(5) });
+        var denial = new RefusalLogLimiter.RequestRefusal("payment", "spiffe://mtls-aspire.local/ns/development/sa/inventory", "payment GET /api/charges", "127.0.0.1:5000");
+
+        Assert.True(limiter.Admit(RequestRefusalKind.CallerNotAllowed, denial));
+        Assert.False(limiter.Admit(RequestRefusalKind.CallerNotAllowed, denial));
+        Assert.False(limiter.Admit(RequestRefusalKind.CallerNotAllowed, denial with { PeerAddress = "127.0.0.1:6000" }));
+        // A flood of 403s holds back neither another kind of refused request nor refused handshakes.
+        Assert.True(limiter.Admit(RequestRefusalKind.ManagementNotFound, denial with { Caller = "a plain-HTTP peer", Request = "GET /x" }));
+        Assert.True(limiter.Admit(PeerSide.Server, RejectionReason.NoCertificate, new RefusalLogLimiter.Refusal("payment", "client", "127.0.0.1:7000", "-", "none", "-")));
+        Assert.Empty(logs.Collector.GetSnapshot());
+
+        clock.Advance(TimeSpan.FromSeconds(5)); // the flush timer closes the window
+
+        var summary = Assert.Single(logs.Collector.GetSnapshot());
+        Assert.Equal("2", summary.GetStructuredStateValue("Suppressed"));
+        Assert.Equal("127.0.0.1:6000", summary.GetStructuredStateValue("PeerAddress"));
+        Assert.Equal("payment GET /api/charges", summary.GetStructuredStateValue("Request"));
+        Assert.Contains("more requests it answered 403 (caller-not-allowed) in the last 5.0 s", summary.Message, StringComparison.Ordinal);
+        limiter.Dispose();
+        Assert.Single(logs.Collector.GetSnapshot()); // nothing else was held back
+    }
+
     private static List<FakeLogRecord> Refusals(Scenario scenario) =>
         [.. scenario.Server.Logs.GetSnapshot().Where(r => r.Message.Contains("refused the client certificate", StringComparison.Ordinal)
             && r.GetStructuredStateValue("Reason") == "wrong-eku")];
