@@ -94,7 +94,12 @@ public static class Extensions
         app.MapHealthChecks(ManagementPaths.Alive, new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") }).AllowAnonymous().WithMetadata(s_management);
         if (app.Services.GetService<IServiceProviderIsService>()?.IsService(typeof(MtlsCredentialStore)) == true)
         {
-            app.Map(ManagementPaths.Status, (MtlsCredentialStore store) => Results.Json(store.Status(), CredentialStatus.Json)).AllowAnonymous().WithMetadata(s_management);
+            // The method check is for a service without AddMtlsServer (no ManagementPortPolicy): a client only, or plain HTTP.
+            app.Map(ManagementPaths.Status, (HttpContext context, MtlsCredentialStore store) =>
+                    HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method)
+                        ? Results.Json(store.Status(), CredentialStatus.Json)
+                        : Results.StatusCode(StatusCodes.Status405MethodNotAllowed))
+                .AllowAnonymous().WithMetadata(s_management);
         }
 
         return app;
