@@ -60,7 +60,7 @@ internal sealed class MtlsCertificateEvents(MtlsCredentialStore store, MtlsTelem
         var peerAddress = $"{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}";
         // Counted above every time; logged in full only so far per window (Mtls:RefusalLogs), then summed up.
         if (telemetry.RefusalLogs.Admit(RequestRefusalKind.Unauthenticated,
-            new RefusalLogLimiter.RequestRefusal(selfName, $"{claimed} (unverified)", $"{http.Request.Method} {http.Request.Path}", peerAddress)))
+            new RefusalLogLimiter.RequestRefusal(selfName, $"{claimed} (unverified)", RefusalLogLimiter.RequestRefusal.RequestLine(http.Request), peerAddress)))
         {
             MtlsLog.Unauthenticated(logger, "server", selfName, peerAddress,
                 (certificate is null ? RejectionReason.NoCertificate : RejectionReason.InvalidIdentity).ToTagValue(), why,

@@ -12,9 +12,6 @@ namespace MtlsAspire.ServiceDefaults.Mtls;
 /// </summary>
 internal sealed class ManagementPortRefusal(MtlsCredentialStore store, MtlsTelemetry telemetry, ILoggerFactory loggers)
 {
-    /// <summary>At most this much of a path a peer sent goes into a log line.</summary>
-    private const int LoggedPathLength = 200;
-
     private const string Explanation =
         "This plain-HTTP port serves only GET and HEAD of /health, /alive and /mtls/status; the API is on the mTLS port.";
 
@@ -27,8 +24,7 @@ internal sealed class ManagementPortRefusal(MtlsCredentialStore store, MtlsTelem
         var method = context.Request.Method;
         telemetry.ManagementRefused(method, status);
         var self = store.Current.Identity.ServiceName ?? store.Current.Identity.ToString();
-        var path = context.Request.Path.Value ?? "/";
-        var request = $"{method} {(path.Length > LoggedPathLength ? string.Concat(path.AsSpan(0, LoggedPathLength), "…") : path)}";
+        var request = RefusalLogLimiter.RequestRefusal.RequestLine(context.Request);
         var peerAddress = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
         if (telemetry.RefusalLogs.Admit(wrongMethod ? RequestRefusalKind.ManagementMethodNotAllowed : RequestRefusalKind.ManagementNotFound,
             new RefusalLogLimiter.RequestRefusal(self, "a plain-HTTP peer", request, peerAddress)))

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using MtlsAspire.ServiceDefaults.Mtls;
 
@@ -83,7 +84,18 @@ internal sealed class RefusalLogLimiter : IDisposable
     /// <param name="Caller">The caller's SPIFFE ID, or "unverified".</param>
     /// <param name="Request">What was asked: the callee (service, method and route) or, on the plain port, method and path.</param>
     /// <param name="PeerAddress">Where it came from.</param>
-    internal readonly record struct RequestRefusal(string Self, string Caller, string Request, string PeerAddress);
+    internal readonly record struct RequestRefusal(string Self, string Caller, string Request, string PeerAddress)
+    {
+        /// <summary>At most this much of a path a peer sent goes into a log line.</summary>
+        private const int LoggedPathLength = 200;
+
+        /// <summary>The method and path a peer sent, the path cut at <see cref="LoggedPathLength"/> characters.</summary>
+        public static string RequestLine(HttpRequest request)
+        {
+            var path = request.Path.Value ?? "/";
+            return $"{request.Method} {(path.Length > LoggedPathLength ? string.Concat(path.AsSpan(0, LoggedPathLength), "…") : path)}";
+        }
+    }
 
     /// <summary>One kind's window: how many were logged in it, how many not, and the last of those; writes its own summary.</summary>
     private sealed class Bucket<T>(DateTimeOffset start, Action<long, TimeSpan, T> summarise)

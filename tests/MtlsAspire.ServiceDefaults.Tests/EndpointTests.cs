@@ -83,9 +83,14 @@ public class EndpointTests
             Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"{method} {path}: {(int)response.StatusCode}");
         }
 
+        // A path a peer makes long is cut in the log line.
+        Assert.Equal(HttpStatusCode.NotFound, (await plain.GetAsync(new Uri(scenario.Server.Http, "/" + new string('a', 4000)))).StatusCode);
+        var longest = PlainPortWarnings(scenario).Single(r => r.GetStructuredStateValue("Request")!.StartsWith("GET /aaa", StringComparison.Ordinal));
+        Assert.Equal("GET /" + new string('a', 199) + "…", longest.GetStructuredStateValue("Request"));
+
         var counted = refusals.GetMeasurementSnapshot();
         Assert.Equal(16, counted.Count(m => (int?)m.Tags["http.response.status_code"] == 405));
-        Assert.Equal(5, counted.Count(m => (int?)m.Tags["http.response.status_code"] == 404));
+        Assert.Equal(6, counted.Count(m => (int?)m.Tags["http.response.status_code"] == 404));
         Assert.Equal(4, counted.Count(m => (string?)m.Tags["http.request.method"] == "other"));
         // Nobody authenticates on the plain port: no 401 challenge, no authorization decision.
         Assert.DoesNotContain(scenario.Server.Logs.GetSnapshot(), r => r.Message.Contains("answered 401", StringComparison.Ordinal));
