@@ -21,6 +21,8 @@ namespace MtlsAspire.ServiceDefaults;
 /// </summary>
 public static class Extensions
 {
+    private static readonly ManagementEndpointMetadata s_management = new();
+
     /// <summary>Adds telemetry, health checks, service discovery and resilience.</summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
@@ -60,7 +62,7 @@ public static class Extensions
             .WithTracing(tracing => tracing
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(MtlsTelemetry.ActivitySourceName)
-                .AddAspNetCoreInstrumentation(options => options.Filter = context => !ManagementPaths.IsManagement(context.Request.Path))
+                .AddAspNetCoreInstrumentation(options => options.Filter = context => !ManagementPaths.IsHealthProbe(context))
                 .AddHttpClientInstrumentation());
 
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
@@ -81,16 +83,23 @@ public static class Extensions
     /// <summary>
     /// Maps <c>/health</c> (every check) and <c>/alive</c> (checks tagged live), anonymous, and for a service with mTLS
     /// credentials <c>/mtls/status</c>: the generation in use as <see cref="CredentialStatus"/> JSON (public certificate
-    /// data only). With <c>AddMtlsServer</c> they answer only on the plain-HTTP management endpoint, never on the mTLS one.
+    /// data only). Each carries <see cref="ManagementEndpointMetadata"/>: with <c>AddMtlsServer</c> they answer only GET and
+    /// HEAD, only on the plain-HTTP management endpoint, never on the mTLS one.
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
-        // Anonymous, unlike every other endpoint of an mTLS service: probes carry no certificate.
-        app.MapHealthChecks(ManagementPaths.Health).AllowAnonymous();
-        app.MapHealthChecks(ManagementPaths.Alive, new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") }).AllowAnonymous();
+        // Anonymous, unlike every other endpoint of an mTLS service: probes carry no certificate. Mapped for every method,
+        // so that routing matches them whatever the method and ManagementPortPolicy can answer 405 to all but GET and HEAD.
+        app.MapHealthChecks(ManagementPaths.Health).AllowAnonymous().WithMetadata(s_management);
+        app.MapHealthChecks(ManagementPaths.Alive, new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") }).AllowAnonymous().WithMetadata(s_management);
         if (app.Services.GetService<IServiceProviderIsService>()?.IsService(typeof(MtlsCredentialStore)) == true)
         {
-            app.MapGet(ManagementPaths.Status, (MtlsCredentialStore store) => Results.Json(store.Status(), CredentialStatus.Json)).AllowAnonymous();
+            // The method check is for a service without AddMtlsServer (no ManagementPortPolicy): a client only, or plain HTTP.
+            app.Map(ManagementPaths.Status, (HttpContext context, MtlsCredentialStore store) =>
+                    HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method)
+                        ? Results.Json(store.Status(), CredentialStatus.Json)
+                        : Results.StatusCode(StatusCodes.Status405MethodNotAllowed))
+                .AllowAnonymous().WithMetadata(s_management);
         }
 
         return app;

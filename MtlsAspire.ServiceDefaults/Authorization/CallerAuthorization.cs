@@ -1,7 +1,9 @@
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MtlsAspire.Verification.Identity;
@@ -64,13 +66,17 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
         }
 
         var endpoint = http.GetEndpoint();
-        var route = (endpoint as RouteEndpoint)?.RoutePattern.RawText ?? http.Request.Path.Value ?? string.Empty;
-        var callee = $"{store.Current.Identity.ServiceName ?? store.Current.Identity.ToString()} {http.Request.Method} /{route.TrimStart('/')}";
+        // The route template, never the raw path: the callee is a metric attribute, whose values must come from a fixed set.
+        var route = endpoint is RouteEndpoint routed ? "/" + routed.RoutePattern.RawText?.TrimStart('/') : endpoint?.DisplayName ?? "(no endpoint)";
+        var self = store.Current.Identity.ServiceName ?? store.Current.Identity.ToString();
+        // Logs and the 403 say the method as sent; the metric only a known method or "other".
+        var callee = $"{self} {http.Request.Method} {route}";
+        var calleeTag = $"{self} {MtlsTelemetry.MethodTag(http.Request.Method)} {route}";
         var allowed = AllowedFor(endpoint);
         var callerName = caller.ServiceName ?? caller.ToString();
         if (allowed.Any(rule => Matches(rule, caller)))
         {
-            telemetry.AuthorizationDecision("allow", callerName, callee);
+            telemetry.AuthorizationDecision("allow", callerName, calleeTag);
             MtlsLog.AuthorizationAllowed(logger, caller.ToString(), callee);
             context.Succeed(requirement);
             return Task.CompletedTask;
@@ -79,18 +85,29 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
         var allowedText = allowed.Count == 0 ? $"nobody ({WhyNobody(endpoint)})" : string.Join(", ", allowed);
         var peerAddress = $"{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}";
         var certificate = http.Connection.ClientCertificate;
-        if (options.CurrentValue.Authorization.Mode == AuthorizationMode.Audit)
+        var audit = options.CurrentValue.Authorization.Mode == AuthorizationMode.Audit;
+        telemetry.AuthorizationDecision(audit ? "audit-deny" : "deny", callerName, calleeTag);
+        // Counted above every time; logged in full only so far per window (Mtls:RefusalLogs), then summed up.
+        var logged = telemetry.RefusalLogs.Admit(audit ? RequestRefusalKind.AuditDenied : RequestRefusalKind.CallerNotAllowed,
+            new RefusalLogLimiter.RequestRefusal(self, caller.ToString(), callee, peerAddress));
+        if (audit)
         {
-            telemetry.AuthorizationDecision("audit-deny", callerName, callee);
-            MtlsLog.AuthorizationAuditDenied(logger, caller.ToString(), callee, allowedText, "server", NotAllowedReason, peerAddress,
-                certificate?.Subject ?? "-", certificate?.SerialNumber ?? "-");
+            if (logged)
+            {
+                MtlsLog.AuthorizationAuditDenied(logger, caller.ToString(), callee, allowedText, "server", NotAllowedReason, peerAddress,
+                    certificate?.Subject ?? "-", certificate?.SerialNumber ?? "-");
+            }
+
             context.Succeed(requirement);
             return Task.CompletedTask;
         }
 
-        telemetry.AuthorizationDecision("deny", callerName, callee);
-        MtlsLog.AuthorizationDenied(logger, caller.ToString(), callee, allowedText, "server", NotAllowedReason, peerAddress,
-            certificate?.Subject ?? "-", certificate?.SerialNumber ?? "-");
+        if (logged)
+        {
+            MtlsLog.AuthorizationDenied(logger, caller.ToString(), callee, allowedText, "server", NotAllowedReason, peerAddress,
+                certificate?.Subject ?? "-", certificate?.SerialNumber ?? "-");
+        }
+
         http.Items[DenialItem] = new Denial(caller, callee, allowedText);
         return Task.CompletedTask;
     }
@@ -143,18 +160,33 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
     internal sealed record Denial(SpiffeId Caller, string Callee, string Allowed);
 }
 
-/// <summary>Writes a caller-rule 403 as problem details that say who was refused, where, and why (401s come from <see cref="MtlsCertificateEvents"/>).</summary>
-internal sealed class MtlsAuthorizationResultHandler : IAuthorizationMiddlewareResultHandler
+/// <summary>
+/// Writes a caller-rule 403 as problem details that say who was refused and where; the callers the endpoint allows only
+/// in the Development environment (elsewhere any identity of the trust domain could map the whole authorization graph
+/// with a few requests; the Warning log has them everywhere). 401s come from <see cref="MtlsCertificateEvents"/>. On the
+/// plain management port, where nobody authenticates, a request that is not for a management endpoint is refused by
+/// <see cref="ManagementPortRefusal"/> instead of being challenged.
+/// </summary>
+internal sealed class MtlsAuthorizationResultHandler(IHostEnvironment environment, ManagementPortRefusal managementPort) : IAuthorizationMiddlewareResultHandler
 {
     private readonly Microsoft.AspNetCore.Authorization.Policy.AuthorizationMiddlewareResultHandler _default = new();
 
     public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, Microsoft.AspNetCore.Authorization.Policy.PolicyAuthorizationResult authorizeResult)
     {
+        if (!authorizeResult.Succeeded && context.Features.Get<ITlsHandshakeFeature>() is null)
+        {
+            await managementPort.RefuseAsync(context).ConfigureAwait(false);
+            return;
+        }
+
         if (authorizeResult.Forbidden && context.Items[CallerAuthorizationHandler.DenialItem] is CallerAuthorizationHandler.Denial denial)
         {
+            var allowed = environment.IsDevelopment()
+                ? $"; allowed callers: {denial.Allowed}."
+                : ". This service's log names the callers allowed (the body does in the Development environment).";
             await Results.Problem(
                 title: "Caller not allowed",
-                detail: $"{denial.Caller} may not call {denial.Callee}; allowed callers: {denial.Allowed}.",
+                detail: $"{denial.Caller} may not call {denial.Callee}{allowed}",
                 statusCode: StatusCodes.Status403Forbidden,
                 extensions: new Dictionary<string, object?> { ["caller"] = denial.Caller.ToString(), ["callee"] = denial.Callee })
                 .ExecuteAsync(context).ConfigureAwait(false);

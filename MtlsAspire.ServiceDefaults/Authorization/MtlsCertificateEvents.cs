@@ -12,8 +12,8 @@ namespace MtlsAspire.ServiceDefaults.Authorization;
 /// <summary>
 /// The certificate authentication events. A client certificate whose chain the package verified becomes a principal
 /// carrying its <see cref="MtlsAuthenticationDefaults.SpiffeIdClaim"/>; one without a SPIFFE ID of our trust domain
-/// fails. A challenge answers 401 with problem details saying why (the package itself would answer 403), logs a
-/// Warning and counts the request as <c>unauthenticated</c>.
+/// fails. A challenge answers 401 with problem details saying why (the package itself would answer 403), counts the
+/// request as <c>unauthenticated</c> and logs a Warning (rate-limited by <c>Mtls:RefusalLogs</c>).
 /// </summary>
 internal sealed class MtlsCertificateEvents(MtlsCredentialStore store, MtlsTelemetry telemetry, ILogger<MtlsCertificateEvents> logger)
     : CertificateAuthenticationEvents
@@ -56,9 +56,16 @@ internal sealed class MtlsCertificateEvents(MtlsCredentialStore store, MtlsTelem
         var self = store.Current.Identity;
         telemetry.AuthorizationDecision("unauthenticated", "unverified", self.ServiceName ?? self.ToString());
         var claimed = certificate?.GetSpiffeId(out _) is { IsEmpty: false } id ? id.ToString() : "none";
-        MtlsLog.Unauthenticated(logger, "server", self.ServiceName ?? self.ToString(), $"{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}",
-            (certificate is null ? RejectionReason.NoCertificate : RejectionReason.InvalidIdentity).ToTagValue(), why,
-            certificate?.Subject ?? "-", claimed, certificate?.SerialNumber ?? "-");
+        var selfName = self.ServiceName ?? self.ToString();
+        var peerAddress = $"{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}";
+        // Counted above every time; logged in full only so far per window (Mtls:RefusalLogs), then summed up.
+        if (telemetry.RefusalLogs.Admit(RequestRefusalKind.Unauthenticated,
+            new RefusalLogLimiter.RequestRefusal(selfName, $"{claimed} (unverified)", RefusalLogLimiter.RequestRefusal.RequestLine(http.Request), peerAddress)))
+        {
+            MtlsLog.Unauthenticated(logger, "server", selfName, peerAddress,
+                (certificate is null ? RejectionReason.NoCertificate : RejectionReason.InvalidIdentity).ToTagValue(), why,
+                certificate?.Subject ?? "-", claimed, certificate?.SerialNumber ?? "-");
+        }
 
         context.HandleResponse();
         await Results.Problem(

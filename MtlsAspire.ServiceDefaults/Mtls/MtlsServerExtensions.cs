@@ -7,9 +7,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MtlsAspire.ServiceDefaults.Authorization;
@@ -27,7 +29,9 @@ public static class MtlsServerExtensions
     /// Serves every <c>https</c> URL of <c>ASPNETCORE_URLS</c> (the <c>urls</c> setting) with mutual TLS: a client
     /// certificate is required, the full chain is sent, only ca.crt's roots are trusted, clientAuth is required of
     /// clients, crl.pem is checked in-process, and new credentials are used for new handshakes without a restart.
-    /// Every <c>http</c> URL is the plain management endpoint, which serves only <c>/health</c>, <c>/alive</c> and <c>/mtls/status</c>.
+    /// Every <c>http</c> URL is the plain management endpoint, which serves only GET and HEAD of the endpoints
+    /// <c>MapDefaultEndpoints</c> marks with <see cref="ManagementEndpointMetadata"/> (<c>/health</c>, <c>/alive</c> and
+    /// <c>/mtls/status</c>); the mTLS endpoint answers those as it answers any unknown path.
     /// Also registers the SPIFFE authentication scheme, the caller authorization policy and a fallback policy: an
     /// endpoint without a caller rule still requires a caller of our trust domain.
     /// </summary>
@@ -94,7 +98,9 @@ public static class MtlsServerExtensions
         builder.Services.AddSingleton<IAuthorizationHandler, CallerAuthorizationHandler>();
         builder.Services.AddSingleton<IAuthorizationMiddlewareResultHandler, MtlsAuthorizationResultHandler>();
         builder.Services.AddProblemDetails();
-        builder.Services.AddTransient<IStartupFilter, ManagementEndpointFilter>();
+        builder.Services.AddTransient<IStartupFilter, PeerConnectionStartupFilter>();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ManagementPortPolicy>());
+        builder.Services.AddSingleton<ManagementPortRefusal>();
         return builder;
     }
 
@@ -147,54 +153,15 @@ public static class MtlsServerExtensions
     }
 
     /// <summary>
-    /// Keeps the two kinds of endpoint apart: the plain-HTTP management endpoint answers only the health paths,
-    /// and the mTLS endpoint never answers them. Then, before authentication, <see cref="PeerConnectionMiddleware"/>.
+    /// Puts <see cref="PeerConnectionMiddleware"/> first, before routing and authentication. Which port serves which
+    /// endpoint is decided by routing itself (<see cref="ManagementPortPolicy"/>), after it matched the endpoint.
     /// </summary>
-    private sealed class ManagementEndpointFilter : IStartupFilter
+    private sealed class PeerConnectionStartupFilter : IStartupFilter
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
         {
-            app.Use(async (context, nextMiddleware) =>
-            {
-                var isTls = context.Features.Get<ITlsHandshakeFeature>() is not null;
-                var isManagement = ManagementPaths.IsManagement(context.Request.Path);
-                if (isTls == isManagement)
-                {
-                    context.Response.StatusCode = StatusCodes.Status404NotFound;
-                    await context.Response.WriteAsync(isTls
-                        ? "Health and status endpoints are served on the plain management port, not on the mTLS port."
-                        : "This plain-HTTP port serves only /health, /alive and /mtls/status; the API is on the mTLS port.").ConfigureAwait(false);
-                    return;
-                }
-
-                await nextMiddleware(context).ConfigureAwait(false);
-            });
             app.UseMiddleware<PeerConnectionMiddleware>();
             next(app);
         };
     }
-}
-
-/// <summary>The management paths: health and credential status, served only on the plain management endpoint.</summary>
-public static class ManagementPaths
-{
-    /// <summary>The credentials in use (<see cref="MtlsAspire.Verification.Status.CredentialStatus"/>), for whoever rotates them.</summary>
-    public const string Status = MtlsAspire.Verification.Status.CredentialStatus.Path;
-
-    /// <summary>Readiness: every health check.</summary>
-    public const string Health = "/health";
-
-    /// <summary>Liveness: only checks tagged "live".</summary>
-    public const string Alive = "/alive";
-
-    /// <summary>True for <see cref="Health"/> and <see cref="Alive"/>.</summary>
-    public static bool IsHealth(PathString path) =>
-        path.Equals(Health, StringComparison.OrdinalIgnoreCase) || path.Equals(Alive, StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>True for every management path: <see cref="Health"/>, <see cref="Alive"/> and <see cref="Status"/>.</summary>
-    public static bool IsManagement(PathString path) => IsHealth(path) || path.Equals(Status, StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>True for a request to a management path on the plain management endpoint (not over TLS): a probe, kept out of logs and traces.</summary>
-    public static bool IsHealthProbe(HttpContext context) =>
-        context.Features.Get<ITlsHandshakeFeature>() is null && IsManagement(context.Request.Path);
 }

@@ -61,4 +61,13 @@ internal static partial class MtlsLog
         "mTLS {Side} {Self} refused {Suppressed} more {PeerRole} certificates for {Reason} in the last {Seconds} s without logging each: only the first {PerWindow} of a window are logged in full (Mtls:RefusalLogs), and mtls.handshake.failures counts every one. The last came from {PeerAddress} (subject '{Subject}', claimed SPIFFE ID {ClaimedSpiffeId}, serial {Serial})")]
     public static partial void RefusalsNotLogged(ILogger logger, string side, string self, long suppressed, string peerRole, string reason, string seconds,
         int perWindow, string peerAddress, string subject, string claimedSpiffeId, string serial);
+
+    [LoggerMessage(40, LogLevel.Warning,
+        "mTLS {Self} did not log {Suppressed} more requests it {Outcome} in the last {Seconds} s: only the first {PerWindow} of a window are logged in full (Mtls:RefusalLogs), and {Counter} counts every one. The last was {Caller} asking {Request} from {PeerAddress}")]
+    public static partial void RequestRefusalsNotLogged(ILogger logger, string self, long suppressed, string outcome, string seconds, int perWindow, string counter,
+        string caller, string request, string peerAddress);
+
+    [LoggerMessage(41, LogLevel.Warning,
+        "mTLS {Self} answered {Status} on its plain management port to {Request} from {PeerAddress}: that port serves only GET and HEAD of /health, /alive and /mtls/status; the API is on the mTLS port")]
+    public static partial void ManagementRefused(ILogger logger, string self, int status, string request, string peerAddress);
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MtlsAspire.ServiceDefaults.Mtls;
@@ -7,10 +8,15 @@ using MtlsAspire.ServiceDefaults.Mtls;
 namespace MtlsAspire.ServiceDefaults.Telemetry;
 
 /// <summary>
-/// mTLS metrics in OpenTelemetry style, and the activity source for credential events and refused handshakes:
+/// mTLS metrics in OpenTelemetry style (every attribute takes its values from a fixed set, or from identities our CA
+/// issued: none is a value a peer picks), and the activity source for credential events and refused handshakes:
 /// <list type="bullet">
 /// <item><c>mtls.handshake.failures</c> {reason, side, peer}: rejected handshakes;</item>
-/// <item><c>mtls.authz.decisions</c> {result, caller, callee}: allow, deny, audit-deny, unauthenticated (401);</item>
+/// <item><c>mtls.authz.decisions</c> {result, caller, callee}: allow, deny, audit-deny, unauthenticated (401); the callee is
+/// this service, the method (one of the HTTP methods of RFC 9110 and PATCH, or <c>other</c>) and the route template, never
+/// the raw path or method a peer sent;</item>
+/// <item><c>mtls.management.refusals</c> {http.request.method, http.response.status_code}: requests the plain management
+/// port refused (404: not one of its endpoints; 405: a method other than GET or HEAD), the method normalised likewise;</item>
 /// <item><c>mtls.certificate.expiry</c>: seconds until the loaded certificate expires;</item>
 /// <item><c>mtls.certificate.rotations</c>: credential generations swapped in;</item>
 /// <item><c>mtls.certificate.reload_failures</c> {reason}: new file sets refused (the old one kept serving);</item>
@@ -42,6 +48,22 @@ public sealed class MtlsTelemetry : IDisposable
     /// <summary>The span of a refused handshake (either side), with error status and the reason.</summary>
     public const string HandshakeActivityName = "mtls.handshake";
 
+    /// <summary>The counter of caller authorization decisions.</summary>
+    internal const string AuthorizationDecisionsName = "mtls.authz.decisions";
+
+    /// <summary>The counter of requests the plain management port refused.</summary>
+    internal const string ManagementRefusalsName = "mtls.management.refusals";
+
+    /// <summary>What a metric says for a method outside the known ones, so that peers cannot mint attribute values.</summary>
+    internal const string OtherMethod = "other";
+
+    /// <summary>The methods a metric names as they are; any other is <see cref="OtherMethod"/>.</summary>
+    private static readonly string[] s_knownMethods =
+    [
+        HttpMethods.Get, HttpMethods.Head, HttpMethods.Post, HttpMethods.Put, HttpMethods.Delete, HttpMethods.Patch,
+        HttpMethods.Options, HttpMethods.Trace, HttpMethods.Connect,
+    ];
+
     private readonly Meter _meter;
     private readonly Counter<long> _handshakeFailures;
     private readonly Counter<long> _authorizationDecisions;
@@ -50,6 +72,7 @@ public sealed class MtlsTelemetry : IDisposable
     private readonly Counter<long> _validations;
     private readonly Counter<long> _expiryWarnings;
     private readonly Counter<long> _onDemandReloads;
+    private readonly Counter<long> _managementRefusals;
     private Func<MtlsCredentials?> _credentials = () => null;
     private MtlsAspire.Verification.Status.ExpiryPolicy _expiryPolicy = MtlsAspire.Verification.Status.ExpiryPolicy.Default;
 
@@ -59,7 +82,9 @@ public sealed class MtlsTelemetry : IDisposable
         RefusalLogs = new RefusalLogLimiter(time, loggerFactory.CreateLogger(MtlsServerExtensions.LoggerCategory), options.Value.RefusalLogs);
         _meter = meterFactory.Create(MeterName);
         _handshakeFailures = _meter.CreateCounter<long>("mtls.handshake.failures", "{handshake}", "TLS handshakes refused, by reason, side and peer");
-        _authorizationDecisions = _meter.CreateCounter<long>("mtls.authz.decisions", "{request}", "Caller authorization decisions by result, caller and callee");
+        _authorizationDecisions = _meter.CreateCounter<long>(AuthorizationDecisionsName, "{request}", "Caller authorization decisions by result, caller and callee");
+        _managementRefusals = _meter.CreateCounter<long>(ManagementRefusalsName, "{request}",
+            "Requests the plain management port refused (404: not one of its endpoints; 405: not GET or HEAD), by method and status");
         _rotations = _meter.CreateCounter<long>("mtls.certificate.rotations", "{rotation}", "Credential generations swapped in without a restart");
         _reloadFailures = _meter.CreateCounter<long>("mtls.certificate.reload_failures", "{reload}", "New credential file sets refused; the previous set kept serving");
         _validations = _meter.CreateCounter<long>("mtls.peer.validations", "{certificate}", "Peer certificates judged, by side and whether the verdict cache answered");
@@ -172,6 +197,23 @@ public sealed class MtlsTelemetry : IDisposable
 
     internal void AuthorizationDecision(string result, string caller, string callee) =>
         _authorizationDecisions.Add(1, new("result", result), new("caller", caller), new("callee", callee));
+
+    internal void ManagementRefused(string method, int status) =>
+        _managementRefusals.Add(1, new("http.request.method", MethodTag(method)), new("http.response.status_code", status));
+
+    /// <summary>The request method as a metric names it: a known HTTP method (upper case), or <see cref="OtherMethod"/>.</summary>
+    internal static string MethodTag(string method)
+    {
+        foreach (var known in s_knownMethods)
+        {
+            if (string.Equals(method, known, StringComparison.OrdinalIgnoreCase))
+            {
+                return known;
+            }
+        }
+
+        return OtherMethod;
+    }
 
     internal void Rotated() => _rotations.Add(1);
 

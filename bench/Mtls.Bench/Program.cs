@@ -224,9 +224,9 @@ internal static class Program
         {
             rows.Add(Row("e-plain", "e", "keep-alive, plain HTTP, /alive (health check 'self')", new Uri(plain + "/alive"),
                 ConnectionMode.KeepAlive, HttpStatusCode.OK, mtls: false));
-            rows.Add(Row("e-mtls-404", "e ctl", "keep-alive, mTLS, /alive -> 404 from the port filter", new Uri(ip + "/alive"),
+            rows.Add(Row("e-mtls-404", "e ctl", "keep-alive, mTLS, /alive -> 404 as an unknown path (routing, authentication)", new Uri(ip + "/alive"),
                 ConnectionMode.KeepAlive, HttpStatusCode.NotFound, mtls: true));
-            rows.Add(Row("e-plain-404", "e ctl", "keep-alive, plain HTTP, /api/ping-open -> 404 from the port filter", new Uri(plain + ServerMode.PingOpenPath),
+            rows.Add(Row("e-plain-404", "e ctl", "keep-alive, plain HTTP, /api/ping-open -> 404 from the management port refusal", new Uri(plain + ServerMode.PingOpenPath),
                 ConnectionMode.KeepAlive, HttpStatusCode.NotFound, mtls: false));
         }
 

@@ -65,14 +65,20 @@ public sealed class ManifestsRunTests(PublishedManifests published) : IClassFixt
     }
 
     [Fact]
-    public async Task A_caller_the_model_does_not_allow_is_refused_with_403_naming_the_allowed_caller()
+    public async Task A_caller_the_model_does_not_allow_is_refused_with_403_naming_caller_and_endpoint_and_only_the_log_names_the_allowed_caller()
     {
         // inventory has a valid cluster identity, but no reference to order.
         using var inventory = Client("inventory-tls");
         using var response = await inventory.PostAsJsonAsync(OrderUrl, new { sku = "coffee", quantity = 1, amount = 1m });
         var body = await response.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-        Assert.Contains("spiffe://mtls-aspire.local/ns/mtls-aspire/sa/shopper", body, StringComparison.Ordinal);
+        Assert.Contains("spiffe://mtls-aspire.local/ns/mtls-aspire/sa/inventory may not call order POST /api/orders", body, StringComparison.Ordinal);
+        // The pods run in Production: the body does not map the authorization graph for any identity that asks; order's log does.
+        Assert.DoesNotContain("sa/shopper", body, StringComparison.Ordinal);
+        await Eventually.Until(() => _cluster.OutputOf("order", "order").Split('\n').Any(line =>
+            line.Contains("authorization denied spiffe://mtls-aspire.local/ns/mtls-aspire/sa/inventory", StringComparison.Ordinal)
+            && line.Contains("allowed are ", StringComparison.Ordinal) && line.Contains("spiffe://mtls-aspire.local/ns/mtls-aspire/sa/shopper", StringComparison.Ordinal)),
+            "order logs the denial with the callers it allows");
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
 using MtlsAspire.CertBootstrap.Authority;
 using MtlsAspire.CertBootstrap.Tests;
 using MtlsAspire.ServiceDefaults.Telemetry;
@@ -45,6 +46,79 @@ public class AuthorizationTests
         Assert.Equal("CN=inventory, OU=development, O=MtlsAspire", warning.GetStructuredStateValue("Subject"));
         Assert.Equal(inventory.Store.Current.Leaf.SerialNumber, warning.GetStructuredStateValue("Serial"));
         Assert.StartsWith("127.0.0.1:", warning.GetStructuredStateValue("PeerAddress"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Outside_development_a_403_names_caller_and_endpoint_but_not_the_allowed_callers_which_the_log_still_has()
+    {
+        await using var scenario = await Scenario.StartAsync(environment: "Production");
+        await using var inventory = await MtlsTestClient.StartAsync(scenario.IssueClient("inventory"), scenario.Server.Https, "payment");
+
+        var response = await inventory.Pooled().GetAsync("/api/charges");
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync();
+        var problem = System.Text.Json.JsonSerializer.Deserialize<ProblemDetails>(body, System.Text.Json.JsonSerializerOptions.Web)!;
+        Assert.StartsWith("spiffe://mtls-aspire.local/ns/development/sa/inventory may not call payment GET /api/charges.", problem.Detail, StringComparison.Ordinal);
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/inventory", problem.Extensions["caller"]?.ToString());
+        Assert.Equal("payment GET /api/charges", problem.Extensions["callee"]?.ToString());
+        Assert.DoesNotContain("allowed callers:", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("order", body, StringComparison.Ordinal);
+        var warning = Assert.Single(scenario.Server.Logs.GetSnapshot(), r => r.Message.Contains("authorization denied", StringComparison.Ordinal));
+        Assert.Equal("order", warning.GetStructuredStateValue("Allowed"));
+    }
+
+    [Fact]
+    public async Task A_flood_of_403s_logs_the_first_of_a_window_then_one_summary_with_the_exact_count_and_counts_every_one()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow); // frozen: the window ends only when the test says
+        await using var scenario = await Scenario.StartWithRefusalWindowAsync(clock);
+        await using var inventory = await MtlsTestClient.StartAsync(scenario.IssueClient("inventory"), scenario.Server.Https, "payment");
+        using var decisions = Decisions(scenario.Server);
+        var client = inventory.Pooled();
+
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, (await client.GetAsync("/api/charges")).StatusCode);
+        }
+
+        Assert.Equal(20, decisions.GetMeasurementSnapshot().Count(m => (string?)m.Tags["result"] == "deny"));
+        Assert.Equal(3, scenario.Server.Logs.GetSnapshot().Count(r => r.Message.Contains("authorization denied", StringComparison.Ordinal)));
+        Assert.Empty(DenialSummaries(scenario));
+
+        clock.Advance(TimeSpan.FromSeconds(10));
+
+        await Eventually.True(() => DenialSummaries(scenario).Count == 1, "the summary of the window");
+        var summary = DenialSummaries(scenario)[0];
+        Assert.Equal(LogLevel.Warning, summary.Level);
+        Assert.Equal("17", summary.GetStructuredStateValue("Suppressed"));
+        Assert.Equal("spiffe://mtls-aspire.local/ns/development/sa/inventory", summary.GetStructuredStateValue("Caller"));
+        Assert.Equal("payment GET /api/charges", summary.GetStructuredStateValue("Request"));
+        Assert.Contains("mtls.authz.decisions counts every one", summary.Message, StringComparison.Ordinal);
+
+        // A new window: logged in full again.
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.GetAsync("/api/charges")).StatusCode);
+        Assert.Equal(4, scenario.Server.Logs.GetSnapshot().Count(r => r.Message.Contains("authorization denied", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_method_the_caller_makes_up_is_other_in_the_callee_attribute_but_named_in_the_log()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        await using var order = await MtlsTestClient.StartAsync(scenario.IssueClient("order"), scenario.Server.Https, "payment");
+        await using var inventory = await MtlsTestClient.StartAsync(scenario.IssueClient("inventory"), scenario.Server.Https, "payment");
+        using var decisions = Decisions(scenario.Server);
+
+        using var allowed = await order.Pooled().SendAsync(new HttpRequestMessage(new HttpMethod("FOO123"), "/api/proxy/anything"));
+        using var denied = await inventory.Pooled().SendAsync(new HttpRequestMessage(new HttpMethod("FOO123"), "/api/proxy/anything/else"));
+        using var get = await order.Pooled().GetAsync("/api/proxy/x");
+
+        Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+        Assert.Equal(
+            ["allow payment other /api/proxy/{**rest}", "deny payment other /api/proxy/{**rest}", "allow payment GET /api/proxy/{**rest}"],
+            decisions.GetMeasurementSnapshot().Select(m => $"{m.Tags["result"]} {m.Tags["callee"]}"));
+        Assert.Contains(scenario.Server.Logs.GetSnapshot(), r => r.Message.Contains("calling payment FOO123 /api/proxy/{**rest}", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -193,6 +267,9 @@ public class AuthorizationTests
             Assert.StartsWith("127.0.0.1:", warning.GetStructuredStateValue("PeerAddress"), StringComparison.Ordinal);
         });
     }
+
+    private static List<FakeLogRecord> DenialSummaries(Scenario scenario) =>
+        [.. scenario.Server.Logs.GetSnapshot().Where(r => r.Message.Contains("more requests it answered 403 (caller-not-allowed)", StringComparison.Ordinal))];
 
     [Fact]
     public async Task An_identity_from_another_trust_domain_gets_401()

@@ -1,7 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
+using MtlsAspire.ServiceDefaults.Telemetry;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 
 namespace MtlsAspire.ServiceDefaults.Tests;
@@ -24,6 +29,111 @@ public class EndpointTests
         Assert.Equal(HttpStatusCode.NotFound, (await plain.GetAsync(new Uri(scenario.Server.Http, "/api/whoami"))).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await mtls.GetAsync(new Uri(scenario.Server.Https, "/health"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await mtls.GetAsync(new Uri(scenario.Server.Https, "/api/whoami"))).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/health")]
+    [InlineData("/health/")]
+    [InlineData("/HEALTH")]
+    [InlineData("/HEALTH/")]
+    [InlineData("/alive/")]
+    [InlineData("/mtls/status/")]
+    [InlineData("/Mtls/Status")]
+    public async Task A_management_endpoint_however_its_path_is_spelt_is_served_on_the_plain_port_and_unknown_on_the_mtls_port(string path)
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var plain = new HttpClient();
+        using var mtls = scenario.RawClientFor(scenario.IssueClient("order"));
+
+        // The plain port: GET and HEAD, as routing matches the path (any case, a trailing slash or not).
+        Assert.Equal(HttpStatusCode.OK, (await plain.GetAsync(new Uri(scenario.Server.Http, path))).StatusCode);
+        using var head = await plain.SendAsync(new HttpRequestMessage(HttpMethod.Head, new Uri(scenario.Server.Http, path)));
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+
+        // The mTLS port: exactly what a path no endpoint has gets, for a caller allowed everywhere else.
+        var unknown = await Answer(mtls, new Uri(scenario.Server.Https, "/no-such-endpoint"));
+        var management = await Answer(mtls, new Uri(scenario.Server.Https, path));
+        Assert.Equal(HttpStatusCode.NotFound, unknown.Status);
+        Assert.Equal(unknown, management);
+        Assert.Equal(HttpStatusCode.NotFound, (await mtls.SendAsync(new HttpRequestMessage(HttpMethod.Head, new Uri(scenario.Server.Https, path)))).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_plain_port_answers_405_to_other_methods_of_management_endpoints_and_404_to_everything_else()
+    {
+        await using var scenario = await Scenario.StartAsync();
+        using var plain = new HttpClient();
+        using var refusals = new MetricCollector<long>(scenario.Server.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            MtlsTelemetry.MeterName, "mtls.management.refusals");
+
+        foreach (var path in new[] { "/health", "/alive/", "/mtls/status", "/Mtls/Status/" })
+        {
+            foreach (var method in new[] { HttpMethod.Post, HttpMethod.Put, HttpMethod.Delete, new HttpMethod("FOO123") })
+            {
+                using var response = await plain.SendAsync(new HttpRequestMessage(method, new Uri(scenario.Server.Http, path)));
+                Assert.True(response.StatusCode == HttpStatusCode.MethodNotAllowed, $"{method} {path}: {(int)response.StatusCode}");
+                Assert.Equal(["GET", "HEAD"], response.Content.Headers.Allow);
+            }
+        }
+
+        foreach (var (method, path) in new[] { (HttpMethod.Get, "/api/whoami"), (HttpMethod.Post, "/api/whoami"), (HttpMethod.Get, "/api/open"),
+            (HttpMethod.Delete, "/no-such-endpoint"), (HttpMethod.Head, "/healthz") })
+        {
+            using var response = await plain.SendAsync(new HttpRequestMessage(method, new Uri(scenario.Server.Http, path)));
+            Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"{method} {path}: {(int)response.StatusCode}");
+        }
+
+        // A path a peer makes long is cut in the log line.
+        Assert.Equal(HttpStatusCode.NotFound, (await plain.GetAsync(new Uri(scenario.Server.Http, "/" + new string('a', 4000)))).StatusCode);
+        var longest = PlainPortWarnings(scenario).Single(r => r.GetStructuredStateValue("Request")!.StartsWith("GET /aaa", StringComparison.Ordinal));
+        Assert.Equal("GET /" + new string('a', 199) + "…", longest.GetStructuredStateValue("Request"));
+
+        var counted = refusals.GetMeasurementSnapshot();
+        Assert.Equal(16, counted.Count(m => (int?)m.Tags["http.response.status_code"] == 405));
+        Assert.Equal(6, counted.Count(m => (int?)m.Tags["http.response.status_code"] == 404));
+        Assert.Equal(4, counted.Count(m => (string?)m.Tags["http.request.method"] == "other"));
+        // Nobody authenticates on the plain port: no 401 challenge, no authorization decision.
+        Assert.DoesNotContain(scenario.Server.Logs.GetSnapshot(), r => r.Message.Contains("answered 401", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_flood_of_refused_requests_on_the_plain_port_logs_the_first_of_a_window_then_one_summary_and_counts_every_one()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow); // frozen: the window ends only when the test says
+        await using var scenario = await Scenario.StartWithRefusalWindowAsync(clock);
+        using var plain = new HttpClient();
+        using var refusals = new MetricCollector<long>(scenario.Server.App.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            MtlsTelemetry.MeterName, "mtls.management.refusals");
+
+        for (var i = 0; i < 25; i++)
+        {
+            Assert.Equal(HttpStatusCode.MethodNotAllowed, (await plain.PostAsync(new Uri(scenario.Server.Http, "/mtls/status"), null)).StatusCode);
+        }
+
+        Assert.Equal(25, refusals.GetMeasurementSnapshot().Sum(m => m.Value));
+        var warnings = PlainPortWarnings(scenario);
+        Assert.Equal(3, warnings.Count);
+        Assert.All(warnings, w => Assert.Contains("answered 405 on its plain management port to POST /mtls/status", w.Message, StringComparison.Ordinal));
+
+        clock.Advance(TimeSpan.FromSeconds(10));
+
+        await Eventually.True(() => PlainPortWarnings(scenario).Count == 4, "the summary of the window");
+        var summary = PlainPortWarnings(scenario)[^1];
+        Assert.Equal(LogLevel.Warning, summary.Level);
+        Assert.Equal("22", summary.GetStructuredStateValue("Suppressed"));
+        Assert.Contains("answered 405 on the plain management port", summary.Message, StringComparison.Ordinal);
+        Assert.Contains("mtls.management.refusals counts every one", summary.Message, StringComparison.Ordinal);
+        Assert.Equal("POST /mtls/status", summary.GetStructuredStateValue("Request"));
+    }
+
+    private static List<FakeLogRecord> PlainPortWarnings(Scenario scenario) =>
+        [.. scenario.Server.Logs.GetSnapshot().Where(r => r.Level == LogLevel.Warning && r.Message.Contains("plain management port", StringComparison.Ordinal))];
+
+    private static async Task<(HttpStatusCode Status, string? ContentType, long? Length, string Body)> Answer(HttpClient client, Uri uri)
+    {
+        using var response = await client.GetAsync(uri);
+        return (response.StatusCode, response.Content.Headers.ContentType?.ToString(), response.Content.Headers.ContentLength,
+            await response.Content.ReadAsStringAsync());
     }
 
     [Fact]

@@ -21,11 +21,7 @@ public class RefusalLogTests
     public async Task A_flood_of_one_refusal_is_logged_and_traced_the_first_times_of_a_window_then_summed_up_and_counted_in_full()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow); // frozen: the window ends only when the test says
-        await using var scenario = await Scenario.StartAsync(serverTime: clock, settings: new Dictionary<string, string?>
-        {
-            ["Mtls:RefusalLogs:PerWindow"] = "3",
-            ["Mtls:RefusalLogs:Window"] = "00:00:10",
-        });
+        await using var scenario = await Scenario.StartWithRefusalWindowAsync(clock);
         using var forged = CertificateForge.Leaf(scenario.Pki, Order, CertificateForge.ServerAuthOnly);
         using var intermediate = CertificateForge.Intermediate(scenario.Pki);
         using var spans = new SpanRecorder(MtlsTelemetry.ActivitySourceName, span => (string?)span.GetTagItem("mtls.peer.serial") == forged.SerialNumber);
@@ -90,6 +86,33 @@ public class RefusalLogTests
         limiter.Dispose();
         Assert.Equal(2, logs.Collector.GetSnapshot().Count);
         Assert.Equal("1", logs.Collector.LatestRecord.GetStructuredStateValue("Suppressed"));
+    }
+
+    [Fact]
+    public void Each_kind_of_refused_request_has_its_own_window_apart_from_handshakes_and_its_summary_names_the_last()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var logs = new FakeLoggerProvider();
+        var limiter = new RefusalLogLimiter(clock, logs.CreateLogger("test"), new MtlsRefusalLogOptions { PerWindow = 1, Window = TimeSpan.FromSeconds(5) });
+        var denial = new RefusalLogLimiter.RequestRefusal("payment", "spiffe://mtls-aspire.local/ns/development/sa/inventory", "payment GET /api/charges", "127.0.0.1:5000");
+
+        Assert.True(limiter.Admit(RequestRefusalKind.CallerNotAllowed, denial));
+        Assert.False(limiter.Admit(RequestRefusalKind.CallerNotAllowed, denial));
+        Assert.False(limiter.Admit(RequestRefusalKind.CallerNotAllowed, denial with { PeerAddress = "127.0.0.1:6000" }));
+        // A flood of 403s holds back neither another kind of refused request nor refused handshakes.
+        Assert.True(limiter.Admit(RequestRefusalKind.ManagementNotFound, denial with { Caller = "a plain-HTTP peer", Request = "GET /x" }));
+        Assert.True(limiter.Admit(PeerSide.Server, RejectionReason.NoCertificate, new RefusalLogLimiter.Refusal("payment", "client", "127.0.0.1:7000", "-", "none", "-")));
+        Assert.Empty(logs.Collector.GetSnapshot());
+
+        clock.Advance(TimeSpan.FromSeconds(5)); // the flush timer closes the window
+
+        var summary = Assert.Single(logs.Collector.GetSnapshot());
+        Assert.Equal("2", summary.GetStructuredStateValue("Suppressed"));
+        Assert.Equal("127.0.0.1:6000", summary.GetStructuredStateValue("PeerAddress"));
+        Assert.Equal("payment GET /api/charges", summary.GetStructuredStateValue("Request"));
+        Assert.Contains("more requests it answered 403 (caller-not-allowed) in the last 5.0 s", summary.Message, StringComparison.Ordinal);
+        limiter.Dispose();
+        Assert.Single(logs.Collector.GetSnapshot()); // nothing else was held back
     }
 
     private static List<FakeLogRecord> Refusals(Scenario scenario) =>

@@ -36,9 +36,9 @@ public sealed class MtlsTestServer : IAsyncDisposable
     public FakeLogCollector Logs => App.Services.GetFakeLogCollector();
 
     public static async Task<MtlsTestServer> StartAsync(string credentialsDirectory, Action<WebApplication> map, TimeProvider? time = null,
-        IDictionary<string, string?>? settings = null)
+        IDictionary<string, string?>? settings = null, string environment = "Development")
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Development", ApplicationName = "mtls-test-server" });
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = environment, ApplicationName = "mtls-test-server" });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["urls"] = "https://127.0.0.1:0;http://127.0.0.1:0",

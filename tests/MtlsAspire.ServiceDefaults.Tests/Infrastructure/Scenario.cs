@@ -28,13 +28,20 @@ public sealed class Scenario : IAsyncDisposable
         new(Pem.ReadCertificates(File.ReadAllText(Pki.Authority.Layout.BundleFile), "ca.crt").ToArray());
 
     public static async Task<Scenario> StartAsync(TimeProvider? serverTime = null, IDictionary<string, string?>? settings = null, string serverService = "payment",
-        TimeSpan? serverLifetime = null)
+        TimeSpan? serverLifetime = null, string environment = "Development")
     {
         var pki = new TestPki();
         pki.Authority.Issue(new LeafRequest(serverService) { DnsNames = ["localhost"], IPAddresses = [System.Net.IPAddress.Loopback], Lifetime = serverLifetime });
-        var server = await MtlsTestServer.StartAsync(pki.Authority.Layout.ServiceDirectory(serverService), MapEndpoints, serverTime, settings);
+        var server = await MtlsTestServer.StartAsync(pki.Authority.Layout.ServiceDirectory(serverService), MapEndpoints, serverTime, settings, environment);
         return new Scenario(pki, server);
     }
+
+    /// <summary>A scenario whose server, on <paramref name="clock"/>, logs the first 3 refusals of a kind per 10 s window in full (Mtls:RefusalLogs).</summary>
+    public static Task<Scenario> StartWithRefusalWindowAsync(TimeProvider clock) => StartAsync(serverTime: clock, settings: new Dictionary<string, string?>
+    {
+        ["Mtls:RefusalLogs:PerWindow"] = "3",
+        ["Mtls:RefusalLogs:Window"] = "00:00:10",
+    });
 
     /// <summary>The endpoints: the caller rule sits next to each route.</summary>
     public static void MapEndpoints(WebApplication app)
@@ -45,6 +52,7 @@ public sealed class Scenario : IAsyncDisposable
         api.MapGet("/ledger", Whoami).RequireCallersFromRule("ledger-writers");
         api.MapGet("/referenced", Whoami).RequireReferencingCallers();
         api.MapGet("/open", Whoami); // no caller rule: the fallback policy applies
+        api.Map("/proxy/{**rest}", Whoami).RequireCaller("order"); // every method, as a reverse proxy's route
     }
 
     private static Microsoft.AspNetCore.Http.HttpResults.Ok<Caller> Whoami(HttpContext context) => TypedResults.Ok(new Caller(
