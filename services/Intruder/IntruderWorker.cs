@@ -64,8 +64,8 @@ public sealed partial class IntruderWorker(IOptions<IntruderOptions> options, IC
     private async Task TryAsync(Attempt attempt, CancellationToken cancellationToken)
     {
         var target = new Uri(configuration[$"services:{attempt.Target}:https:0"] ?? throw new InvalidOperationException($"No address for {attempt.Target}."));
-        using var client = ClientPresenting(attempt.KitEntry is null ? null : ServiceCredentials.Load(new CredentialDirectory(Path.Combine(options.Value.Kit, attempt.KitEntry))),
-            credentials.Current.IdentityOf(attempt.Target));
+        using var presented = attempt.KitEntry is null ? null : ServiceCredentials.Load(new CredentialDirectory(Path.Combine(options.Value.Kit, attempt.KitEntry)));
+        using var client = ClientPresenting(presented, credentials.Current.IdentityOf(attempt.Target));
         try
         {
             using var response = await client.GetAsync(new Uri(target, attempt.Target == "payment" ? "/api/payments/charges/intrusion" : "/api/inventory/items/coffee"), cancellationToken);
