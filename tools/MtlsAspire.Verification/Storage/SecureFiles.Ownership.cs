@@ -15,7 +15,7 @@ public static partial class SecureFiles
     /// user than this one or root (root can replace anything anyway, and a root-owned directory is how an administrator
     /// hands one over). Throws <see cref="UnauthorizedAccessException"/> naming the directory, what is wrong and the
     /// command that fixes it. Only a writer calls this: a reader of a Kubernetes-mounted Secret sees a directory owned by
-    /// root and mode 1777 (the kubelet's tmpfs), which is safe there and must not be refused. On other systems than
+    /// root, often with mode 1777 (the kubelet's tmpfs), which is safe there and must not be refused. On other systems than
     /// Linux, does nothing.
     /// </summary>
     /// <param name="directory">The directory, which must exist.</param>
