@@ -51,7 +51,10 @@ public static class MtlsPkiBuilderExtensions
     /// <param name="name">The resource name.</param>
     /// <remarks>
     /// The root passphrase (<c>MTLS_ROOT_PASSPHRASE</c>) is read here and removed from the AppHost's environment, so that
-    /// no child process (they inherit the AppHost's environment) ever sees it.
+    /// no child process (they inherit the AppHost's environment) ever sees it. So is every variable a service would read
+    /// as an <c>Mtls</c> setting (<c>Mtls__*</c>, <c>Mtls:*</c>, any case, also under <c>DOTNET_</c> and <c>ASPNETCORE_</c>):
+    /// a service's settings, its allowed callers above all, come only from the app model. The pki resource's log names
+    /// each dropped variable in a Warning (never its value).
     /// </remarks>
     public static IResourceBuilder<PkiResource> AddMtlsPki(this IDistributedApplicationBuilder builder, [ResourceName] string name)
     {
@@ -61,6 +64,7 @@ public static class MtlsPkiBuilderExtensions
         var options = PkiOptions.From(builder);
         var passphrase = PassphraseSource.FromFileOrEnvironment(builder.Configuration[$"{PkiOptions.SectionName}:PassphraseFile"]);
         Environment.SetEnvironmentVariable(PassphraseSource.EnvironmentVariable, null);
+        var dropped = InheritedMtlsSettings.RemoveFromEnvironment();
 
         var pki = new PkiResource(name, options, passphrase) { EndpointsFile = new EndpointsFile(Path.Combine(options.StateDirectory, "endpoints.json")) };
         var healthKey = $"{name}-pki";
@@ -84,7 +88,7 @@ public static class MtlsPkiBuilderExtensions
             .OnInitializeResource((resource, e, cancellationToken) =>
             {
                 var stopping = e.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
-                _ = Task.Run(() => RunAsync(resource, e, builder.Resources, stopping), CancellationToken.None);
+                _ = Task.Run(() => RunAsync(resource, e, builder.Resources, dropped, stopping), CancellationToken.None);
                 return Task.CompletedTask;
             })
             .WithCommand("rotate-intermediate", "Rotate intermediate", context => RunCommandAsync(pki, async lifecycle =>
@@ -161,12 +165,19 @@ public static class MtlsPkiBuilderExtensions
     private static ResourceCommandState IsReady(PkiResource pki) =>
         pki.Lifecycle is { IsReady: true } ? ResourceCommandState.Enabled : ResourceCommandState.Disabled;
 
-    private static async Task RunAsync(PkiResource pki, InitializeResourceEvent e, IResourceCollection resources, CancellationToken stopping)
+    private static async Task RunAsync(PkiResource pki, InitializeResourceEvent e, IResourceCollection resources, IReadOnlyList<string> droppedVariables,
+        CancellationToken stopping)
     {
         var notifications = e.Notifications;
         var timeline = e.Logger;
         var consoleLogger = e.Services.GetRequiredService<ILoggerFactory>().CreateLogger($"MtlsAspire.Hosting.{pki.Name}");
         var log = new TeeLogger(timeline, consoleLogger);
+        foreach (var variable in droppedVariables)
+        {
+            log.LogWarning("Dropped {Variable} from the AppHost's environment before any resource started: services read it as an Mtls setting " +
+                "(an extra allowed caller, say), and their Mtls settings come only from the app model. Set one for a resource with WithEnvironment.", variable);
+        }
+
         var time = e.Services.GetKeyedService<TimeProvider>(TimeProviderKey) ?? TimeProvider.System;
         var lifecycle = new CertificateLifecycle(pki.Options, pki.Passphrase, time, log);
         pki.Lifecycle = lifecycle;

@@ -1,4 +1,3 @@
-using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Options;
 using MtlsAspire.Verification.Certificates;
@@ -65,8 +64,8 @@ public sealed partial class IntruderWorker(IOptions<IntruderOptions> options, IC
     private async Task TryAsync(Attempt attempt, CancellationToken cancellationToken)
     {
         var target = new Uri(configuration[$"services:{attempt.Target}:https:0"] ?? throw new InvalidOperationException($"No address for {attempt.Target}."));
-        using var client = ClientPresenting(attempt.KitEntry is null ? null : ServiceCredentials.Load(new CredentialDirectory(Path.Combine(options.Value.Kit, attempt.KitEntry))),
-            credentials.Current.IdentityOf(attempt.Target));
+        using var presented = attempt.KitEntry is null ? null : ServiceCredentials.Load(new CredentialDirectory(Path.Combine(options.Value.Kit, attempt.KitEntry)));
+        using var client = ClientPresenting(presented, credentials.Current.IdentityOf(attempt.Target));
         try
         {
             using var response = await client.GetAsync(new Uri(target, attempt.Target == "payment" ? "/api/payments/charges/intrusion" : "/api/inventory/items/coffee"), cancellationToken);
@@ -91,23 +90,13 @@ public sealed partial class IntruderWorker(IOptions<IntruderOptions> options, IC
         }
     }
 
-    /// <summary>A client presenting <paramref name="presented"/> (or nothing) that still verifies the server properly.</summary>
+    /// <summary>A client presenting <paramref name="presented"/> (or nothing) that still verifies the server properly, one handshake per attempt.</summary>
     private HttpClient ClientPresenting(ServiceCredentials? presented, SpiffeId expected)
     {
         var current = credentials.Current;
-        var handler = new SocketsHttpHandler
-        {
-            PooledConnectionLifetime = TimeSpan.Zero,
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                ClientCertificateContext = presented is null ? null : SslStreamCertificateContext.Create(presented.Leaf, presented.Intermediates, offline: true),
-                RemoteCertificateValidationCallback = (_, server, chain, _) =>
-                    current.Validate(new PeerCertificate(server as X509Certificate2, [.. chain?.ChainPolicy.ExtraStore.Cast<X509Certificate2>() ?? []], "server"),
-                        PeerSide.Client, time.GetUtcNow(), expected).Accepted,
-            },
-        };
-        return new HttpClient(handler);
+        return AttemptClient.Create(presented, (_, server, chain, _) =>
+            current.Validate(new PeerCertificate(server as X509Certificate2, [.. chain?.ChainPolicy.ExtraStore.Cast<X509Certificate2>() ?? []], "server"),
+                PeerSide.Client, time.GetUtcNow(), expected).Accepted);
     }
 
     [LoggerMessage(1, LogLevel.Information, "Intruder tried a {Attempt} on {Target}: refused in the handshake ({Error}); the target's log says why")]

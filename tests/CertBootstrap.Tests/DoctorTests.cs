@@ -85,6 +85,24 @@ public sealed class DoctorTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public async Task Doctor_with_a_bundle_needs_only_tls_crt_and_tls_key_in_the_identity_directory()
+    {
+        await using var server = await DoctorTestServer.StartAsync(Service("inventory"));
+        var keyPair = Path.Combine(_pki.Directory, "order-key-pair");
+        Directory.CreateDirectory(keyPair);
+        var files = new CredentialDirectory(Service("order")).Read();
+        File.WriteAllText(Path.Combine(keyPair, CredentialFiles.CertificateFileName), files.CertificatePem);
+        File.WriteAllText(Path.Combine(keyPair, CredentialFiles.KeyFileName), files.KeyPem);
+        var bundle = Path.Combine(_pki.Directory, "trust.pem"); // no crl.pem beside it
+        File.WriteAllText(bundle, files.BundlePem);
+
+        var result = await Doctor(server.Url("/api/nothing-here").ToString(), "--as", keyPair, "--bundle", bundle);
+
+        AssertVerdict(DoctorOutcome.Ok, result, "OK: handshake TLS 1.3, server is spiffe://mtls-aspire.local/ns/development/sa/inventory",
+            "as spiffe://mtls-aspire.local/ns/development/sa/order", $"trust      {bundle}");
+    }
+
+    [Fact]
     public async Task Doctor_cannot_connect_when_nothing_listens()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);

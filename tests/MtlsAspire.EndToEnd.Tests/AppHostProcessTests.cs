@@ -5,11 +5,13 @@ namespace MtlsAspire.EndToEnd.Tests;
 
 /// <summary>
 /// The real command: the AppHost executable with DCP and the dashboard, stopped by SIGTERM as Ctrl+C or a process manager
-/// would, or killed with SIGKILL (a crash, the OOM killer): DCP watches the AppHost and stops everything it started.
+/// would, or killed with SIGKILL (a crash, the OOM killer): DCP watches the AppHost and stops everything it started. Its
+/// shell environment carries a stray Mtls setting, which no service may inherit.
 /// </summary>
 public class AppHostProcessTests
 {
     private const int Sigterm = ProcessTree.Sigterm, Sigkill = ProcessTree.Sigkill;
+    private const string StrayVariable = "Mtls__Authorization__ReferencedBy__7";
 
     [Theory]
     [InlineData(Sigterm)]
@@ -28,6 +30,9 @@ public class AppHostProcessTests
         start.Environment["ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL"] = "http://127.0.0.1:0";
         start.Environment["ASPIRE_RESOURCE_SERVICE_ENDPOINT_URL"] = "http://127.0.0.1:0";
         start.Environment["ASPIRE_ALLOW_UNSECURED_TRANSPORT"] = "true";
+        // What a forgotten export in the shell looks like: an allow rule for a caller no reference names.
+        var strayCaller = $"spiffe://mtls-aspire.local/ns/development/sa/stray-{Guid.NewGuid():N}";
+        start.Environment[StrayVariable] = strayCaller;
 
         var output = new System.Text.StringBuilder();
         var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -70,6 +75,23 @@ public class AppHostProcessTests
             }
 
             started = children;
+            foreach (var service in children.Where(pid => ProcessTree.CommandLine(pid).Contains("/services/", StringComparison.Ordinal)))
+            {
+                Assert.DoesNotContain(strayCaller, File.ReadAllText($"/proc/{service}/environ"), StringComparison.Ordinal);
+            }
+
+            await Eventually.Until(() =>
+            {
+                lock (output)
+                {
+                    return output.ToString().Contains($"Dropped {StrayVariable} from the AppHost's environment", StringComparison.Ordinal);
+                }
+            }, $"the AppHost's log to name {StrayVariable}");
+            lock (output)
+            {
+                Assert.DoesNotContain(strayCaller, output.ToString(), StringComparison.Ordinal);
+            }
+
             Assert.True(ProcessTree.Signal(process.Id, signal));
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
 

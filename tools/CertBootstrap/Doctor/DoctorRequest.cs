@@ -6,7 +6,10 @@ namespace MtlsAspire.CertBootstrap.Doctor;
 /// <param name="Url">The https endpoint; its path is what the HTTP GET asks for.</param>
 public sealed record DoctorRequest(Uri Url)
 {
-    /// <summary>The credential directory to connect as (tls.crt, tls.key, ca.crt, crl.pem); null to present no certificate.</summary>
+    /// <summary>
+    /// The credential directory to connect as (tls.crt, tls.key; and ca.crt, crl.pem unless <see cref="BundleFile"/> is given);
+    /// null to present no certificate.
+    /// </summary>
     public string? IdentityDirectory { get; init; }
 
     /// <summary>The trust bundle judging the server; ca.crt of <see cref="IdentityDirectory"/> when null.</summary>

@@ -57,13 +57,14 @@ public sealed class TlsDoctor
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(time);
-        var identity = request.IdentityDirectory is { } directory ? LoadIdentity(directory) : null;
+        var bundleFile = request.BundleFile
+            ?? (request.IdentityDirectory is { } d ? Path.Combine(d, CredentialFiles.BundleFileName) : throw new ArgumentException("give --bundle FILE, or --as DIR whose ca.crt is the bundle"));
+        var crlFile = request.CrlFile ?? Beside(bundleFile, CredentialFiles.CrlFileName);
+        // With --bundle, the directory needs only tls.crt and tls.key: our own certificate is judged by the same bundle and CRL.
+        var identity = request.IdentityDirectory is { } directory ? LoadIdentity(directory, request.BundleFile, request.BundleFile is null ? null : crlFile) : null;
         try
         {
-            var bundleFile = request.BundleFile
-                ?? (request.IdentityDirectory is { } d ? Path.Combine(d, CredentialFiles.BundleFileName) : throw new ArgumentException("give --bundle FILE, or --as DIR whose ca.crt is the bundle"));
             var roots = Pem.ReadCertificates(File.ReadAllText(bundleFile), bundleFile);
-            var crlFile = request.CrlFile ?? Beside(bundleFile, CredentialFiles.CrlFileName);
             var revocation = crlFile is null ? RevocationSet.Empty : RevocationSet.Load(File.ReadAllText(crlFile), roots, crlFile);
             var doctor = new TlsDoctor(request, time, identity, roots, revocation);
             doctor.DescribeSetup(bundleFile, crlFile);
@@ -75,14 +76,14 @@ public sealed class TlsDoctor
         }
     }
 
-    private static ServiceCredentials LoadIdentity(string directory)
+    private static ServiceCredentials LoadIdentity(string directory, string? bundleFile, string? crlFile)
     {
         if (!File.Exists(Path.Combine(directory, CredentialFiles.CertificateFileName)))
         {
             throw new IOException($"{Path.GetFullPath(directory)} is not a credential directory: it has no {CredentialFiles.CertificateFileName}.");
         }
 
-        return ServiceCredentials.Load(new CredentialDirectory(directory));
+        return ServiceCredentials.Load(new CredentialDirectory(directory, bundleFile, crlFile));
     }
 
     private static string? Beside(string file, string name)

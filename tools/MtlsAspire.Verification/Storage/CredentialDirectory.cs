@@ -73,6 +73,7 @@ public sealed class CredentialDirectory
     /// </summary>
     public StagedGeneration StageUpdate(Func<CredentialFiles, CredentialFiles> update, DateTimeOffset now, ContentStore? shared = null)
     {
+        RequireWritableOnlyByOwner();
         var writerLock = AcquireLock();
         try
         {
@@ -94,6 +95,7 @@ public sealed class CredentialDirectory
     public StagedGeneration Stage(CredentialFiles files, DateTimeOffset now, ContentStore? shared = null)
     {
         SecureFiles.CreatePrivateDirectory(Path);
+        RequireWritableOnlyByOwner();
         var writerLock = AcquireLock();
         try
         {
@@ -105,6 +107,14 @@ public sealed class CredentialDirectory
             throw;
         }
     }
+
+    /// <summary>
+    /// A directory that already exists is not trusted as it is: one that another user could write into (group- or
+    /// other-writable, or owned by another user than this one or root) is refused before anything is written, with the
+    /// command that fixes it. Only writers check; see <see cref="SecureFiles.RequireOwnedPrivateDirectory"/> for why
+    /// readers (a service, a Kubernetes-mounted Secret) do not.
+    /// </summary>
+    private void RequireWritableOnlyByOwner() => SecureFiles.RequireOwnedPrivateDirectory(Path, "The credential directory");
 
     private StagedGeneration StageLocked(CredentialFiles files, DateTimeOffset now, FileStream writerLock, ContentStore? shared)
     {
@@ -356,12 +366,16 @@ public sealed class CredentialDirectory
 
     private FileStream AcquireLock() => SecureFiles.AcquireLock(System.IO.Path.Combine(Path, LockFileName));
 
+    /// <summary>
+    /// Deletes every generation but <paramref name="keep"/>. A generation is a directory this class wrote, never a link:
+    /// a <c>..name</c> link (to a directory anywhere) is left alone, and nothing is deleted through it.
+    /// </summary>
     internal void PruneGenerations(string?[] keep)
     {
         foreach (var directory in Directory.EnumerateDirectories(Path, "..*"))
         {
             var name = System.IO.Path.GetFileName(directory);
-            if (name != DataLinkName && !keep.Contains(name))
+            if (name != DataLinkName && !keep.Contains(name) && !SecureFiles.IsLink(directory))
             {
                 DeleteGeneration(directory);
             }
@@ -369,8 +383,14 @@ public sealed class CredentialDirectory
     }
 
     // A generation holds only files: unlink them, then rmdir (a recursive delete first tries rmdir, which fails).
+    // Never through a link: enumerating a link to a directory would delete the files of that directory.
     private static void DeleteGeneration(string generationPath)
     {
+        if (SecureFiles.IsLink(generationPath))
+        {
+            return;
+        }
+
         foreach (var file in Directory.EnumerateFiles(generationPath))
         {
             File.Delete(file);
