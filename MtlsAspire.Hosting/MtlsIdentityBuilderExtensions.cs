@@ -30,7 +30,9 @@ public static class MtlsIdentityBuilderExtensions
     /// <c>Mtls__CredentialsDirectory</c>, <c>Mtls__TrustDomain</c> and, from the app model, the callers allowed to call it
     /// (<c>Mtls__Authorization__ReferencedBy__{n}</c>: the SPIFFE ID of every resource with a <c>WithReference</c> to it).
     /// Aspire's dev-certificate injection is switched off: the resource does its own (mutual) TLS. The plain-HTTP
-    /// endpoint <c>http</c> is its management port, with <c>/health</c> as the resource's health check.
+    /// endpoint <c>http</c> is its management port, with <c>/health</c> as the resource's health check. In run mode the
+    /// resource runs in the AppHost's environment (<c>DOTNET_ENVIRONMENT</c>, <c>ASPNETCORE_ENVIRONMENT</c>): a local
+    /// <c>dotnet run</c> (Development) gets a 403 body that lists the allowed callers; a published app does not.
     /// </summary>
     /// <param name="builder">The resource builder.</param>
     /// <param name="pki">The issuing PKI.</param>
@@ -58,6 +60,7 @@ public static class MtlsIdentityBuilderExtensions
         });
 
         var expiry = pki.Resource.Options.Expiry;
+        var environmentName = builder.ApplicationBuilder.Environment.EnvironmentName;
         return builder
             .WithAnnotation(new MtlsIdentityAnnotation(pki.Resource))
             .WithHealthCheck(expiryKey)
@@ -67,6 +70,13 @@ public static class MtlsIdentityBuilderExtensions
             .WithHttpHealthCheck("/health", endpointName: "http")
             .WithEnvironment(context =>
             {
+                if (context.ExecutionContext.IsRunMode)
+                {
+                    // Aspire hands a project no environment name of its own (it would run in Production): run it in the AppHost's.
+                    context.EnvironmentVariables["DOTNET_ENVIRONMENT"] = environmentName;
+                    context.EnvironmentVariables["ASPNETCORE_ENVIRONMENT"] = environmentName;
+                }
+
                 context.EnvironmentVariables["Mtls__CredentialsDirectory"] = pki.Resource.CredentialsDirectory(name);
                 context.EnvironmentVariables["Mtls__TrustDomain"] = pki.Resource.IdentityOf(name).TrustDomain;
                 context.EnvironmentVariables["Mtls__Expiry__WarningFraction"] = expiry.WarningFraction.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -60,6 +60,25 @@ public class AuthorizationMatrixTests(ShopFixture shop)
     }
 
     [Fact]
+    public async Task A_local_run_gives_each_service_the_apphosts_environment_so_a_403_in_development_lists_the_allowed_callers()
+    {
+        var environment = App.App.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostEnvironment>().EnvironmentName;
+        var environ = File.ReadAllText($"/proc/{App.ProcessId("order")}/environ").Split('\0');
+        Assert.Contains($"DOTNET_ENVIRONMENT={environment}", environ);
+        Assert.Contains($"ASPNETCORE_ENVIRONMENT={environment}", environ);
+
+        using var client = App.CreateHttpClient("order", asIdentity: "inventory");
+        using var response = await client.GetAsync("/api/orders/none");
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Contains($"{App.IdentityOf("inventory")} may not call order GET /api/orders/", body, StringComparison.Ordinal);
+        // The launch profile (and Aspire's testing builder) run the AppHost in Development, as a newcomer's dotnet run does.
+        Assert.Equal("Development", environment);
+        Assert.Contains($"allowed callers: {App.IdentityOf("shopper")}", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_allow_rules_each_service_gets_are_the_full_spiffe_ids_of_its_referencing_resources()
     {
         var environ = File.ReadAllText($"/proc/{App.ProcessId("order")}/environ").Split('\0');
