@@ -44,7 +44,6 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
     public const string PartOf = "mtls-aspire";
     private const int DashboardOtlpPort = 18889;
     private const string PublishedCrlPath = "/etc/mtls-crl-published";
-    private static readonly TimeSpan s_intermediateLifetime = TimeSpan.FromDays(90);
 
     // 0440 (octal): the files are readable by the user and the pod's fsGroup only.
     private const int ReadOnlyForGroup = 0b100_100_000;
@@ -153,7 +152,7 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
                 yield return Issuer(RootName(generation), Map(("ca", Map(("secretName", RootName(generation))))));
             }
 
-            yield return CaCertificate(IntermediateSecret, $"MtlsAspire Intermediate CA ({trustDomain})", RootName(options.SigningRoot), s_intermediateLifetime, TimeSpan.FromDays(30));
+            yield return CaCertificate(IntermediateSecret, $"MtlsAspire Intermediate CA ({trustDomain})", RootName(options.SigningRoot), TimeSpan.FromDays(90), TimeSpan.FromDays(30));
         }
 
         yield return Issuer(IssuerName, Map(("ca", Map(("secretName", IntermediateSecret)))));
@@ -328,9 +327,8 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
             volumes.Add(ConfigMapVolume("root-crl", RootCrlConfigMap, "crl.pem"));
         }
 
-        // The CRLs published before are the record of every revocation: a line deleted from revoked.txt stays revoked
-        // until its certificate has expired (the longest lifetime these CAs give: the intermediate's, or the leaves').
-        args.AddRange(["--published-crl", $"{PublishedCrlPath}/crl.pem", "--keep-revoked", GoDuration(external is null ? (leafLifetime > s_intermediateLifetime ? leafLifetime : s_intermediateLifetime) : leafLifetime)]);
+        // The CRLs published before are the record of every revocation: a line deleted from revoked.txt stays revoked.
+        args.AddRange(["--published-crl", $"{PublishedCrlPath}/crl.pem"]);
         mounts.Add(Mount("published-crl", PublishedCrlPath));
         volumes.Add(ConfigMapVolume("published-crl", CrlConfigMap, "crl.pem", optional: true)); // none before the first run
         args.AddRange(["--revoked", "/etc/mtls-revocations/revoked.txt", "--namespace", Ns, "--validity", GoDuration(options.CrlValidity), "--out", "/out"]);

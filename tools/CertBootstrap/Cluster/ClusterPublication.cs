@@ -69,7 +69,7 @@ public sealed class ClusterPublication
     /// Reads and checks every input of <paramref name="request"/> and signs the CRLs at <paramref name="now"/>: CRL
     /// number the Unix time in seconds (increasing across runs that keep no state), thisUpdate 5 minutes back,
     /// nextUpdate <see cref="ClusterPublishRequest.Validity"/> ahead, every serial of the revoked file and every serial
-    /// the CRLs published before listed until its certificate has expired (<see cref="RevocationRecord"/>). Extra roots
+    /// the CRLs published before listed while its certificate could be valid (<see cref="RevocationRecord"/>). Extra roots
     /// that would vouch for the trust domain are left out of the bundle (<see cref="TrustBundle.Gather"/>). Throws
     /// (<see cref="PkiException"/>, <see cref="FormatException"/>, <see cref="InvalidDataException"/>,
     /// <see cref="CryptographicException"/>) naming the file at fault.
@@ -94,7 +94,7 @@ public sealed class ClusterPublication
                 cas.Add(MountedCa.Load(directory));
             }
 
-            var (revoked, carried) = RevocationRecord.CarryForward(listed, request.PublishedCrlFile, [.. cas.Select(c => c.Certificate)], request.KeepRevokedFor, now);
+            var (revoked, carried) = RevocationRecord.CarryForward(listed, request.PublishedCrlFile, [.. cas.Select(c => c.Certificate)], now);
             warnings.AddRange(carried);
             foreach (var ca in cas.DistinctBy(c => c.Certificate.GetCertHashString(HashAlgorithmName.SHA256)))
             {

@@ -31,13 +31,10 @@ public sealed record ClusterPublishRequest
     public bool AllowExtraRootsForTrustDomain { get; init; }
 
     /// <summary>
-    /// The <c>crl.pem</c> published before (a missing file means none): its serials stay revoked until
-    /// <see cref="KeepRevokedFor"/> after their revocation time, even when <see cref="RevokedFile"/> lost them.
+    /// The <c>crl.pem</c> published before (a missing file means none): its serials stay revoked while the CAs are
+    /// valid, even when <see cref="RevokedFile"/> lost them (<see cref="RevocationRecord"/>).
     /// </summary>
     public string? PublishedCrlFile { get; init; }
-
-    /// <summary>The longest lifetime of a certificate the CAs sign: how long a serial stays in the CRLs after its revocation time.</summary>
-    public TimeSpan KeepRevokedFor { get; init; } = TimeSpan.FromDays(90);
 
     /// <summary>The namespace of the ConfigMaps.</summary>
     public required string Namespace { get; init; }
@@ -78,11 +75,6 @@ public sealed record ClusterPublishRequest
         if (Validity <= TimeSpan.Zero)
         {
             throw new PkiException("The CRL validity must be positive.");
-        }
-
-        if (KeepRevokedFor <= TimeSpan.Zero)
-        {
-            throw new PkiException("--keep-revoked must be positive: it is the longest lifetime of a certificate the CAs sign.");
         }
 
         if (TrustDomain is not null && (!SpiffeId.TryParse("spiffe://" + TrustDomain, out var id, out _) || id.Path.Length != 0))

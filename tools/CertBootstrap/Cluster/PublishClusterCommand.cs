@@ -35,13 +35,7 @@ public static class PublishClusterCommand
         var publishedCrl = new Option<string?>("--published-crl")
         {
             HelpName = "FILE",
-            Description = "The crl.pem published before (a missing file means none): each serial its CRLs list stays revoked until --keep-revoked after its revocation time, even when --revoked lost it",
-        };
-        var keepRevoked = new Option<string>("--keep-revoked")
-        {
-            HelpName = "DURATION",
-            Description = "The longest lifetime of a certificate the CAs sign: how long a serial stays in the CRLs after its revocation time",
-            DefaultValueFactory = _ => "90d",
+            Description = "The crl.pem published before (a missing file means none): each serial its CRLs list stays revoked while the --ca certificates are valid, even when --revoked lost it",
         };
         var ns = new Option<string>("--namespace") { HelpName = "NS", Description = "The namespace of the ConfigMaps", Required = true };
         var crlConfigMap = new Option<string>("--crl-configmap") { HelpName = "NAME", Description = "The ConfigMap holding crl.pem", DefaultValueFactory = _ => "mtls-crl" };
@@ -51,7 +45,7 @@ public static class PublishClusterCommand
         var command = new Command("publish-cluster",
             "Sign a CRL with each cert-manager CA key, gather the trust bundle, and write crl.pem, ca.crt and configmaps.json (a List of ConfigMaps for kubectl apply -f)")
         {
-            ca, revoked, appendCrl, root, extraRoots, trustDomain, allowExtra, publishedCrl, keepRevoked, ns, crlConfigMap, bundleConfigMap, output, validity,
+            ca, revoked, appendCrl, root, extraRoots, trustDomain, allowExtra, publishedCrl, ns, crlConfigMap, bundleConfigMap, output, validity,
         };
         command.SetAction(parse =>
         {
@@ -65,7 +59,6 @@ public static class PublishClusterCommand
                 TrustDomain = parse.GetValue(trustDomain),
                 AllowExtraRootsForTrustDomain = parse.GetValue(allowExtra),
                 PublishedCrlFile = parse.GetValue(publishedCrl),
-                KeepRevokedFor = Durations.Parse(parse.GetValue(keepRevoked)!),
                 Namespace = parse.GetValue(ns)!,
                 CrlConfigMap = parse.GetValue(crlConfigMap)!,
                 BundleConfigMap = parse.GetValue(bundleConfigMap)!,
