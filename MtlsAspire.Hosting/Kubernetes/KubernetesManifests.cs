@@ -37,11 +37,13 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
     public const string IntermediateSecret = "mtls-intermediate-ca";
     public const string RootSecret = "mtls-root-ca";
     public const string Publisher = "mtls-ca-publisher";
+    public const string TrustAdmin = "mtls-trust-admin";
     public const string Dashboard = "aspire-dashboard";
     public const string NameLabel = "app.kubernetes.io/name";
     public const string PartOfLabel = "app.kubernetes.io/part-of";
     public const string PartOf = "mtls-aspire";
     private const int DashboardOtlpPort = 18889;
+    private const string PublishedCrlPath = "/etc/mtls-crl-published";
 
     // 0440 (octal): the files are readable by the user and the pod's fsGroup only.
     private const int ReadOnlyForGroup = 0b100_100_000;
@@ -237,20 +239,22 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
             ("apiVersion", "v1"),
             ("kind", "ServiceAccount"),
             ("metadata", Metadata(Publisher)));
+        // Server-side apply checks create and patch against the object's name: only the ConfigMaps it publishes.
         List<object> managed = external is null ? [CrlConfigMap, TrustBundleConfigMap] : [CrlConfigMap];
-        yield return Map(
-            ("apiVersion", "rbac.authorization.k8s.io/v1"),
-            ("kind", "Role"),
-            ("metadata", Metadata(Publisher)),
-            // Server-side apply checks create and patch against the object's name: only the ConfigMaps it publishes.
-            ("rules", List(
-                Map(("apiGroups", List(string.Empty)), ("resources", List("configmaps")), ("resourceNames", managed), ("verbs", List("get", "create", "patch"))))));
-        yield return Map(
-            ("apiVersion", "rbac.authorization.k8s.io/v1"),
-            ("kind", "RoleBinding"),
-            ("metadata", Metadata(Publisher)),
-            ("roleRef", Map(("apiGroup", "rbac.authorization.k8s.io"), ("kind", "Role"), ("name", Publisher))),
-            ("subjects", List(Map(("kind", "ServiceAccount"), ("name", Publisher), ("namespace", Ns)))));
+        foreach (var node in ConfigMapWriters(Publisher, managed, ["get", "create", "patch"], Map(("kind", "ServiceAccount"), ("name", Publisher), ("namespace", Ns))))
+        {
+            yield return node;
+        }
+
+        // What the publisher reads and people edit (revocations, extra roots, the offline root CRL): writable by the
+        // trust admins' group, by name. RBAC only allows, so nothing here stops another grant: docs/kubernetes.md says
+        // which must never be made (write on ConfigMaps in this namespace, e.g. the edit or admin ClusterRole).
+        List<object> inputs = external is null ? [RevocationsConfigMap, ExtraRootsConfigMap] : [RevocationsConfigMap, RootCrlConfigMap];
+        foreach (var node in ConfigMapWriters(TrustAdmin, inputs, ["get", "update", "patch"], Map(("apiGroup", "rbac.authorization.k8s.io"), ("kind", "Group"), ("name", options.TrustAdminGroup))))
+        {
+            yield return node;
+        }
+
         yield return Map(
             ("apiVersion", "batch/v1"),
             ("kind", "CronJob"),
@@ -268,6 +272,22 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
             ("kind", "Job"),
             ("metadata", Metadata($"{Publisher}-initial", Publisher)),
             ("spec", PublisherJobSpec().Add("ttlSecondsAfterFinished", 600)));
+    }
+
+    // A Role that may write only the ConfigMaps named, and its RoleBinding to one subject.
+    private IEnumerable<Node> ConfigMapWriters(string name, List<object> configMaps, List<object> verbs, Node subject)
+    {
+        yield return Map(
+            ("apiVersion", "rbac.authorization.k8s.io/v1"),
+            ("kind", "Role"),
+            ("metadata", Metadata(name)),
+            ("rules", List(Map(("apiGroups", List(string.Empty)), ("resources", List("configmaps")), ("resourceNames", configMaps), ("verbs", verbs)))));
+        yield return Map(
+            ("apiVersion", "rbac.authorization.k8s.io/v1"),
+            ("kind", "RoleBinding"),
+            ("metadata", Metadata(name)),
+            ("roleRef", Map(("apiGroup", "rbac.authorization.k8s.io"), ("kind", "Role"), ("name", name))),
+            ("subjects", List(subject)));
     }
 
     private Node PublisherJobSpec()
@@ -289,7 +309,14 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
                 volumes.Add(SecretVolume(RootVolume(generation), RootName(generation), "tls.crt", "tls.key"));
             }
 
-            args.AddRange(["--extra-roots", "/etc/mtls-trust-extra/roots.pem"]);
+            // The extra roots' ConfigMap is easier to write than the CA Secrets: a root in it that would vouch for our trust
+            // domain is left out of the bundle unless a root rotation is in progress (two roots above) or the setting says so.
+            args.AddRange(["--extra-roots", "/etc/mtls-trust-extra/roots.pem", "--trust-domain", trustDomain]);
+            if (options.AllowExtraRootsForTrustDomain)
+            {
+                args.Add("--allow-extra-roots-for-trust-domain");
+            }
+
             mounts.Add(Mount("extra-roots", "/etc/mtls-trust-extra"));
             volumes.Add(ConfigMapVolume("extra-roots", ExtraRootsConfigMap, "roots.pem", optional: true));
         }
@@ -300,6 +327,10 @@ internal sealed class KubernetesManifests(AppGraph graph, KubernetesOptions opti
             volumes.Add(ConfigMapVolume("root-crl", RootCrlConfigMap, "crl.pem"));
         }
 
+        // The CRLs published before are the record of every revocation: a line deleted from revoked.txt stays revoked.
+        args.AddRange(["--published-crl", $"{PublishedCrlPath}/crl.pem"]);
+        mounts.Add(Mount("published-crl", PublishedCrlPath));
+        volumes.Add(ConfigMapVolume("published-crl", CrlConfigMap, "crl.pem", optional: true)); // none before the first run
         args.AddRange(["--revoked", "/etc/mtls-revocations/revoked.txt", "--namespace", Ns, "--validity", GoDuration(options.CrlValidity), "--out", "/out"]);
         volumes.Add(Map(("name", "out"), ("emptyDir", Map())));
         volumes.Add(Map(("name", "tmp"), ("emptyDir", Map())));

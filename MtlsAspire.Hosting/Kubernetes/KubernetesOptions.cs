@@ -32,7 +32,8 @@ public enum KubernetesCredentials
 /// <c>Namespace</c> (default <c>mtls-aspire</c>; it is also the environment in every SPIFFE ID), <c>Ca</c>
 /// (<c>self-signed</c> or <c>external</c>), <c>Credentials</c> (<c>secret</c> or <c>csi</c>), <c>ImageRegistry</c> and <c>ImageTag</c> of the service images,
 /// <c>KubectlImage</c>, <c>DashboardImage</c>, <c>Dashboard</c> (true: the Aspire dashboard as the in-cluster OTLP
-/// collector), <c>OtlpEndpoint</c> (another collector), <c>CrlValidity</c> (1h) and <c>CrlSchedule</c>.
+/// collector), <c>OtlpEndpoint</c> (another collector), <c>CrlValidity</c> (1h), <c>CrlSchedule</c> and
+/// <c>AllowExtraRootsForTrustDomain</c> (false) and <c>TrustAdminGroup</c> (<c>mtls-trust-admins</c>).
 /// </summary>
 public sealed record KubernetesOptions
 {
@@ -85,6 +86,19 @@ public sealed record KubernetesOptions
 
     /// <summary>How often the CA publisher re-signs the CRLs (a cron schedule; well inside <see cref="CrlValidity"/>).</summary>
     public string CrlSchedule { get; init; } = "*/5 * * * *";
+
+    /// <summary>
+    /// Self-signed mode: let a root in the <c>mtls-trust-extra</c> ConfigMap that would vouch for the trust domain
+    /// (unmarked, or marked for it) into the bundle outside a root rotation. Off by default: that ConfigMap is easier to
+    /// write than the CA Secrets, and such a root could sign any identity of ours.
+    /// </summary>
+    public bool AllowExtraRootsForTrustDomain { get; init; }
+
+    /// <summary>
+    /// The group (as the cluster's authenticator names it) bound to the Role <c>mtls-trust-admin</c>, which may edit the
+    /// CA publisher's inputs: <c>mtls-revocations</c>, and <c>mtls-trust-extra</c> or <c>mtls-root-crl</c>.
+    /// </summary>
+    public string TrustAdminGroup { get; init; } = "mtls-trust-admins";
 
     /// <summary>The port of every service's mTLS endpoint in its pod and Service.</summary>
     public int HttpsPort { get; init; } = 8443;
@@ -168,6 +182,8 @@ public sealed record KubernetesOptions
             OtlpEndpoint = section["OtlpEndpoint"] is { Length: > 0 } otlp ? otlp : null,
             CrlValidity = crlValidity,
             CrlSchedule = section["CrlSchedule"] is { Length: > 0 } schedule ? schedule : options.CrlSchedule,
+            AllowExtraRootsForTrustDomain = section.GetValue("AllowExtraRootsForTrustDomain", options.AllowExtraRootsForTrustDomain),
+            TrustAdminGroup = section["TrustAdminGroup"] is { Length: > 0 } group ? group : options.TrustAdminGroup,
         };
     }
 

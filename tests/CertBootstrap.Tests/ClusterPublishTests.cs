@@ -4,9 +4,11 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Microsoft.Extensions.Time.Testing;
+using MtlsAspire.CertBootstrap.Certificates;
 using MtlsAspire.CertBootstrap.Cli;
 using MtlsAspire.CertBootstrap.Cluster;
 using MtlsAspire.Verification.Certificates;
+using MtlsAspire.Verification.Identity;
 using MtlsAspire.Verification.Revocation;
 using MtlsAspire.Verification.Storage;
 
@@ -41,6 +43,8 @@ public sealed class ClusterPublishTests : IDisposable
 
             """);
     }
+
+    private const string TrustDomain = "mtls-aspire.local";
 
     private string RootSecret => Path.Combine(_directory, "secrets", "mtls-root-ca");
 
@@ -219,12 +223,113 @@ public sealed class ClusterPublishTests : IDisposable
 
         // The root three times: its own Secret twice, and the intermediate's ca.crt.
         var (exit, output, error) = await Run("publish-cluster", "--ca", IntermediateSecret, "--revoked", RevokedFile, "--root", RootSecret, "--root", RootSecret,
-            "--root", IntermediateSecret, "--extra-roots", extraRoots, "--namespace", "shop", "--out", Out);
+            "--root", IntermediateSecret, "--extra-roots", extraRoots, "--trust-domain", TrustDomain, "--allow-extra-roots-for-trust-domain", "--namespace", "shop", "--out", Out);
 
         Assert.True(exit == 0, output + error);
         var bundle = Pem.ReadCertificates(await File.ReadAllTextAsync(Path.Combine(Out, "ca.crt")), "ca.crt");
         Assert.Equal([oldRoot.Thumbprint, _root.Thumbprint, nextRoot.Thumbprint], bundle.Select(c => c.Thumbprint));
         Assert.Equal(3, output.Split('\n').Count(line => line.StartsWith("Bundle root ", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task An_extra_root_that_would_vouch_for_our_trust_domain_is_left_out_of_the_bundle_outside_a_root_rotation_and_the_log_says_why()
+    {
+        var now = _time.GetUtcNow();
+        using var unmarked = CertManager.SelfSignedCa("CN=Stray Root CA, O=Someone", now, now.AddYears(1));
+        using var markedOurs = CertManager.SelfSignedCa("CN=Forged Root CA, O=Someone", now, now.AddYears(1), TrustDomain);
+        using var partner = CertManager.SelfSignedCa("CN=Partner Root CA, O=Partner", now, now.AddYears(1), "partner.example");
+        var extraRoots = Write("extra-roots.pem", Pem.Certificates([unmarked, markedOurs, partner]));
+
+        var (exit, output, error) = await Publish("--extra-roots", extraRoots, "--trust-domain", TrustDomain);
+
+        Assert.True(exit == 0, output + error);
+        var bundle = Pem.ReadCertificates(await File.ReadAllTextAsync(Path.Combine(Out, "ca.crt")), "ca.crt");
+        Assert.Equal([_root.Thumbprint, partner.Thumbprint], bundle.Select(c => c.Thumbprint)); // another trust domain's root vouches only for it
+        Assert.Contains($"the extra root '{unmarked.Subject}'", error, StringComparison.Ordinal);
+        Assert.Contains("is left out of the bundle: it is unmarked", error, StringComparison.Ordinal);
+        Assert.Contains($"the extra root '{markedOurs.Subject}'", error, StringComparison.Ordinal);
+        Assert.Contains($"it is marked spiffe://{TrustDomain}", error, StringComparison.Ordinal);
+        Assert.Contains("--allow-extra-roots-for-trust-domain", error, StringComparison.Ordinal);
+        Assert.DoesNotContain(partner.Subject, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task During_a_root_rotation_or_with_the_setting_an_unmarked_extra_root_enters_the_bundle()
+    {
+        var now = _time.GetUtcNow();
+        using var unmarked = CertManager.SelfSignedCa("CN=Old External Root CA, O=MtlsAspire Tests", now.AddDays(-2), now.AddYears(1));
+        using var nextRoot = CertManager.SelfSignedCa("CN=Next Cluster Root CA, O=MtlsAspire Tests", now, now.AddYears(10), TrustDomain);
+        var nextRootSecret = Path.Combine(_directory, "secrets", "mtls-root-ca-2");
+        CertManager.WriteSecret(nextRootSecret, nextRoot, [], nextRoot);
+        var extraRoots = Write("extra-roots.pem", Pem.Certificates([unmarked]));
+
+        // Two roots given: the publisher is in the middle of a root rotation (Roots 1,2 in the manifests).
+        var rotating = await Publish("--root", nextRootSecret, "--extra-roots", extraRoots, "--trust-domain", TrustDomain);
+        Assert.True(rotating.Exit == 0, rotating.Output + rotating.Error);
+        Assert.Contains(unmarked.Thumbprint, Pem.ReadCertificates(await File.ReadAllTextAsync(Path.Combine(Out, "ca.crt")), "ca.crt").Select(c => c.Thumbprint));
+        Assert.DoesNotContain("left out", rotating.Error, StringComparison.Ordinal);
+
+        var allowed = await Publish("--extra-roots", extraRoots, "--trust-domain", TrustDomain, "--allow-extra-roots-for-trust-domain");
+        Assert.True(allowed.Exit == 0, allowed.Output + allowed.Error);
+        Assert.Equal([unmarked.Thumbprint, _root.Thumbprint], Pem.ReadCertificates(await File.ReadAllTextAsync(Path.Combine(Out, "ca.crt")), "ca.crt").Select(c => c.Thumbprint));
+    }
+
+    [Fact]
+    public async Task Extra_roots_without_the_trust_domain_are_refused_naming_the_option_and_nothing_is_written()
+    {
+        var now = _time.GetUtcNow();
+        using var unmarked = CertManager.SelfSignedCa("CN=Stray Root CA, O=Someone", now, now.AddYears(1));
+
+        var (exit, output, error) = await Publish("--extra-roots", Write("extra-roots.pem", Pem.Certificates([unmarked])));
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("--trust-domain", output + error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Out));
+    }
+
+    [Fact]
+    public async Task A_serial_deleted_from_the_revoked_file_stays_in_every_crl_run_after_run_and_the_log_says_so()
+    {
+        Assert.Equal(0, (await Publish()).Exit);
+        File.WriteAllText(RevokedFile, "# the line of the revoked order certificate was deleted\n");
+
+        foreach (var run in new[] { 1, 2 }) // the second run carries it from a CRL that only carried it
+        {
+            var published = Write($"published-{run}.pem", await File.ReadAllTextAsync(Path.Combine(Out, "crl.pem")));
+            _time.Advance(TimeSpan.FromHours(1));
+            var (exit, output, error) = await Publish("--published-crl", published);
+
+            Assert.True(exit == 0, output + error);
+            var (rootCrl, intermediateCrl) = ReadCrls();
+            Assert.Equal(_time.GetUtcNow().ToUnixTimeSeconds(), intermediateCrl.Number); // a new CRL, higher-numbered
+            foreach (var crl in new[] { rootCrl, intermediateCrl })
+            {
+                var entry = Assert.Single(crl.Entries);
+                Assert.Equal(_revokedLeaf.GetSerial(), entry.Serial);
+                Assert.Equal(X509RevocationReason.KeyCompromise, entry.Reason);
+                Assert.Equal(DateTimeOffset.Parse("2026-01-31T12:00:00Z", CultureInfo.InvariantCulture), entry.RevokedAt);
+            }
+
+            Assert.Contains($"no longer lists serial {_revokedLeaf.SerialNumber.TrimStart('0')}", error, StringComparison.Ordinal);
+            Assert.Contains("stays revoked in every CRL", error, StringComparison.Ordinal);
+        }
+
+        Assert.NotEqual(0, Verify(_revokedLeaf).ExitCode); // openssl still refuses it
+    }
+
+    [Fact]
+    public async Task A_forged_crl_in_the_published_file_carries_nothing_forward_and_is_named_in_the_log()
+    {
+        var now = _time.GetUtcNow();
+        using var impostor = CertManager.SelfSignedCa(_intermediate.Subject, now.AddDays(-1), now.AddYears(1)); // our CA's name, another key
+        var forged = RevocationListSigner.Sign(impostor, now.ToUnixTimeSeconds(), [new RevokedCertificate(_goodLeaf.GetSerial(), now, null)], now, now.AddHours(1));
+        var published = Write("published.pem", PemEncoding.WriteString("X509 CRL", forged));
+
+        var (exit, output, error) = await Publish("--published-crl", published);
+
+        Assert.True(exit == 0, output + error);
+        Assert.Equal(_revokedLeaf.GetSerial(), Assert.Single(ReadCrls().Intermediate.Entries).Serial);
+        Assert.Contains("a CRL published before is ignored", error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -495,11 +600,17 @@ public sealed class ClusterPublishTests : IDisposable
     /// <summary>Certificates and Secrets as cert-manager's self-signed and CA issuers make them.</summary>
     private static class CertManager
     {
-        public static X509Certificate2 SelfSignedCa(string subject, DateTimeOffset notBefore, DateTimeOffset notAfter)
+        /// <summary>A self-signed root; with <paramref name="trustDomain"/>, marked as that trust domain's (URI SAN spiffe://{trust-domain}).</summary>
+        public static X509Certificate2 SelfSignedCa(string subject, DateTimeOffset notBefore, DateTimeOffset notAfter, string? trustDomain = null)
         {
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
             AddCaExtensions(request);
+            if (trustDomain is not null)
+            {
+                request.CertificateExtensions.Add(TrustDomainBinding.MarkerExtension(trustDomain));
+            }
+
             return request.CreateSelfSigned(notBefore, notAfter);
         }
 

@@ -209,6 +209,67 @@ public sealed partial class ManifestSemanticsTests(PublishedManifests published)
     }
 
     [Fact]
+    public void Only_the_ca_publisher_may_write_the_configmaps_services_trust_and_only_the_trust_admins_its_inputs()
+    {
+        string[] writes = ["create", "update", "patch", "delete", "deletecollection", "*"];
+        var writers = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var binding in Manifests.OfKind("RoleBinding"))
+        {
+            Assert.Equal("Role", (string?)binding.Json["roleRef"]!["kind"]); // no ClusterRole grants anything here
+            var role = Manifests.Get("Role", (string)binding.Json["roleRef"]!["name"]!);
+            foreach (var rule in role.Json["rules"]!.AsArray())
+            {
+                if (!Strings(rule!["resources"]).Intersect(["configmaps", "*"]).Any() || !Strings(rule["verbs"]).Intersect(writes).Any())
+                {
+                    continue;
+                }
+
+                var names = Strings(rule["resourceNames"]);
+                Assert.True(names.Count > 0, $"{role} lets its subjects write every ConfigMap of the namespace");
+                if (role.Name != "mtls-ca-publisher")
+                {
+                    Assert.DoesNotContain("create", Strings(rule["verbs"])); // only the publisher makes ConfigMaps
+                }
+
+                foreach (var name in names)
+                {
+                    var subjects = writers.TryGetValue(name, out var known) ? known : writers[name] = [];
+                    subjects.AddRange(binding.Json["subjects"]!.AsArray().Select(s => $"{(string)s!["kind"]!}/{(string)s["name"]!}"));
+                }
+            }
+        }
+
+        Assert.Empty(Manifests.OfKind("ClusterRole"));
+        Assert.Empty(Manifests.OfKind("ClusterRoleBinding"));
+        Assert.Equal(["mtls-crl", "mtls-revocations", "mtls-trust-bundle", "mtls-trust-extra"], writers.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["ServiceAccount/mtls-ca-publisher"], writers["mtls-crl"]);
+        Assert.Equal(["ServiceAccount/mtls-ca-publisher"], writers["mtls-trust-bundle"]);
+        Assert.Equal(["Group/mtls-trust-admins"], writers["mtls-revocations"]);
+        Assert.Equal(["Group/mtls-trust-admins"], writers["mtls-trust-extra"]);
+
+        // A service's pod holds no API token at all, so a compromised service cannot write any of them.
+        foreach (var deployment in Manifests.OfKind("Deployment"))
+        {
+            Assert.Equal("false", (string?)deployment.Spec["template"]!["spec"]!["automountServiceAccountToken"]);
+        }
+    }
+
+    [Fact]
+    public void The_publisher_reads_back_what_it_published_and_judges_extra_roots_against_the_trust_domain()
+    {
+        var pod = Manifests.Get("Job", "mtls-ca-publisher-initial").Spec["template"]!["spec"]!;
+        var sign = pod["initContainers"]!.AsArray().Single()!;
+        var args = Strings(sign["args"]);
+        Assert.Equal(TrustDomain, args[args.IndexOf("--trust-domain") + 1]);
+        Assert.DoesNotContain("--allow-extra-roots-for-trust-domain", args);
+        var published = args[args.IndexOf("--published-crl") + 1];
+        var mount = sign["volumeMounts"]!.AsArray().Single(m => published.StartsWith((string)m!["mountPath"]! + "/", StringComparison.Ordinal))!;
+        var volume = pod["volumes"]!.AsArray().Single(v => (string)v!["name"]! == (string)mount["name"]!)!;
+        Assert.Equal("mtls-crl", (string?)volume["configMap"]!["name"]);
+        Assert.Equal("true", (string?)volume["configMap"]!["optional"]); // the first run has nothing to read back
+    }
+
+    [Fact]
     public async Task Publishing_again_gives_the_same_bytes_and_the_committed_deploy_k8s_is_current()
     {
         var again = Directory.CreateTempSubdirectory("k8s-again-").FullName;

@@ -41,6 +41,19 @@ public sealed class ModelVariantsTests : IDisposable
     }
 
     [Fact]
+    public async Task The_trust_settings_reach_the_publisher_and_the_trust_admins_binding()
+    {
+        var (builder, pki) = Builder(("MtlsAspire:Kubernetes:AllowExtraRootsForTrustDomain", "true"), ("MtlsAspire:Kubernetes:TrustAdminGroup", "oncall"));
+        builder.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
+
+        var manifests = await PublishAsync(builder, pki);
+
+        var sign = manifests.Get("CronJob", "mtls-ca-publisher").Spec["jobTemplate"]!["spec"]!["template"]!["spec"]!["initContainers"]![0]!;
+        Assert.Contains("--allow-extra-roots-for-trust-domain", sign["args"]!.AsArray().Select(a => (string)a!));
+        Assert.Equal("oncall", (string?)manifests.Get("RoleBinding", "mtls-trust-admin").Json["subjects"]![0]!["name"]);
+    }
+
+    [Fact]
     public async Task A_socket_only_resource_called_by_two_cannot_share_a_pod_and_the_publish_says_so()
     {
         var (builder, pki) = Builder();

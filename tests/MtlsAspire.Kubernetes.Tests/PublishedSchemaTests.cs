@@ -13,7 +13,8 @@ public sealed class PublishedSchemaTests(PublishedManifests published) : IClassF
     {
         var report = await KubernetesTools.ValidateKustomizationAsync(published.SelfSigned.Directory);
         foreach (var expected in new[] { "ok Certificate mtls-aspire/order", "ok Issuer mtls-aspire/mtls-ca", "ok CronJob mtls-aspire/mtls-ca-publisher",
-                     "ok Deployment mtls-aspire/legacy-proxy", "ok NetworkPolicy mtls-aspire/default-deny-ingress", "ok Namespace mtls-aspire" })
+                     "ok Deployment mtls-aspire/legacy-proxy",
+                     "ok Role mtls-aspire/mtls-ca-publisher", "ok RoleBinding mtls-aspire/mtls-ca-publisher", "ok Role mtls-aspire/mtls-trust-admin", "ok RoleBinding mtls-aspire/mtls-trust-admin", "ok NetworkPolicy mtls-aspire/default-deny-ingress", "ok Namespace mtls-aspire" })
         {
             Assert.Contains(expected, report, StringComparison.Ordinal);
         }

@@ -59,13 +59,18 @@ public sealed class ClusterPublication
     /// <summary>The text of <c>configmaps.json</c>.</summary>
     public string ConfigMapsJson { get; }
 
-    /// <summary>Problems that do not stop the publication (an appended CRL close to its nextUpdate).</summary>
+    /// <summary>
+    /// Problems that do not stop the publication: an appended CRL close to its nextUpdate, an extra root left out of the
+    /// bundle, a serial kept although the revoked-serials file lost it.
+    /// </summary>
     public IReadOnlyList<string> Warnings { get; }
 
     /// <summary>
     /// Reads and checks every input of <paramref name="request"/> and signs the CRLs at <paramref name="now"/>: CRL
     /// number the Unix time in seconds (increasing across runs that keep no state), thisUpdate 5 minutes back,
-    /// nextUpdate <see cref="ClusterPublishRequest.Validity"/> ahead, every serial of the revoked file. Throws
+    /// nextUpdate <see cref="ClusterPublishRequest.Validity"/> ahead, every serial of the revoked file and every serial
+    /// the CRLs published before listed while its certificate could be valid (<see cref="RevocationRecord"/>). Extra roots
+    /// that would vouch for the trust domain are left out of the bundle (<see cref="TrustBundle.Gather"/>). Throws
     /// (<see cref="PkiException"/>, <see cref="FormatException"/>, <see cref="InvalidDataException"/>,
     /// <see cref="CryptographicException"/>) naming the file at fault.
     /// </summary>
@@ -73,8 +78,10 @@ public sealed class ClusterPublication
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        var revoked = RevokedSerialsFile.Read(request.RevokedFile, now);
-        var roots = request.HasBundle ? TrustBundle.Gather(request.RootDirectories, request.ExtraRootsFile) : null;
+        var listed = RevokedSerialsFile.Read(request.RevokedFile, now);
+        var gathered = request.HasBundle ? TrustBundle.Gather(request.RootDirectories, request.ExtraRootsFile, request.TrustDomain, request.AllowExtraRootsForTrustDomain) : null;
+        var roots = gathered?.Roots;
+        var warnings = new List<string>(gathered?.LeftOut ?? []);
 
         var crls = new List<PublishedCrl>();
         var blocks = new List<string>();
@@ -87,6 +94,8 @@ public sealed class ClusterPublication
                 cas.Add(MountedCa.Load(directory));
             }
 
+            var (revoked, carried) = RevocationRecord.CarryForward(listed, request.PublishedCrlFile, [.. cas.Select(c => c.Certificate)], now);
+            warnings.AddRange(carried);
             foreach (var ca in cas.DistinctBy(c => c.Certificate.GetCertHashString(HashAlgorithmName.SHA256)))
             {
                 var der = RevocationListSigner.Sign(ca.Certificate, now.ToUnixTimeSeconds(), revoked, now - s_clockSkewAllowance, now + request.Validity);
@@ -104,7 +113,6 @@ public sealed class ClusterPublication
             }
         }
 
-        var warnings = new List<string>();
         foreach (var file in request.AppendCrlFiles)
         {
             var text = ReadAppended(file);

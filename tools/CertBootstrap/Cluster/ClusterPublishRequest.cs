@@ -21,6 +21,21 @@ public sealed record ClusterPublishRequest
     /// <summary>A file of further roots for the bundle; a missing file means none.</summary>
     public string? ExtraRootsFile { get; init; }
 
+    /// <summary>
+    /// The trust domain the bundle is for; needed with <see cref="ExtraRootsFile"/>, whose roots that would vouch for it
+    /// are left out unless a root rotation is in progress or <see cref="AllowExtraRootsForTrustDomain"/> is set.
+    /// </summary>
+    public string? TrustDomain { get; init; }
+
+    /// <summary>Admits extra roots that vouch for <see cref="TrustDomain"/> (unmarked, or marked for it) outside a root rotation.</summary>
+    public bool AllowExtraRootsForTrustDomain { get; init; }
+
+    /// <summary>
+    /// The <c>crl.pem</c> published before (a missing file means none): its serials stay revoked while the CAs are
+    /// valid, even when <see cref="RevokedFile"/> lost them (<see cref="RevocationRecord"/>).
+    /// </summary>
+    public string? PublishedCrlFile { get; init; }
+
     /// <summary>The namespace of the ConfigMaps.</summary>
     public required string Namespace { get; init; }
 
@@ -60,6 +75,11 @@ public sealed record ClusterPublishRequest
         if (Validity <= TimeSpan.Zero)
         {
             throw new PkiException("The CRL validity must be positive.");
+        }
+
+        if (TrustDomain is not null && (!SpiffeId.TryParse("spiffe://" + TrustDomain, out var id, out _) || id.Path.Length != 0))
+        {
+            throw new PkiException($"Invalid trust domain '{TrustDomain}' (--trust-domain): use lowercase letters, digits, '.', '-' and '_', e.g. mtls-aspire.local.");
         }
     }
 }

@@ -25,6 +25,18 @@ public static class PublishClusterCommand
         var appendCrl = new Option<string[]>("--append-crl") { HelpName = "FILE", Description = "A CRL PEM file (e.g. a root's, signed offline) appended verbatim after the signed CRLs (repeatable)" };
         var root = new Option<string[]>("--root") { HelpName = "DIR", Description = "A mounted CA Secret whose root goes into the trust bundle: its ca.crt, else the first certificate of tls.crt (repeatable)" };
         var extraRoots = new Option<string?>("--extra-roots") { HelpName = "FILE", Description = "A PEM file of further roots for the trust bundle (a missing file means none)" };
+        var trustDomain = new Option<string?>("--trust-domain")
+        {
+            HelpName = "TD",
+            Description = "The trust domain of the bundle (needed with --extra-roots): an extra root that would vouch for it (unmarked, or with the URI SAN spiffe://TD) " +
+                "is left out unless two or more --root are given (a root rotation) or --allow-extra-roots-for-trust-domain",
+        };
+        var allowExtra = new Option<bool>("--allow-extra-roots-for-trust-domain") { Description = "Admit extra roots that vouch for the trust domain outside a root rotation" };
+        var publishedCrl = new Option<string?>("--published-crl")
+        {
+            HelpName = "FILE",
+            Description = "The crl.pem published before (a missing file means none): each serial its CRLs list stays revoked while the --ca certificates are valid, even when --revoked lost it",
+        };
         var ns = new Option<string>("--namespace") { HelpName = "NS", Description = "The namespace of the ConfigMaps", Required = true };
         var crlConfigMap = new Option<string>("--crl-configmap") { HelpName = "NAME", Description = "The ConfigMap holding crl.pem", DefaultValueFactory = _ => "mtls-crl" };
         var bundleConfigMap = new Option<string>("--bundle-configmap") { HelpName = "NAME", Description = "The ConfigMap holding ca.crt (written with --root or --extra-roots)", DefaultValueFactory = _ => "mtls-trust-bundle" };
@@ -33,7 +45,7 @@ public static class PublishClusterCommand
         var command = new Command("publish-cluster",
             "Sign a CRL with each cert-manager CA key, gather the trust bundle, and write crl.pem, ca.crt and configmaps.json (a List of ConfigMaps for kubectl apply -f)")
         {
-            ca, revoked, appendCrl, root, extraRoots, ns, crlConfigMap, bundleConfigMap, output, validity,
+            ca, revoked, appendCrl, root, extraRoots, trustDomain, allowExtra, publishedCrl, ns, crlConfigMap, bundleConfigMap, output, validity,
         };
         command.SetAction(parse =>
         {
@@ -44,6 +56,9 @@ public static class PublishClusterCommand
                 AppendCrlFiles = parse.GetValue(appendCrl) ?? [],
                 RootDirectories = parse.GetValue(root) ?? [],
                 ExtraRootsFile = parse.GetValue(extraRoots),
+                TrustDomain = parse.GetValue(trustDomain),
+                AllowExtraRootsForTrustDomain = parse.GetValue(allowExtra),
+                PublishedCrlFile = parse.GetValue(publishedCrl),
                 Namespace = parse.GetValue(ns)!,
                 CrlConfigMap = parse.GetValue(crlConfigMap)!,
                 BundleConfigMap = parse.GetValue(bundleConfigMap)!,
