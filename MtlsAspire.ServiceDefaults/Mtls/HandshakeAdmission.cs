@@ -105,6 +105,11 @@ internal sealed class HandshakeAdmission : IDisposable
             }
 
             entry.LastSeen = now;
+            if (entry.Penalty && Decayed(entry, now) < _options.FailuresBeforePenalty / 2.0)
+            {
+                entry.Penalty = false; // decayed well below: the next penalty is news again
+            }
+
             refusal = Penalised(entry, now) ? "penalised"
                 : entry.InFlight >= _options.MaxHandshakesPerSource ? "source-concurrency"
                 : _inFlight >= _options.MaxConcurrentHandshakes ? "concurrency"
@@ -135,14 +140,17 @@ internal sealed class HandshakeAdmission : IDisposable
                 entry.ProvenAt = now;
                 entry.Score = 0;
                 entry.ScoreAt = now;
+                entry.Penalty = false;
                 return;
             }
 
-            var before = Decayed(entry, now);
-            entry.Score = before + 1;
+            entry.Score = Decayed(entry, now) + 1;
             entry.ScoreAt = now;
-            if (before < _options.FailuresBeforePenalty && entry.Score >= _options.FailuresBeforePenalty && !Proven(entry, now))
+            // Logged once per penalty: a flood that goes on gets a handshake each time its score decays below the
+            // threshold and is penalised again by its failure, which is the same penalty going on.
+            if (!entry.Penalty && entry.Score >= _options.FailuresBeforePenalty && !Proven(entry, now))
             {
+                entry.Penalty = true;
                 penalisedAt = entry.Score;
             }
         }
@@ -207,5 +215,8 @@ internal sealed class HandshakeAdmission : IDisposable
         public long LastSeen { get; set; }
 
         public long? ProvenAt { get; set; }
+
+        /// <summary>A penalty was logged and the score has not decayed to half the threshold since.</summary>
+        public bool Penalty { get; set; }
     }
 }

@@ -52,6 +52,9 @@ public class AdmissionTests
 
         Assert.Empty(caller.Failures);
         Assert.DoesNotContain(admissions.GetMeasurementSnapshot(), m => (string?)m.Tags["reason"] != "penalised");
+        // One Warning for the penalty, none per refused connection (the clock has not moved: no summary yet).
+        var penalty = Assert.Single(AdmissionLogs(scenario));
+        Assert.Equal("127.0.0.2", penalty.GetStructuredStateValue("Source"));
 
         // The flooding address with a valid certificate now: still refused, before TLS, while the penalty lasts.
         using var reformed = scenario.RawClientFor(orderDirectory, configure: handler => SourceBinding.From(handler, SourceBinding.Flooder));
@@ -59,8 +62,10 @@ public class AdmissionTests
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => reformed.GetAsync(new Uri(scenario.Server.HttpsByIp, "/api/whoami")));
         Assert.True(Penalised(admissions) > before);
 
-        // Once the penalty has decayed, it is served again.
+        // Once the penalty has decayed, it is served again. The window's summary counts the refusals.
         clock.Advance(TimeSpan.FromMinutes(2));
+        await Eventually.True(() => AdmissionLogs(scenario).Count == 2, "the summary of the refusals");
+        Assert.Equal(Penalised(admissions).ToString(System.Globalization.CultureInfo.InvariantCulture), AdmissionLogs(scenario)[1].GetStructuredStateValue("Penalised"));
         var served = await reformed.GetFromJsonAsync<Scenario.Caller>(new Uri(scenario.Server.HttpsByIp, "/api/whoami"));
         Assert.Equal(Order, served!.SpiffeId);
         await caller.AdvanceAsync(5);
@@ -180,6 +185,9 @@ public class AdmissionTests
         Assert.Contains("Mtls:Admission:PenaltyHalfLife must be a positive time span", result.FailureMessage, StringComparison.Ordinal);
         Assert.Contains("Mtls:Admission:FailuresBeforePenalty must be at least 1", result.FailureMessage, StringComparison.Ordinal);
     }
+
+    private static List<Microsoft.Extensions.Logging.Testing.FakeLogRecord> AdmissionLogs(Scenario scenario) =>
+        [.. scenario.Server.Logs.GetSnapshot().Where(r => r.Message.StartsWith("mTLS admission", StringComparison.Ordinal))];
 
     private static long Penalised(MetricCollector<long> admissions) =>
         admissions.GetMeasurementSnapshot().Where(m => (string?)m.Tags["reason"] == "penalised").Sum(m => m.Value);
