@@ -192,9 +192,9 @@ kill "$payment_pid" 2>/dev/null || true
 wait "$payment_pid" 2>/dev/null || true
 payment_pid=""
 logged="$(grep -c 'refused the client certificate from' "$log" || true)"
-summed="$(grep -o 'refused [0-9]* more client certificates' "$log" | awk '{ s += $2 } END { print s + 0 }')"
+summed="$( (grep -o 'refused [0-9]* more client certificates' "$log" || true) | awk '{ s += $2 } END { print s + 0 }')"
 summaries="$(grep -c 'more client certificates for' "$log" || true)"
-closed="$(grep -o 'admission closed [0-9]* connections before TLS' "$log" | awk '{ s += $3 } END { print s + 0 }')"
+closed="$( (grep -o 'admission closed [0-9]* connections before TLS' "$log" || true) | awk '{ s += $3 } END { print s + 0 }')"
 penalties="$(grep -c 'mTLS admission penalised' "$log" || true)"
 [[ $((logged + summed)) -eq "$tls_refused" ]] && log_count=ok
 echo "payment's log: $logged refusals logged in full and $summaries summaries counting $summed more: $((logged + summed)), against $tls_refused TLS attempts the flood saw refused ($log_count)"

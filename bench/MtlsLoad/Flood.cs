@@ -157,12 +157,20 @@ internal sealed class Flood : IDisposable
     private async Task<Outcome> TryAsync(FloodKind kind, CancellationToken cancellationToken)
     {
         using var socket = HttpConnection.NewSocket(_endpoint, _from);
+        try
+        {
+            await socket.ConnectAsync(_endpoint, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException) when (kind != FloodKind.Garbage)
+        {
+            return Outcome.ClosedEarly; // not connected: never judged by the certificate check
+        }
+
         await using var network = new NetworkStream(socket, ownsSocket: false);
         await using var ssl = new SslStream(network, leaveInnerStreamOpen: true);
         var buffer = new byte[512];
         try
         {
-            await socket.ConnectAsync(_endpoint, cancellationToken).ConfigureAwait(false);
             if (kind == FloodKind.Garbage)
             {
                 await network.WriteAsync(RandomNumberGenerator.GetBytes(64), cancellationToken).ConfigureAwait(false);
@@ -173,7 +181,7 @@ internal sealed class Flood : IDisposable
         }
         catch (Exception e) when (kind != FloodKind.Garbage && e is IOException or SocketException or System.Security.Authentication.AuthenticationException)
         {
-            // Not connected, or closed before the handshake was through: never judged by the certificate check.
+            // Closed before the handshake was through: never judged by the certificate check.
             return Outcome.ClosedEarly;
         }
 
