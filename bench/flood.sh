@@ -27,7 +27,8 @@
 #   --keep            keep the work directory (PKI, payment's log) and print its path
 # The last line printed is
 #   flood: from=A rate=R admission=X keepalive_rate=P% keepalive_success=P% new_rate=P% new_success=P% answered=N
-#          closed_before_tls=N log_count=ok|lost
+#          closed_before_tls=N cpu_per_bad_connection_us=N log_count=ok|lost
+# (the last from a fifth row: the flood alone, payment's CPU divided by the bad connections).
 set -euo pipefail
 
 rate=1000
@@ -50,7 +51,7 @@ while [[ $# -gt 0 ]]; do
         --admission) admission="$2"; shift 2 ;;
         --skip-build) build=0; shift ;;
         --keep) keep=1; shift ;;
-        *) echo "unknown argument '$1'" >&2; sed -n '2,29p' "$0" >&2; exit 2 ;;
+        *) echo "unknown argument '$1'" >&2; sed -n '2,31p' "$0" >&2; exit 2 ;;
     esac
 done
 [[ "$admission" == on || "$admission" == off ]] || { echo "--admission is on or off" >&2; exit 2; }
@@ -171,6 +172,23 @@ for round in $(seq "$rounds"); do
     keys+=("alone-keepalive-$round" "flood-keepalive-$round" "alone-new-$round" "flood-new-$round")
 done
 
+# The flood alone, no caller: payment's CPU (utime+stime from /proc) per bad connection, whatever became of it.
+ticks() { awk '{ print $14 + $15 }' "/proc/$payment_pid/stat"; }
+echo "== the flood alone: payment's CPU per bad connection =="
+before="$(ticks)"
+flood_pids=()
+for i in $(seq "$flooders"); do
+    chrt --idle 0 nice -n 19 taskset -c 1 "$load_bin" --url "$url" "${tls[@]}" --flood-only --flood "$per_flooder" --flood-from "$from" \
+        --duration "$duration" --warmup 0 --label "flood-alone-flooder-$i" > "$work/flood-alone-flooder-$i.txt" 2>&1 &
+    flood_pids+=($!)
+done
+for i in "${!flood_pids[@]}"; do wait "${flood_pids[$i]}" || true; done
+flood_pids=()
+after="$(ticks)"
+attempts="$(cat "$work"/flood-alone-flooder-*.txt | awk '/^result / { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "flood_attempts") s += kv[2] } } END { print s + 0 }')"
+flood_cpu_us="$(awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" -v n="$attempts" 'BEGIN { if (n > 0) printf "%.0f", t * 1e6 / hz / n; else print "n/a" }')"
+echo "  $attempts bad connections in $duration s, payment used $(awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }') s of CPU: $flood_cpu_us µs each"
+
 echo
 printf '%-18s %9s %7s %8s %7s %9s %9s %11s %9s %8s %9s\n' row "req/s" "rate %" errors "ok %" "p50 µs" "p99 µs" "cpu µs/req" "flood/s" answered "closed<tls"
 for key in "${keys[@]}"; do
@@ -208,4 +226,4 @@ rates() { # rates MODE: the flooded rows' requests over the unflooded rows', eve
 flooded_rows() { for round in $(seq "$rounds"); do echo "flood-$1-$round"; done; }
 echo
 echo "flood: from=$from rate=$rate admission=$admission keepalive_rate=$(rates keepalive)% keepalive_success=$(success $(flooded_rows keepalive))%" \
-    "new_rate=$(rates new)% new_success=$(success $(flooded_rows new))% answered=$answered closed_before_tls=$closed log_count=$log_count"
+    "new_rate=$(rates new)% new_success=$(success $(flooded_rows new))% answered=$answered closed_before_tls=$closed cpu_per_bad_connection_us=$flood_cpu_us log_count=$log_count"
