@@ -185,7 +185,8 @@ done
 for i in "${!flood_pids[@]}"; do wait "${flood_pids[$i]}" || true; done
 flood_pids=()
 after="$(ticks)"
-attempts="$(cat "$work"/flood-alone-flooder-*.txt | awk '/^result / { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "flood_attempts") s += kv[2] } } END { print s + 0 }')"
+alone_field() { cat "$work"/flood-alone-flooder-*.txt | awk -v f="$1" '/^result / { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) s += kv[2] } } END { print s + 0 }'; }
+attempts="$(alone_field flood_attempts)"
 flood_cpu_us="$(awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" -v n="$attempts" 'BEGIN { if (n > 0) printf "%.0f", t * 1e6 / hz / n; else print "n/a" }')"
 echo "  $attempts bad connections in $duration s, payment used $(awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }') s of CPU: $flood_cpu_us µs each"
 
@@ -202,8 +203,8 @@ done
 # The flood's TLS kinds (rogue, none) that reached payment's certificate check; garbage never gets that far.
 flood_keys=()
 for round in $(seq "$rounds"); do flood_keys+=("flood-keepalive-$round-flood" "flood-new-$round-flood"); done
-tls_refused="$(sum flood_tls_refused "${flood_keys[@]}")"
-answered="$(sum flood_accepted "${flood_keys[@]}")"
+tls_refused=$(( $(sum flood_tls_refused "${flood_keys[@]}") + $(alone_field flood_tls_refused) ))
+answered=$(( $(sum flood_accepted "${flood_keys[@]}") + $(alone_field flood_accepted) ))
 log_count=lost
 # Payment logs a window's summary when the window ends, and the last one when it stops.
 kill "$payment_pid" 2>/dev/null || true
