@@ -97,6 +97,9 @@ public sealed class MtlsOptions
     /// </summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Which new connections of the mTLS endpoint may start a handshake: per-source bounds and penalties.</summary>
+    public MtlsAdmissionOptions Admission { get; set; } = new();
+
     /// <summary>How many validated peer certificates are remembered (per credential generation) to skip chain building.</summary>
     public int ValidationCacheSize { get; set; } = 1024;
 
@@ -231,6 +234,8 @@ internal sealed class MtlsOptionsValidator : IValidateOptions<MtlsOptions>
         {
             failures.Add($"Mtls:HandshakeTimeout must be a positive time span, e.g. 00:00:10; it is {options.HandshakeTimeout}.");
         }
+
+        failures.AddRange(options.Admission.Validate());
 
         if (options.ValidationCacheSize < 0)
         {

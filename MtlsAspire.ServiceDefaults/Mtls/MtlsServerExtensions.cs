@@ -29,6 +29,8 @@ public static class MtlsServerExtensions
     /// Serves every <c>https</c> URL of <c>ASPNETCORE_URLS</c> (the <c>urls</c> setting) with mutual TLS: a client
     /// certificate is required, the full chain is sent, only ca.crt's roots are trusted, clientAuth is required of
     /// clients, crl.pem is checked in-process, and new credentials are used for new handshakes without a restart.
+    /// Before TLS, new connections pass the handshake admission (<see cref="MtlsAdmissionOptions"/>): per-source bounds
+    /// and penalties for sources whose handshakes fail.
     /// Every <c>http</c> URL is the plain management endpoint, which serves only GET and HEAD of the endpoints
     /// <c>MapDefaultEndpoints</c> marks with <see cref="ManagementEndpointMetadata"/> (<c>/health</c>, <c>/alive</c> and
     /// <c>/mtls/status</c>); the mTLS endpoint answers those as it answers any unknown path.
@@ -38,6 +40,7 @@ public static class MtlsServerExtensions
     public static WebApplicationBuilder AddMtlsServer(this WebApplicationBuilder builder)
     {
         builder.Services.AddMtlsCore();
+        builder.Services.AddSingleton<HandshakeAdmission>();
         var urls = builder.Configuration["urls"] is { Length: > 0 } configured ? configured : "https://127.0.0.1:0;http://127.0.0.1:0";
         // Kestrel listens where we say below; clearing the setting keeps it from also binding (and warning about) the raw URLs.
         builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
@@ -48,6 +51,7 @@ public static class MtlsServerExtensions
                 options,
                 kestrel.ApplicationServices.GetRequiredService<MtlsTelemetry>(),
                 kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(LoggerCategory));
+            var admission = kestrel.ApplicationServices.GetRequiredService<HandshakeAdmission>();
             foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 var (https, endpoint) = ParseUrl(url);
@@ -56,11 +60,11 @@ public static class MtlsServerExtensions
                     listen.Protocols = https ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
                     if (https)
                     {
-                        listen.UseHttps(new TlsHandshakeCallbackOptions
+                        listen.UseHttpsBehindAdmission(admission, tls => tls.UseHttps(new TlsHandshakeCallbackOptions
                         {
                             OnConnection = handshake.OnConnection,
                             HandshakeTimeout = options.HandshakeTimeout,
-                        });
+                        }));
                     }
                 });
             }

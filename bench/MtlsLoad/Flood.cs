@@ -34,22 +34,28 @@ public sealed record FloodResult(TimeSpan Elapsed, IReadOnlyDictionary<FloodKind
     /// <summary>The refused attempts that reached the server's certificate check (rogue and none; garbage never does).</summary>
     public long TlsRefused => Kinds.Where(k => k.Key != FloodKind.Garbage).Sum(k => k.Value.Refused);
 
+    /// <summary>The TLS attempts (rogue and none) the server closed before their handshake was through: refused before the certificate check.</summary>
+    public long ClosedEarly => Kinds.Sum(k => k.Value.ClosedEarly);
+
     public string Describe() =>
         string.Create(CultureInfo.InvariantCulture, $"flood: {Attempts} bad handshakes ({PerSecond:F0}/s), ") +
         string.Join(", ", Kinds.Select(k => string.Create(CultureInfo.InvariantCulture,
-            $"{k.Key.ToString().ToLowerInvariant()} {k.Value.Attempts} ({k.Value.Refused} refused, {k.Value.Accepted} answered, {k.Value.Unfinished} unfinished)"))) +
+            $"{k.Key.ToString().ToLowerInvariant()} {k.Value.Attempts} ({k.Value.Refused} refused{(k.Key == FloodKind.Garbage ? "" : $" by the certificate check, {k.Value.ClosedEarly} closed before the handshake was through")}, {k.Value.Accepted} answered, {k.Value.Unfinished} unfinished)"))) +
         string.Create(CultureInfo.InvariantCulture, $"; {Skipped} not sent (512 already in flight)");
 
     public string ToResultFields() => string.Create(CultureInfo.InvariantCulture,
-        $"flood_rps={PerSecond:F0} flood_attempts={Attempts} flood_accepted={Accepted} flood_tls_refused={TlsRefused} flood_skipped={Skipped}");
+        $"flood_rps={PerSecond:F0} flood_attempts={Attempts} flood_accepted={Accepted} flood_tls_refused={TlsRefused} flood_closed_early={ClosedEarly} flood_skipped={Skipped}");
 }
 
-public sealed record FloodCounts(long Attempts, long Refused, long Accepted, long Unfinished);
+/// <param name="ClosedEarly">TLS attempts the server closed before their handshake was through (garbage is always in <paramref name="Refused"/>).</param>
+public sealed record FloodCounts(long Attempts, long Refused, long Accepted, long Unfinished, long ClosedEarly);
 
 /// <summary>
 /// Bad handshakes at a fixed rate against the server under test, alongside the legitimate load: garbage bytes, a rogue CA's
 /// certificate, no certificate. Each is a new connection; it counts as refused when the server ends it without answering
-/// an HTTP request sent over it, and as answered (a hole) when an HTTP response comes back.
+/// an HTTP request sent over it, and as answered (a hole) when an HTTP response comes back. A TLS attempt the server
+/// closes before its handshake is through (TLS 1.3: the client's side ends before the server judges its certificate, so
+/// only a server that refuses before or during the TLS handshake does that) is counted apart, as closed early.
 /// </summary>
 internal sealed class Flood : IDisposable
 {
@@ -57,6 +63,7 @@ internal sealed class Flood : IDisposable
     private static readonly TimeSpan s_attemptTimeout = TimeSpan.FromSeconds(15);
 
     private readonly IPEndPoint _endpoint;
+    private readonly IPAddress? _from;
     private readonly double _rate;
     private readonly FloodKind[] _kinds;
     private readonly SslClientAuthenticationOptions _rogue;
@@ -67,12 +74,13 @@ internal sealed class Flood : IDisposable
     private long _inFlight;
     private long _skipped;
 
-    public Flood(IPEndPoint endpoint, double rate, IReadOnlyList<FloodKind> kinds, SslClientAuthenticationOptions server, string claimedSpiffeId, Uri url)
+    public Flood(IPEndPoint endpoint, IPAddress? from, double rate, IReadOnlyList<FloodKind> kinds, SslClientAuthenticationOptions server, string claimedSpiffeId, Uri url)
     {
         _endpoint = endpoint;
+        _from = from;
         _rate = rate;
         _kinds = [.. kinds];
-        _counts = new long[Enum.GetValues<FloodKind>().Length, 4];
+        _counts = new long[Enum.GetValues<FloodKind>().Length, 5];
         _rogueLeaf = RogueLeaf(claimedSpiffeId);
         // The server is validated as the legitimate load validates it: a refusal must come from the real server.
         _anonymous = With(server, null);
@@ -114,7 +122,7 @@ internal sealed class Flood : IDisposable
 
         var elapsed = stopwatch.Elapsed;
         await Task.WhenAll(attempts).ConfigureAwait(false);
-        var kinds = _kinds.Distinct().ToDictionary(k => k, k => new FloodCounts(Count(k, 0), Count(k, 1), Count(k, 2), Count(k, 3)));
+        var kinds = _kinds.Distinct().ToDictionary(k => k, k => new FloodCounts(Count(k, 0), Count(k, 1), Count(k, 2), Count(k, 3), Count(k, 4)));
         return new FloodResult(elapsed, kinds, Interlocked.Read(ref _skipped));
     }
 
@@ -127,7 +135,7 @@ internal sealed class Flood : IDisposable
         using var timeout = new CancellationTokenSource(s_attemptTimeout);
         try
         {
-            outcome = await TryAsync(kind, timeout.Token).ConfigureAwait(false) ? 2 : 1;
+            outcome = await TryAsync(kind, timeout.Token).ConfigureAwait(false) switch { Outcome.Answered => 2, Outcome.ClosedEarly => 4, _ => 1 };
         }
         catch (Exception e) when (e is IOException or SocketException or System.Security.Authentication.AuthenticationException)
         {
@@ -143,24 +151,43 @@ internal sealed class Flood : IDisposable
         }
     }
 
-    /// <summary>True when the server answered an HTTP request over the bad connection.</summary>
-    private async Task<bool> TryAsync(FloodKind kind, CancellationToken cancellationToken)
+    private enum Outcome { Refused, Answered, ClosedEarly }
+
+    /// <summary>Whether the server answered an HTTP request over the bad connection, refused it, or closed it before its TLS handshake was through.</summary>
+    private async Task<Outcome> TryAsync(FloodKind kind, CancellationToken cancellationToken)
     {
-        using var socket = new Socket(_endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(_endpoint, cancellationToken).ConfigureAwait(false);
-        await using var network = new NetworkStream(socket, ownsSocket: false);
-        var buffer = new byte[512];
-        if (kind == FloodKind.Garbage)
+        using var socket = HttpConnection.NewSocket(_endpoint, _from);
+        try
         {
-            await network.WriteAsync(RandomNumberGenerator.GetBytes(64), cancellationToken).ConfigureAwait(false);
-            return await AnsweredAsync(network, buffer, cancellationToken).ConfigureAwait(false);
+            await socket.ConnectAsync(_endpoint, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException) when (kind != FloodKind.Garbage)
+        {
+            return Outcome.ClosedEarly; // not connected: never judged by the certificate check
         }
 
+        await using var network = new NetworkStream(socket, ownsSocket: false);
         await using var ssl = new SslStream(network, leaveInnerStreamOpen: true);
-        await ssl.AuthenticateAsClientAsync(kind == FloodKind.Rogue ? _rogue : _anonymous, cancellationToken).ConfigureAwait(false);
+        var buffer = new byte[512];
+        try
+        {
+            if (kind == FloodKind.Garbage)
+            {
+                await network.WriteAsync(RandomNumberGenerator.GetBytes(64), cancellationToken).ConfigureAwait(false);
+                return await AnsweredAsync(network, buffer, cancellationToken).ConfigureAwait(false) ? Outcome.Answered : Outcome.Refused;
+            }
+
+            await ssl.AuthenticateAsClientAsync(kind == FloodKind.Rogue ? _rogue : _anonymous, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (kind != FloodKind.Garbage && e is IOException or SocketException or System.Security.Authentication.AuthenticationException)
+        {
+            // Closed before the handshake was through: never judged by the certificate check.
+            return Outcome.ClosedEarly;
+        }
+
         // TLS 1.3: the client's side is done before the server has judged its certificate; the verdict comes on the first read.
         await ssl.WriteAsync(_request, cancellationToken).ConfigureAwait(false);
-        return await AnsweredAsync(ssl, buffer, cancellationToken).ConfigureAwait(false);
+        return await AnsweredAsync(ssl, buffer, cancellationToken).ConfigureAwait(false) ? Outcome.Answered : Outcome.Refused;
     }
 
     private static async Task<bool> AnsweredAsync(Stream stream, byte[] buffer, CancellationToken cancellationToken)

@@ -28,9 +28,9 @@ internal sealed class HttpConnection : IAsyncDisposable
     /// <summary>True once the server said the connection ends with this response (or ended it).</summary>
     public bool Closed { get; private set; }
 
-    public static async Task<HttpConnection> OpenAsync(IPEndPoint endpoint, SslClientAuthenticationOptions? tls, CancellationToken cancellationToken)
+    public static async Task<HttpConnection> OpenAsync(IPEndPoint endpoint, IPAddress? from, SslClientAuthenticationOptions? tls, CancellationToken cancellationToken)
     {
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = NewSocket(endpoint, from);
         Stream? stream = null;
         try
         {
@@ -58,6 +58,26 @@ internal sealed class HttpConnection : IAsyncDisposable
 
             throw;
         }
+    }
+
+    /// <summary>A TCP socket for <paramref name="endpoint"/>, bound to the source address <paramref name="from"/> if given.</summary>
+    public static Socket NewSocket(IPEndPoint endpoint, IPAddress? from)
+    {
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (from is not null)
+        {
+            try
+            {
+                socket.Bind(new IPEndPoint(from, 0));
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        return socket;
     }
 
     /// <summary>Sends <paramref name="request"/> and reads the whole response; returns its status code.</summary>

@@ -26,6 +26,7 @@ public sealed record LoadOptions
           --tls-host NAME      TLS server name (SNI and name check) if not the URL's host. A host name
                                lets the .NET client resume TLS 1.3 sessions; an IP literal never resumes
           --connect ADDRESS    connect to this IP instead of resolving the URL's host (default: the host)
+          --from ADDRESS       the load's source address: its sockets are bound to it (e.g. 127.0.0.1)
           --mode M             keepalive (default) or new (one connection per request)
           --connections N      concurrent connections (workers), default 16
           --duration S         measured seconds, default 5
@@ -45,6 +46,10 @@ public sealed record LoadOptions
                                claiming --flood-claim), none (no certificate); default all three
           --flood-claim ID     the SPIFFE ID the rogue certificate claims
                                (default spiffe://mtls-aspire.local/ns/development/sa/order)
+          --flood-from ADDRESS the flood's source address (on Linux any 127.x.y.z is loopback: e.g. 127.0.0.2,
+                               so that the server sees the flood and the load come from different addresses)
+          --flood-only         no load: only the flood, for --warmup plus --duration seconds (a flood process
+                               of its own, to run at a lower priority than the load's, e.g. under nice)
         """;
 
     public required Uri Url { get; init; }
@@ -87,6 +92,15 @@ public sealed record LoadOptions
 
     public string FloodClaim { get; init; } = "spiffe://mtls-aspire.local/ns/development/sa/order";
 
+    /// <summary>The source address the load's sockets are bound to (null: the system's choice).</summary>
+    public System.Net.IPAddress? From { get; init; }
+
+    /// <summary>The source address the flood's sockets are bound to (null: the system's choice).</summary>
+    public System.Net.IPAddress? FloodFrom { get; init; }
+
+    /// <summary>Only the flood, no load.</summary>
+    public bool FloodOnly { get; init; }
+
     public bool Tls => Url.Scheme == Uri.UriSchemeHttps;
 
     public static LoadOptions Parse(IReadOnlyList<string> args)
@@ -98,6 +112,8 @@ public sealed record LoadOptions
         double duration = 5, warmup = 1, steady = 0, floodRate = 0;
         var floodKinds = Enum.GetValues<FloodKind>();
         string floodClaim = "spiffe://mtls-aspire.local/ns/development/sa/order";
+        System.Net.IPAddress? from = null, floodFrom = null;
+        var floodOnly = false;
         var headers = new List<string>();
         var pids = new List<int>();
         var upstreamPids = new List<int>();
@@ -143,6 +159,9 @@ public sealed record LoadOptions
                             ? parsedKind : throw new ArgumentException($"--flood-kinds: '{kind}' is not garbage, rogue or none."))];
                     break;
                 case "--flood-claim": floodClaim = Value(); break;
+                case "--from": from = Address(name, Value()); break;
+                case "--flood-from": floodFrom = Address(name, Value()); break;
+                case "--flood-only": floodOnly = true; break;
                 default: throw new ArgumentException($"unknown argument '{name}'.");
             }
         }
@@ -162,6 +181,11 @@ public sealed record LoadOptions
             throw new ArgumentException("--flood needs an https:// URL and at least one kind.");
         }
 
+        if (floodOnly && floodRate <= 0)
+        {
+            throw new ArgumentException("--flood-only needs --flood RATE.");
+        }
+
         if ((cert is null) != (key is null))
         {
             throw new ArgumentException("--cert and --key go together.");
@@ -172,9 +196,12 @@ public sealed record LoadOptions
             Url = url, CaFile = ca, CertFile = cert, KeyFile = key, TlsHost = tlsHost, Connect = connect, Mode = mode,
             Connections = connections, Duration = TimeSpan.FromSeconds(duration), Warmup = TimeSpan.FromSeconds(warmup), Steady = TimeSpan.FromSeconds(steady), Expect = expect,
             Headers = headers, Pids = pids, UpstreamPids = upstreamPids, Label = label ?? "load",
-            FloodRate = floodRate, FloodKinds = floodKinds, FloodClaim = floodClaim,
+            FloodRate = floodRate, FloodKinds = floodKinds, FloodClaim = floodClaim, From = from, FloodFrom = floodFrom, FloodOnly = floodOnly,
         };
     }
+
+    private static System.Net.IPAddress Address(string name, string value) =>
+        System.Net.IPAddress.TryParse(value, out var address) ? address : throw new ArgumentException($"{name} '{value}' is not an IP address.");
 
     private static int Positive(string name, string value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new ArgumentException($"{name} '{value}' is not a positive integer.");

@@ -79,12 +79,20 @@ public sealed class LoadRun
         _request = Encoding.ASCII.GetBytes(request.Append("\r\n").ToString());
     }
 
+    /// <summary>Only the flood (<see cref="LoadOptions.FloodOnly"/>), for the warm-up and measured seconds together.</summary>
+    public async Task<FloodResult> FloodOnlyAsync()
+    {
+        using var flood = new Flood(_endpoint, _options.FloodFrom, _options.FloodRate, _options.FloodKinds, _tls!, _options.FloodClaim, _options.Url);
+        using var stop = new CancellationTokenSource(_options.Warmup + _options.Duration);
+        return await flood.RunAsync(stop.Token).ConfigureAwait(false);
+    }
+
     public async Task<LoadResult> RunAsync()
     {
         var histograms = Enumerable.Range(0, _options.Connections).Select(_ => new LongHistogram(HighestMicroseconds, 3)).ToArray();
         using var stop = new CancellationTokenSource();
         var workers = histograms.Select(histogram => Task.Run(() => WorkAsync(histogram, stop.Token))).ToArray();
-        using var flood = _options.FloodRate > 0 ? new Flood(_endpoint, _options.FloodRate, _options.FloodKinds, _tls!, _options.FloodClaim, _options.Url) : null;
+        using var flood = _options.FloodRate > 0 ? new Flood(_endpoint, _options.FloodFrom, _options.FloodRate, _options.FloodKinds, _tls!, _options.FloodClaim, _options.Url) : null;
         using var stopFlood = new CancellationTokenSource();
         var flooding = flood?.RunAsync(stopFlood.Token);
 
@@ -167,7 +175,7 @@ public sealed class LoadRun
                 var started = Stopwatch.GetTimestamp();
                 try
                 {
-                    connection ??= await HttpConnection.OpenAsync(_endpoint, _tls, cancellationToken).ConfigureAwait(false);
+                    connection ??= await HttpConnection.OpenAsync(_endpoint, _options.From, _tls, cancellationToken).ConfigureAwait(false);
                     if (_options.Mode == ConnectionMode.KeepAlive)
                     {
                         // Keep-alive latency is the request's alone, not the (re)connect's.

@@ -28,6 +28,15 @@ catch (ArgumentException e)
     return 2;
 }
 
+if (options.FloodOnly)
+{
+    var flooded = await new LoadRun(options).FloodOnlyAsync();
+    Console.WriteLine($"{options.Label}: {flooded.Describe()}");
+    Console.WriteLine($"result label={options.Label} {flooded.ToResultFields()}");
+    // A bad handshake that got an HTTP answer is a hole in the server.
+    return flooded.Accepted == 0 ? 0 : 1;
+}
+
 var result = await new LoadRun(options).RunAsync();
 var inv = CultureInfo.InvariantCulture;
 Console.WriteLine(string.Create(inv,

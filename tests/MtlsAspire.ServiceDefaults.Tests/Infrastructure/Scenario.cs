@@ -90,10 +90,11 @@ public sealed class Scenario : IAsyncDisposable
         files with { BundlePem = files.BundlePem + other.BundlePem, CrlPem = files.CrlPem + other.CrlPem };
 
     /// <summary>A raw client presenting the leaf in <paramref name="directory"/>.</summary>
-    public HttpClient RawClientFor(string directory, System.Security.Authentication.SslProtocols protocols = System.Security.Authentication.SslProtocols.Tls13)
+    public HttpClient RawClientFor(string directory, System.Security.Authentication.SslProtocols protocols = System.Security.Authentication.SslProtocols.Tls13,
+        Action<SocketsHttpHandler>? configure = null)
     {
         var credentials = ServiceCredentials.Load(new CredentialDirectory(directory));
-        return RawTlsClient.Create(credentials.Leaf, credentials.Intermediates, TrustedRoots, protocols);
+        return RawTlsClient.Create(credentials.Leaf, credentials.Intermediates, TrustedRoots, protocols, configure: configure);
     }
 
     public async ValueTask DisposeAsync()
