@@ -100,11 +100,11 @@ internal sealed partial class AdmissionLog : IDisposable
         Flush();
     }
 
-    [LoggerMessage(40, LogLevel.Warning,
+    [LoggerMessage(30, LogLevel.Warning,
         "mTLS admission penalised {Source}: its failed handshakes reached a score of {Score} (Mtls:Admission:FailuresBeforePenalty is {Threshold}), so its new connections are closed before TLS until the score, halving every {HalfLife} (Mtls:Admission:PenaltyHalfLife), falls below it. The failures themselves are in the refusal logs and mtls.handshake.failures")]
     private static partial void SourcePenalised(ILogger logger, string source, string score, int threshold, TimeSpan halfLife);
 
-    [LoggerMessage(41, LogLevel.Warning,
+    [LoggerMessage(31, LogLevel.Warning,
         "mTLS admission closed {Refused} connections before TLS in the last {Seconds} s: {Penalised} from penalised sources, {SourceConcurrency} over Mtls:Admission:MaxHandshakesPerSource, {Concurrency} over Mtls:Admission:MaxConcurrentHandshakes; {PenaltiesNotLogged} more sources penalised without a log of their own. The last: {Last}. mtls.handshake.admission counts every one")]
     private static partial void RefusedBeforeTls(ILogger logger, long refused, string seconds, long penalised, long sourceConcurrency, long concurrency,
         long penaltiesNotLogged, string last);
