@@ -122,8 +122,10 @@ public static class MtlsServerExtensions
         // The SPIFFE ID the certificate claims; verified only as far as the verdict got before refusing.
         var claimed = verdict.Identity.IsEmpty ? "none" : verdict.Identity.ToString();
         var sideName = side == PeerSide.Server ? "server" : "client";
-        var subject = peer.Certificate?.Subject ?? "-";
-        var serial = peer.Certificate?.SerialNumber ?? "-";
+        // The peer chose these (a stranger's subject can be kilobytes): a log line carries at most PeerTextLength of each.
+        var subject = Cut(peer.Certificate?.Subject ?? "-");
+        var serial = Cut(peer.Certificate?.SerialNumber ?? "-");
+        var detail = Cut(verdict.Detail ?? string.Empty, DetailLength); // it may quote the subject
         // The peer tag names a service only when the chain was trusted (an impersonation); otherwise anyone could mint tag values.
         telemetry.HandshakeRejected(side, reason,
             reason == RejectionReason.ServerIdentityMismatch ? verdict.Identity.ServiceName ?? claimed : "unverified");
@@ -135,9 +137,17 @@ public static class MtlsServerExtensions
             return;
         }
 
-        MtlsLog.HandshakeRejected(logger, sideName, selfName, peerRole, peer.PeerAddress, reason.ToTagValue(), verdict.Detail ?? string.Empty, subject, claimed, serial);
-        MtlsTelemetry.TraceRefusedHandshake(sideName, reason.ToTagValue(), verdict.Detail ?? string.Empty, peer.PeerAddress, subject, claimed, serial);
+        MtlsLog.HandshakeRejected(logger, sideName, selfName, peerRole, peer.PeerAddress, reason.ToTagValue(), detail, subject, claimed, serial);
+        MtlsTelemetry.TraceRefusedHandshake(sideName, reason.ToTagValue(), detail, peer.PeerAddress, subject, claimed, serial);
     }
+
+    /// <summary>At most this much of a text a peer chose (its certificate's subject or serial) goes into a refusal's log line.</summary>
+    internal const int PeerTextLength = 256;
+
+    /// <summary>At most this much of a refusal's reason goes into its log line (the reason may quote the peer's subject).</summary>
+    internal const int DetailLength = 1024;
+
+    private static string Cut(string text, int length = PeerTextLength) => text.Length > length ? string.Concat(text.AsSpan(0, length), "…") : text;
 
     private static (bool Https, IPEndPoint Endpoint) ParseUrl(string url)
     {

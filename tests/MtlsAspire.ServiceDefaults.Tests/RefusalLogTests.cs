@@ -115,6 +115,25 @@ public class RefusalLogTests
         Assert.Single(logs.Collector.GetSnapshot()); // nothing else was held back
     }
 
+    [Fact]
+    public async Task A_refusals_log_carries_at_most_a_bounded_part_of_the_subject_the_peer_chose()
+    {
+        await using var scenario = await Scenario.StartWithRefusalWindowAsync(new FakeTimeProvider(DateTimeOffset.UtcNow));
+        var organization = new string('x', 4000);
+        using var forged = CertificateForge.Leaf(scenario.Pki, Order, CertificateForge.ServerAuthOnly, subject: $"CN=forged, O={organization}");
+        using var intermediate = CertificateForge.Intermediate(scenario.Pki);
+        using var client = RawTlsClient.Create(forged, [intermediate], scenario.TrustedRoots);
+
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => client.GetAsync(new Uri(scenario.Server.Https, "/api/whoami")));
+
+        var refusal = Refusals(scenario)[0];
+        var subject = refusal.GetStructuredStateValue("Subject")!;
+        Assert.StartsWith("CN=forged, O=xxx", subject, StringComparison.Ordinal);
+        Assert.Equal(MtlsServerExtensions.PeerTextLength + 1, subject.Length); // cut, and marked as cut
+        Assert.InRange(refusal.GetStructuredStateValue("Detail")!.Length, 1, MtlsServerExtensions.DetailLength + 1); // the reason quotes the subject
+        Assert.InRange(refusal.Message.Length, 1, 3000);
+    }
+
     private static List<FakeLogRecord> Refusals(Scenario scenario) =>
         [.. scenario.Server.Logs.GetSnapshot().Where(r => r.Message.Contains("refused the client certificate", StringComparison.Ordinal)
             && r.GetStructuredStateValue("Reason") == "wrong-eku")];

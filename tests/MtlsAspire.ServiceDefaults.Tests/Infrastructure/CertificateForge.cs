@@ -26,11 +26,11 @@ public static class CertificateForge
     /// forge one that breaks the X.509-SVID profile (a CA, or a leaf that may sign certificates or CRLs).
     /// </summary>
     public static X509Certificate2 Leaf(TestPki pki, string? uri, string[] usages, DateTimeOffset? notBefore = null, TimeSpan? lifetime = null,
-        bool certificateAuthority = false, X509KeyUsageFlags keyUsage = X509KeyUsageFlags.DigitalSignature)
+        bool certificateAuthority = false, X509KeyUsageFlags keyUsage = X509KeyUsageFlags.DigitalSignature, string subject = "CN=forged, O=MtlsAspire")
     {
         using var issuer = Intermediate(pki);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=forged, O=MtlsAspire", key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(certificateAuthority
             ? X509BasicConstraintsExtension.CreateForCertificateAuthority()
             : X509BasicConstraintsExtension.CreateForEndEntity(true));
