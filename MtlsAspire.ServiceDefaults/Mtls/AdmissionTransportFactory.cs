@@ -69,9 +69,9 @@ internal sealed class AdmissionTransportFactory(IOptions<SocketTransportOptions>
                 {
                     return null;
                 }
-                catch (SocketException)
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
                 {
-                    continue; // reset by the peer before it was accepted
+                    continue; // reset by the peer before it was accepted; anything else is Kestrel's to report, as with its own listener
                 }
 
                 if (SourceAddress.TryFrom(socket.RemoteEndPoint, out var source) && _admission.RefusePenalised(source))
