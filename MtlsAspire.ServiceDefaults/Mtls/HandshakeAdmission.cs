@@ -26,6 +26,7 @@ internal sealed class HandshakeAdmission : IDisposable
 
     private readonly Lock _lock = new();
     private readonly Dictionary<SourceAddress, Source> _sources = [];
+    private readonly HashSet<System.Net.EndPoint> _guarded = new(ReferenceEqualityComparer.Instance);
     private readonly TimeProvider _time;
     private readonly MtlsAdmissionOptions _options;
     private readonly double _halfLifeSeconds;
@@ -33,6 +34,7 @@ internal sealed class HandshakeAdmission : IDisposable
     private readonly Counter<long> _refused;
     private readonly AdmissionLog _log;
     private int _inFlight;
+    private long _refusedAtAccept;
 
     public HandshakeAdmission(IOptions<MtlsOptions> options, TimeProvider time, IMeterFactory meters, ILoggerFactory loggers)
     {
@@ -83,6 +85,46 @@ internal sealed class HandshakeAdmission : IDisposable
         }
     }
 
+    /// <summary>Marks <paramref name="endpoint"/> (the instance Kestrel listens on) as an mTLS endpoint, for <see cref="AdmissionTransportFactory"/>.</summary>
+    public void Guard(System.Net.EndPoint endpoint)
+    {
+        lock (_guarded)
+        {
+            _guarded.Add(endpoint);
+        }
+    }
+
+    /// <summary>True for an endpoint <see cref="Guard"/> marked.</summary>
+    public bool Guards(System.Net.EndPoint endpoint)
+    {
+        lock (_guarded)
+        {
+            return _guarded.Contains(endpoint);
+        }
+    }
+
+    /// <summary>
+    /// True (counted and logged as <c>penalised</c>) when <paramref name="source"/> is penalised now: the accept loop
+    /// closes its connection at once. Other sources go on to <see cref="TryAdmit"/>.
+    /// </summary>
+    public bool RefusePenalised(SourceAddress source)
+    {
+        lock (_lock)
+        {
+            if (!_sources.TryGetValue(source, out var entry) || !Penalised(entry, _time.GetTimestamp()))
+            {
+                return false;
+            }
+        }
+
+        Interlocked.Increment(ref _refusedAtAccept);
+        Refused(source, "penalised");
+        return true;
+    }
+
+    /// <summary>Connections <see cref="RefusePenalised"/> refused in the accept loop.</summary>
+    internal long RefusedAtAccept => Interlocked.Read(ref _refusedAtAccept);
+
     /// <summary>
     /// A slot for one handshake from <paramref name="source"/>, or null when its connection is to be closed before TLS
     /// (counted and logged here). The slot is given back through <see cref="Ticket.Complete"/>.
@@ -122,9 +164,14 @@ internal sealed class HandshakeAdmission : IDisposable
             }
         }
 
-        _refused.Add(1, new KeyValuePair<string, object?>("reason", refusal));
-        _log.Refused(source, refusal);
+        Refused(source, refusal);
         return null;
+    }
+
+    private void Refused(SourceAddress source, string reason)
+    {
+        _refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        _log.Refused(source, reason);
     }
 
     private void Complete(SourceAddress source, Source entry, bool succeeded)

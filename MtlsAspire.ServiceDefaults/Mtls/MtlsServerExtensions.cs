@@ -41,6 +41,8 @@ public static class MtlsServerExtensions
     {
         builder.Services.AddMtlsCore();
         builder.Services.AddSingleton<HandshakeAdmission>();
+        // Registered after Kestrel's own socket transport, so Kestrel binds with this one.
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory, AdmissionTransportFactory>();
         var urls = builder.Configuration["urls"] is { Length: > 0 } configured ? configured : "https://127.0.0.1:0;http://127.0.0.1:0";
         // Kestrel listens where we say below; clearing the setting keeps it from also binding (and warning about) the raw URLs.
         builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
@@ -55,6 +57,11 @@ public static class MtlsServerExtensions
             foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 var (https, endpoint) = ParseUrl(url);
+                if (https)
+                {
+                    admission.Guard(endpoint);
+                }
+
                 kestrel.Listen(endpoint, listen =>
                 {
                     listen.Protocols = https ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;

@@ -48,6 +48,8 @@ public class AdmissionTests
             await caller.AdvanceAsync(20);
             await Eventually.True(() => Penalised(admissions) > refused + 10, "more of the flood refused before TLS");
             Assert.True(flood.Attempts > 20);
+            // In Kestrel's accept loop, before a connection is made of the socket.
+            Assert.True(scenario.Server.App.Services.GetRequiredService<HandshakeAdmission>().RefusedAtAccept > 0);
         }
 
         Assert.Empty(caller.Failures);
