@@ -69,9 +69,11 @@ internal sealed class AdmissionTransportFactory(IOptions<SocketTransportOptions>
                 {
                     return null;
                 }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+                catch (SocketException)
                 {
-                    continue; // reset by the peer before it was accepted; anything else is Kestrel's to report, as with its own listener
+                    // Reset in the backlog, or out of descriptors under a flood: try again, as Kestrel's own listener does. An
+                    // exception out of AcceptAsync would end Kestrel's accept loop, and the endpoint would accept nothing more.
+                    continue;
                 }
 
                 if (SourceAddress.TryFrom(socket.RemoteEndPoint, out var source) && _admission.RefusePenalised(source))
