@@ -78,6 +78,9 @@ internal sealed class AdmissionTransportFactory(IOptions<SocketTransportOptions>
 
                 if (SourceAddress.TryFrom(socket.RemoteEndPoint, out var source) && _admission.RefusePenalised(source))
                 {
+                    // A reset, as HAProxy's "tcp-request connection reject" does: no FIN exchange and no TIME_WAIT kept
+                    // for each refused connection.
+                    socket.LingerState = new LingerOption(true, 0);
                     socket.Dispose();
                     continue;
                 }
