@@ -293,16 +293,13 @@ public sealed class MtlsCredentials : IDisposable
 
         if (largest.RawDataMemory.Length > _options.MaxPeerCertificateBytes)
         {
-            return $"the peer sent a certificate of {largest.RawDataMemory.Length} bytes ('{Truncated(largest.Subject)}'), more than Mtls:MaxPeerCertificateBytes ({_options.MaxPeerCertificateBytes})";
+            return $"the peer sent a certificate of {largest.RawDataMemory.Length} bytes ('{Telemetry.PeerText.Cut(largest.Subject, 128)}'), more than Mtls:MaxPeerCertificateBytes ({_options.MaxPeerCertificateBytes})";
         }
 
         return total > _options.MaxPeerChainBytes
             ? $"the peer sent a chain of {sent.Count + 1} certificates and {total} bytes, more than Mtls:MaxPeerChainBytes ({_options.MaxPeerChainBytes})"
             : null;
     }
-
-    /// <summary>A subject as far as a log line needs it: a stranger's subject may be as long as the certificate.</summary>
-    private static string Truncated(string subject) => subject.Length <= 128 ? subject : subject[..128] + "…";
 
     /// <summary>Why <paramref name="certificate"/> is not a workload leaf (go-spiffe's X.509-SVID profile), or null when it is one.</summary>
     private static string? NotALeaf(X509Certificate2 certificate)

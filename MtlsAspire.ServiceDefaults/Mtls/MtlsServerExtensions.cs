@@ -130,9 +130,9 @@ public static class MtlsServerExtensions
         var claimed = verdict.Identity.IsEmpty ? "none" : verdict.Identity.ToString();
         var sideName = side == PeerSide.Server ? "server" : "client";
         // The peer chose these (a stranger's subject can be kilobytes): a log line carries at most PeerTextLength of each.
-        var subject = Cut(peer.Certificate?.Subject ?? "-");
-        var serial = Cut(peer.Certificate?.SerialNumber ?? "-");
-        var detail = Cut(verdict.Detail ?? string.Empty, DetailLength); // it may quote the subject
+        var subject = PeerText.Cut(peer.Certificate?.Subject ?? "-", PeerTextLength);
+        var serial = PeerText.Cut(peer.Certificate?.SerialNumber ?? "-", PeerTextLength);
+        var detail = PeerText.Cut(verdict.Detail ?? string.Empty, DetailLength); // it may quote the subject
         // The peer tag names a service only when the chain was trusted (an impersonation); otherwise anyone could mint tag values.
         telemetry.HandshakeRejected(side, reason,
             reason == RejectionReason.ServerIdentityMismatch ? verdict.Identity.ServiceName ?? claimed : "unverified");
@@ -153,8 +153,6 @@ public static class MtlsServerExtensions
 
     /// <summary>At most this much of a refusal's reason goes into its log line (the reason may quote the peer's subject).</summary>
     internal const int DetailLength = 1024;
-
-    private static string Cut(string text, int length = PeerTextLength) => text.Length > length ? string.Concat(text.AsSpan(0, length), "…") : text;
 
     private static (bool Https, IPEndPoint Endpoint) ParseUrl(string url)
     {

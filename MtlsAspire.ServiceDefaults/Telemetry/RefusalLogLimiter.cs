@@ -93,7 +93,7 @@ internal sealed class RefusalLogLimiter : IDisposable
         public static string RequestLine(HttpRequest request)
         {
             var path = request.Path.Value ?? "/";
-            return $"{request.Method} {(path.Length > LoggedPathLength ? string.Concat(path.AsSpan(0, LoggedPathLength), "…") : path)}";
+            return $"{request.Method} {PeerText.Cut(path, LoggedPathLength)}";
         }
     }
 
