@@ -47,9 +47,10 @@ public static class CallerAuthorizationExtensions
 
 /// <summary>
 /// Decides <see cref="CallerRequirement"/>: allow, deny (403 naming caller and endpoint), or in audit mode log and
-/// count a would-be denial and allow. Every decision is counted in <c>mtls.authz.decisions</c>.
+/// count a would-be denial and allow. Every decision is counted in <c>mtls.authz.decisions</c>. The endpoint's rule is
+/// compiled once (<see cref="CallerRules"/>); allowing a caller formats no text unless the Debug log is on.
 /// </summary>
-internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> options, MtlsCredentialStore store, MtlsTelemetry telemetry,
+internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> options, CallerRules rules, MtlsTelemetry telemetry,
     ILogger<CallerAuthorizationHandler> logger) : AuthorizationHandler<CallerRequirement, HttpContext>
 {
     internal const string DenialItem = "mtls.authorization.denial";
@@ -65,31 +66,33 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
             return Task.CompletedTask; // not authenticated: 401 from the challenge
         }
 
-        var endpoint = http.GetEndpoint();
-        // The route template, never the raw path: the callee is a metric attribute, whose values must come from a fixed set.
-        var route = endpoint is RouteEndpoint routed ? "/" + routed.RoutePattern.RawText?.TrimStart('/') : endpoint?.DisplayName ?? "(no endpoint)";
-        var self = store.Current.Identity.ServiceName ?? store.Current.Identity.ToString();
-        // Logs and the 403 say the method as sent; the metric only a known method or "other".
-        var callee = $"{self} {http.Request.Method} {route}";
-        var calleeTag = $"{self} {MtlsTelemetry.MethodTag(http.Request.Method)} {route}";
-        var allowed = AllowedFor(endpoint);
-        var callerName = caller.ServiceName ?? caller.ToString();
-        if (allowed.Any(rule => Matches(rule, caller)))
+        var rule = rules.For(http.GetEndpoint());
+        var method = http.Request.Method;
+        // The connection's caller name was formatted at its handshake.
+        var callerName = http.Features.Get<ConnectionTrust>() is { CallerName: { } name } trust && trust.Identity == caller
+            ? name
+            : caller.ServiceName ?? caller.ToString();
+        if (rule.Allows(caller))
         {
-            telemetry.AuthorizationDecision("allow", callerName, calleeTag);
-            MtlsLog.AuthorizationAllowed(logger, caller.ToString(), callee);
+            telemetry.AuthorizationDecision("allow", callerName, rule.CalleeTag(method));
+            if (logger.IsEnabled(LogLevel.Debug))
+            {
+                MtlsLog.AuthorizationAllowed(logger, caller.ToString(), rule.Callee(method));
+            }
+
             context.Succeed(requirement);
             return Task.CompletedTask;
         }
 
-        var allowedText = allowed.Count == 0 ? $"nobody ({WhyNobody(endpoint)})" : string.Join(", ", allowed);
+        var callee = rule.Callee(method);
+        var allowedText = rule.AllowedText;
         var peerAddress = $"{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}";
         var certificate = http.Connection.ClientCertificate;
         var audit = options.CurrentValue.Authorization.Mode == AuthorizationMode.Audit;
-        telemetry.AuthorizationDecision(audit ? "audit-deny" : "deny", callerName, calleeTag);
+        telemetry.AuthorizationDecision(audit ? "audit-deny" : "deny", callerName, rule.CalleeTag(method));
         // Counted above every time; logged in full only so far per window (Mtls:RefusalLogs), then summed up.
         var logged = telemetry.RefusalLogs.Admit(audit ? RequestRefusalKind.AuditDenied : RequestRefusalKind.CallerNotAllowed,
-            new RefusalLogLimiter.RequestRefusal(self, caller.ToString(), callee, peerAddress));
+            new RefusalLogLimiter.RequestRefusal(rule.Self, caller.ToString(), callee, peerAddress));
         if (audit)
         {
             if (logged)
@@ -112,58 +115,13 @@ internal sealed class CallerAuthorizationHandler(IOptionsMonitor<MtlsOptions> op
         return Task.CompletedTask;
     }
 
-    private List<string> AllowedFor(Endpoint? endpoint)
-    {
-        var allowed = new List<string>();
-        foreach (var callers in endpoint?.Metadata.GetOrderedMetadata<AllowedCallers>() ?? [])
-        {
-            allowed.AddRange(callers.Callers);
-        }
-
-        foreach (var rule in endpoint?.Metadata.GetOrderedMetadata<AllowedCallersRule>() ?? [])
-        {
-            if (options.CurrentValue.Authorization.Rules.TryGetValue(rule.Rule, out var callers))
-            {
-                allowed.AddRange(callers);
-            }
-        }
-
-        if (endpoint?.Metadata.GetMetadata<AllowedReferencingCallers>() is not null)
-        {
-            allowed.AddRange(options.CurrentValue.Authorization.ReferencedBy);
-        }
-
-        return [.. allowed.Distinct(StringComparer.Ordinal)];
-    }
-
-    private static string WhyNobody(Endpoint? endpoint) =>
-        endpoint?.Metadata.GetMetadata<AllowedReferencingCallers>() is not null
-            ? "no resource references this service: Mtls:Authorization:ReferencedBy is empty"
-            : "the endpoint's rule is empty";
-
-    private bool Matches(string rule, SpiffeId caller)
-    {
-        var self = store.Current;
-        if (rule == "*")
-        {
-            return caller.IsMemberOf(self.TrustDomain);
-        }
-
-        if (SpiffeId.TryParse(rule, out var id, out _))
-        {
-            return id == caller;
-        }
-
-        return self.Environment is not null && NameRules.IsValid(rule) && self.IdentityOf(rule) == caller;
-    }
-
     internal sealed record Denial(SpiffeId Caller, string Callee, string Allowed);
 }
 
 /// <summary>
 /// Writes a caller-rule 403 as problem details that say who was refused and where; the callers the endpoint allows only
 /// in the Development environment (elsewhere any identity of the trust domain could map the whole authorization graph
-/// with a few requests; the Warning log has them everywhere). 401s come from <see cref="MtlsCertificateEvents"/>. On the
+/// with a few requests; the Warning log has them everywhere). 401s come from <see cref="MtlsAuthenticationHandler"/>. On the
 /// plain management port, where nobody authenticates, a request that is not for a management endpoint is refused by
 /// <see cref="ManagementPortRefusal"/> instead of being challenged.
 /// </summary>

@@ -7,6 +7,5 @@ namespace MtlsAspire.ServiceDefaults.Authorization;
 public static class SpiffePrincipalExtensions
 {
     /// <summary>The caller's SPIFFE ID, or <c>default</c> when the principal has none.</summary>
-    public static SpiffeId GetSpiffeId(this ClaimsPrincipal principal) =>
-        SpiffeId.TryParse(principal.FindFirstValue(MtlsAuthenticationDefaults.SpiffeIdClaim), out var id, out _) ? id : default;
+    public static SpiffeId GetSpiffeId(this ClaimsPrincipal principal) => SpiffePrincipal.Read(principal.FindFirst(MtlsAuthenticationDefaults.SpiffeIdClaim));
 }

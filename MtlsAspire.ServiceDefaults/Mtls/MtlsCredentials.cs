@@ -194,7 +194,7 @@ public sealed class MtlsCredentials : IDisposable
         if (_cache.TryGetValue(cacheKey, out var cached) && now >= cached.ValidFrom && now <= cached.ValidUntil)
         {
             _telemetry?.Validated(side, cacheHit: true);
-            return CheckExpected(cached.Identity, side, expectedServer);
+            return CheckExpected(cached.Identity, side, expectedServer, cached.ValidUntil);
         }
 
         _telemetry?.Validated(side, cacheHit: false);
@@ -254,6 +254,16 @@ public sealed class MtlsCredentials : IDisposable
             _knownIntermediates.Learn(check.Path.Skip(1).Take(check.Path.Count - 2), certificate);
         }
 
+        // Until when this verdict holds: for the cache, and for the connection it admits (judged again after it).
+        var validUntil = check.Path.Min(c => new DateTimeOffset(c.NotAfter.ToUniversalTime()));
+        foreach (var crl in check.Revocation.Select(r => r.Crl).OfType<RevocationList>())
+        {
+            if (crl.NextUpdate is { } next && !_options.AllowStaleCrl && next < validUntil)
+            {
+                validUntil = next;
+            }
+        }
+
         if (_options.ValidationCacheSize > 0)
         {
             if (_cache.Count >= _options.ValidationCacheSize)
@@ -261,20 +271,11 @@ public sealed class MtlsCredentials : IDisposable
                 _cache.Clear();
             }
 
-            var validUntil = check.Path.Min(c => new DateTimeOffset(c.NotAfter.ToUniversalTime()));
-            foreach (var crl in check.Revocation.Select(r => r.Crl).OfType<RevocationList>())
-            {
-                if (crl.NextUpdate is { } next && !_options.AllowStaleCrl && next < validUntil)
-                {
-                    validUntil = next;
-                }
-            }
-
             var validFrom = check.Path.Max(c => new DateTimeOffset(c.NotBefore.ToUniversalTime()));
             _cache[cacheKey] = new CachedVerdict(identity, side, validFrom, validUntil);
         }
 
-        return CheckExpected(identity, side, expectedServer);
+        return CheckExpected(identity, side, expectedServer, validUntil);
     }
 
     /// <summary>Why the chain a peer sent is too large to be judged (<see cref="MtlsOptions.MaxPeerCertificateBytes"/>, <see cref="MtlsOptions.MaxPeerChainBytes"/>), or null.</summary>
@@ -316,7 +317,7 @@ public sealed class MtlsCredentials : IDisposable
             : $"'{certificate.Subject}' has keyUsage {string.Join(" and ", signs)}: it may sign certificates or CRLs, which a workload leaf must not";
     }
 
-    private static PeerVerdict CheckExpected(SpiffeId identity, PeerSide side, SpiffeId expectedServer)
+    private static PeerVerdict CheckExpected(SpiffeId identity, PeerSide side, SpiffeId expectedServer, DateTimeOffset validUntil)
     {
         if (side == PeerSide.Client && !expectedServer.IsEmpty && identity != expectedServer)
         {
@@ -324,7 +325,7 @@ public sealed class MtlsCredentials : IDisposable
                 $"expected the server to be {expectedServer} but it presented a valid certificate of {identity} (impersonation or misrouting)", identity);
         }
 
-        return PeerVerdict.Accept(identity);
+        return PeerVerdict.Accept(identity, validUntil);
     }
 
     private sealed record CachedVerdict(SpiffeId Identity, PeerSide Side, DateTimeOffset ValidFrom, DateTimeOffset ValidUntil);

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
-using Microsoft.AspNetCore.Authentication.Certificate;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections.Features;
@@ -77,23 +76,17 @@ public static class MtlsServerExtensions
             }
         });
 
-        // The handshake is the gate (chain, CRLs, EKU, dates); the package turns the connection's certificate into the
-        // principal, with trust from the current credentials (CertificateTrustOptions) and a cache of its verdicts.
-        builder.Services.AddAuthentication(MtlsAuthenticationDefaults.Scheme)
-            .AddCertificate(MtlsAuthenticationDefaults.Scheme, options =>
-            {
-                options.AllowedCertificateTypes = CertificateTypes.Chained;
-                options.ChainTrustValidationMode = X509ChainTrustMode.CustomRootTrust;
-                options.RevocationMode = X509RevocationMode.NoCheck; // CRLs are checked in the handshake, against crl.pem
-                options.ValidateCertificateUse = true;
-                options.ValidateValidityPeriod = true;
-                options.EventsType = typeof(MtlsCertificateEvents);
-            })
-            .AddCertificateCache();
-        builder.Services.AddSingleton<MtlsCertificateEvents>();
-        builder.Services.AddSingleton<CertificateTrustOptions>();
-        builder.Services.AddSingleton<IConfigureOptions<CertificateAuthenticationOptions>>(services => services.GetRequiredService<CertificateTrustOptions>());
-        builder.Services.AddSingleton<IOptionsChangeTokenSource<CertificateAuthenticationOptions>>(services => services.GetRequiredService<CertificateTrustOptions>());
+        // The handshake is the gate (chain, CRLs, EKU, dates) and builds the connection's principal once (ConnectionTrust);
+        // the Mtls scheme hands it to every request of the connection, and answers challenges with the 401.
+        builder.Services.AddAuthentication(options =>
+        {
+            options.AddScheme<MtlsAuthenticationHandler>(MtlsAuthenticationDefaults.Scheme, displayName: null);
+            options.DefaultScheme = MtlsAuthenticationDefaults.Scheme;
+        });
+        builder.Services.AddTransient<MtlsAuthenticationHandler>();
+        builder.Services.AddSingleton<MtlsAuthenticationHandler.Services>();
+        builder.Services.AddSingleton<ConnectionJudge>();
+        builder.Services.AddSingleton<CallerRules>();
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(MtlsAuthenticationDefaults.CallerPolicy, policy => policy
                 .AddAuthenticationSchemes(MtlsAuthenticationDefaults.Scheme)

@@ -20,7 +20,13 @@ public enum PeerSide
 /// <param name="Detail">Which certificate, which time, which issuer: words for the on-call engineer.</param>
 public sealed record PeerVerdict(bool Accepted, SpiffeId Identity, RejectionReason? Reason, string? Detail)
 {
-    internal static PeerVerdict Accept(SpiffeId identity) => new(true, identity, null, null);
+    /// <summary>
+    /// Until when an accepted verdict holds (inclusive): the earliest notAfter of the peer's chain and, unless
+    /// <c>Mtls:AllowStaleCrl</c>, the earliest nextUpdate of the CRLs that judged it. An open connection is judged again after it.
+    /// </summary>
+    public DateTimeOffset ValidUntil { get; init; } = DateTimeOffset.MaxValue;
+
+    internal static PeerVerdict Accept(SpiffeId identity, DateTimeOffset validUntil) => new(true, identity, null, null) { ValidUntil = validUntil };
 
     internal static PeerVerdict Reject(RejectionReason reason, string detail, SpiffeId identity = default) => new(false, identity, reason, detail);
 

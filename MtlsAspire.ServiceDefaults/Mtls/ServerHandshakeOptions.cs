@@ -13,8 +13,8 @@ namespace MtlsAspire.ServiceDefaults.Mtls;
 /// generation (as Kestrel's own SNI selector shares its options): the certificate context, the chain policy with
 /// ca.crt's roots, and the validation callback. A new generation gets new options at its first handshake, so rotations
 /// and new CRLs apply to new handshakes without a restart. The callback finds its connection through the
-/// <see cref="SslStream"/> it is called for: for the peer address of a refusal, and to note on the connection which
-/// generation accepted the peer, so that <see cref="PeerConnectionMiddleware"/> need not judge it again.
+/// <see cref="SslStream"/> it is called for: for the peer address of a refusal, and to put on the connection the
+/// verdict its requests read (<see cref="ConnectionTrust"/>: the peer's identity and principal, and until when the verdict holds).
 /// </summary>
 internal sealed class ServerHandshakeOptions(MtlsCredentialStore store, MtlsOptions options, MtlsTelemetry telemetry, ILogger logger)
 {
@@ -72,11 +72,12 @@ internal sealed class ServerHandshakeOptions(MtlsCredentialStore store, MtlsOpti
             return false;
         }
 
-        if (connection is not null)
+        if (connection is not null && peer.Certificate is { } accepted)
         {
-            // The handshake runs alone on its connection: the one time the connection's items are written. A resumed or
-            // repeated validation of the same connection starts it afresh.
-            connection.Items[ConnectionTrust.Item] = new ConnectionTrust(connection, judge.Generation);
+            // The handshake runs alone on its connection: the one time the connection's features are written. Every request
+            // of the connection reads this verdict (Kestrel's request features fall back to the connection's). A resumed
+            // or repeated validation of the same connection starts it afresh.
+            connection.Features.Set(new ConnectionTrust(connection, accepted, verdict.Identity, judge.TrustDomain, judge.Generation, verdict.ValidUntil));
         }
 
         return true;

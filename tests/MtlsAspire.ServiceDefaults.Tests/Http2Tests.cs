@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using MtlsAspire.Verification.Storage;
 using MtlsAspire.ServiceDefaults.Tests.Infrastructure;
 
@@ -15,33 +14,8 @@ public class Http2Tests
     private const int Streams = 200;
 
     /// <summary>An HTTP/2-only client presenting the leaf in <paramref name="directory"/>, on one connection at most; counts the TCP connections it opens.</summary>
-    private static HttpClient Http2Client(Scenario scenario, string directory, Func<int> onConnect)
-    {
-        var credentials = ServiceCredentials.Load(new CredentialDirectory(directory));
-        var client = RawTlsClient.Create(credentials.Leaf, credentials.Intermediates, scenario.TrustedRoots, configure: handler =>
-        {
-            handler.PooledConnectionLifetime = Timeout.InfiniteTimeSpan;
-            handler.EnableMultipleHttp2Connections = false;
-            handler.ConnectCallback = async (context, cancellationToken) =>
-            {
-                onConnect();
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            };
-        });
-        client.DefaultRequestVersion = HttpVersion.Version20;
-        client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
-        return client;
-    }
+    private static HttpClient Http2Client(Scenario scenario, string directory, Func<int> onConnect) =>
+        KeepAliveClient.Create(scenario, directory, HttpVersion.Version20, _ => onConnect());
 
     [Fact]
     public async Task Two_hundred_concurrent_streams_on_one_http2_connection_each_get_the_callers_identity_while_the_credentials_change()
