@@ -223,6 +223,8 @@ public class SeparateTrustFilesTests
         await Eventually.True(() => server.Logs.GetSnapshot().Any(r => r.Level == LogLevel.Warning
             && r.Message.Contains("refused the new credential files", StringComparison.Ordinal)
             && r.Message.Contains($"{volumes.CrlFile}: no PEM 'X509 CRL' block found", StringComparison.Ordinal)), "the refusal is logged naming the CRL file");
+        // The store logs the refusal, then counts it: the count may come a moment after the log.
+        await Eventually.True(() => refusals.GetMeasurementSnapshot().Count > 0, "the refusal is counted");
         Assert.Equal("crl", Assert.Single(refusals.GetMeasurementSnapshot()).Tags["reason"]);
         Assert.Same(loaded, server.Store.Current);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Whoami(server))).StatusCode);
