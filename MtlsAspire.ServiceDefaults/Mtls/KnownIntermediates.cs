@@ -67,9 +67,6 @@ internal sealed class KnownIntermediates(long strangerBudgetBytes, int maxCertif
     /// <summary>Ours first (newest first), then the learned ones: the hints for every chain.</summary>
     public X509Certificate2[] Snapshot() => Volatile.Read(ref _snapshot);
 
-    /// <summary>Raised after an intermediate was added to the hints.</summary>
-    public event Action? Added;
-
     /// <summary>The intermediates of our own tls.crt.</summary>
     public void AddOwn(IEnumerable<X509Certificate2> intermediates) => Change(intermediates, own: true);
 
@@ -232,11 +229,6 @@ internal sealed class KnownIntermediates(long strangerBudgetBytes, int maxCertif
             {
                 Volatile.Write(ref _snapshot, [.. Enumerable.Reverse(_own), .. _learned]);
             }
-        }
-
-        if (added)
-        {
-            Added?.Invoke();
         }
     }
 

@@ -118,13 +118,6 @@ public sealed class MtlsCredentialStore : IDisposable
     /// <summary>Raised after a new generation is swapped in.</summary>
     public event Action<MtlsCredentials>? Changed;
 
-    /// <summary>Raised when an intermediate becomes known: one of ours, or one of a peer chain that validated.</summary>
-    internal event Action? IntermediateLearned
-    {
-        add => _knownIntermediates.Added += value;
-        remove => _knownIntermediates.Added -= value;
-    }
-
     /// <summary>
     /// The intermediates known now (ours and those of peer chains that validated): path-building hints for chains
     /// whose peer sent only its leaf; trust still needs a root of ca.crt.
