@@ -63,7 +63,7 @@ internal sealed class ServerHandshakeOptions(MtlsCredentialStore store, MtlsOpti
         }
 
         // The address is only for the log of a refusal: formatted then.
-        var peer = new PeerCertificate(certificate as X509Certificate2, MtlsServerExtensions.SentIntermediates(chain), string.Empty);
+        var peer = new PeerCertificate(certificate as X509Certificate2, MtlsServerExtensions.SentIntermediates(chain), string.Empty) { Chain = chain };
         var (verdict, judge) = store.Judge(credentials, peer, PeerSide.Server);
         if (!verdict.Accepted)
         {
