@@ -215,7 +215,8 @@ internal sealed class KnownIntermediates(long strangerBudgetBytes, int maxCertif
                 else if (!own && !_own.Concat(_learned).Any(k => SameCertificate(k, candidate))
                     && !_own.Any(o => SameName(o.SubjectName, candidate.SubjectName)))
                 {
-                    _learned.Add(candidate);
+                    // A copy: the chain it came from may be SslStream's, whose certificates are disposed after the handshake.
+                    _learned.Add(X509CertificateLoader.LoadCertificate(candidate.RawDataMemory.Span));
                     if (_learned.Count > LearnedCapacity)
                     {
                         _learned.RemoveAt(0);

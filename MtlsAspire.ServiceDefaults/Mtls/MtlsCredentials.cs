@@ -20,6 +20,7 @@ public sealed class MtlsCredentials : IDisposable
     private readonly KnownIntermediates _knownIntermediates;
     private readonly MtlsOptions _options;
     private readonly Telemetry.MtlsTelemetry? _telemetry;
+    private long _reusedChains;
 
     private MtlsCredentials(ServiceCredentials files, string trustDomain, long generation, MtlsOptions options, KnownIntermediates knownIntermediates,
         RevocationList? issuerCrl, Telemetry.MtlsTelemetry? telemetry, DateTimeOffset loadedAt)
@@ -72,6 +73,9 @@ public sealed class MtlsCredentials : IDisposable
 
     /// <summary>Peer verdicts cached by this generation (<see cref="MtlsOptions.ValidationCacheSize"/> at most).</summary>
     internal int CachedVerdicts => _cache.Count;
+
+    /// <summary>Verdicts of this generation that took the chain SslStream had built instead of building their own.</summary>
+    internal long ReusedChains => Interlocked.Read(ref _reusedChains);
 
     /// <summary>Intermediates learned from authenticated peers, and strangers' chains remembered (shared by every generation).</summary>
     internal (int Learned, int Strangers, long StrangerBytes) KnownIntermediateCounts => _knownIntermediates.Counts;
@@ -205,14 +209,27 @@ public sealed class MtlsCredentials : IDisposable
 
         var usage = side == PeerSide.Server ? CertificateFacts.ClientAuthOid : CertificateFacts.ServerAuthOid;
         var sent = peer.SentIntermediates;
-        var known = _knownIntermediates.Snapshot();
-        var check = ChainCheck.Verify(certificate, [.. sent, .. known], _files.TrustedRoots, _files.Revocation, now, _options.AllowStaleCrl, usage);
-        if (sent.Count == 0 && check.Failure?.Kind is ChainFailure.IncompleteChain or ChainFailure.UnknownCa
-            && _knownIntermediates.SentByStranger(certificate) is { Count: > 0 } remembered)
+        // SslStream built the chain before calling us (our roots, the usage, no revocation): when that build was clean and
+        // its dates hold on our clock too, its elements are ours and only the CRLs remain; a second build would cost as much
+        // as the first. Otherwise the full check below decides, and words the refusal, as it always did.
+        var check = peer.Chain is { } built
+            ? ChainCheck.FromBuiltChain(built, certificate, _files.TrustedRoots, _files.Revocation, now, _options.AllowStaleCrl, usage)
+            : null;
+        if (check is not null)
         {
-            // No chain sent (a resumed session, or the middleware judging an open connection again), and the hints do not
-            // build one: what this very leaf sent before it was authenticated, tried only now and only for it.
-            check = ChainCheck.Verify(certificate, [.. known, .. remembered], _files.TrustedRoots, _files.Revocation, now, _options.AllowStaleCrl, usage);
+            Interlocked.Increment(ref _reusedChains);
+        }
+        else
+        {
+            var known = _knownIntermediates.Snapshot();
+            check = ChainCheck.Verify(certificate, [.. sent, .. known], _files.TrustedRoots, _files.Revocation, now, _options.AllowStaleCrl, usage);
+            if (sent.Count == 0 && check.Failure?.Kind is ChainFailure.IncompleteChain or ChainFailure.UnknownCa
+                && _knownIntermediates.SentByStranger(certificate) is { Count: > 0 } remembered)
+            {
+                // No chain sent (a resumed session, or the middleware judging an open connection again), and the hints do not
+                // build one: what this very leaf sent before it was authenticated, tried only now and only for it.
+                check = ChainCheck.Verify(certificate, [.. known, .. remembered], _files.TrustedRoots, _files.Revocation, now, _options.AllowStaleCrl, usage);
+            }
         }
 
         var identity = certificate.GetSpiffeId(out var identityProblem);

@@ -85,9 +85,10 @@ public sealed class MtlsOptions
 
     /// <summary>
     /// Let clients resume TLS sessions on the mTLS endpoint (default true). A resumed session skips the certificate
-    /// exchange and the signatures, but is still judged again against the current CRLs and trust. Every full handshake
-    /// issues session tickets, which costs the server CPU; where no client ever resumes (clients that dial IP
-    /// addresses, as service discovery makes them do), turning this off saves that.
+    /// exchange and the signatures, but is still judged again against the current CRLs and trust. Session tickets go only
+    /// to clients that named the server in their hello (SNI): one that dialled an IP address sends no name, and the .NET
+    /// client never resumes to an IP literal, so its full handshakes end without the tickets (made, encrypted with its
+    /// certificate inside and sent for nothing). False: no client resumes, and no tickets at all.
     /// </summary>
     public bool AllowTlsResumption { get; set; } = true;
 

@@ -38,4 +38,12 @@ public sealed record PeerVerdict(bool Accepted, SpiffeId Identity, RejectionReas
 /// <param name="Certificate">The leaf, or null when none was presented.</param>
 /// <param name="SentIntermediates">The certificates the peer sent after its leaf.</param>
 /// <param name="PeerAddress">Where it came from / went to, for the log.</param>
-public sealed record PeerCertificate(X509Certificate2? Certificate, IReadOnlyCollection<X509Certificate2> SentIntermediates, string PeerAddress);
+public sealed record PeerCertificate(X509Certificate2? Certificate, IReadOnlyCollection<X509Certificate2> SentIntermediates, string PeerAddress)
+{
+    /// <summary>
+    /// The chain SslStream built for <see cref="Certificate"/> before its validation callback, with the endpoint's chain
+    /// policy, if any: a clean one spares the validator a second build. Valid only during the callback (SslStream disposes
+    /// its certificates after it).
+    /// </summary>
+    public X509Chain? Chain { get; init; }
+}

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Security;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
@@ -25,24 +26,36 @@ internal sealed class ServerHandshakeOptions(MtlsCredentialStore store, MtlsOpti
     public ValueTask<SslServerAuthenticationOptions> OnConnection(TlsHandshakeCallbackContext context)
     {
         _connections.AddOrUpdate(context.SslStream, context.Connection);
-        return ValueTask.FromResult(OptionsFor(store.Current));
+        return ValueTask.FromResult(OptionsFor(store.Current, MayResume(context.ClientHelloInfo.ServerName)));
     }
 
-    /// <summary>The options of <paramref name="credentials"/>' generation: built at its first handshake, then shared.</summary>
-    internal SslServerAuthenticationOptions OptionsFor(MtlsCredentials credentials)
+    /// <summary>
+    /// Whether a client that sent <paramref name="serverName"/> (SNI) in its hello can resume a session later. A client
+    /// that dialled an IP address sends no name (or, some, the address): the .NET client never resumes to an IP literal,
+    /// so the session tickets every full TLS 1.3 handshake ends with would be made, encrypted (the client's certificate
+    /// inside) and sent for nothing. Measured, they cost more than the resumption-less path's own SSL context.
+    /// </summary>
+    internal static bool MayResume(string? serverName) => !string.IsNullOrEmpty(serverName) && !IPAddress.TryParse(serverName, out _);
+
+    /// <summary>
+    /// The options of <paramref name="credentials"/>' generation, built at its first handshake, then shared: with session
+    /// tickets (as <see cref="MtlsOptions.AllowTlsResumption"/> says) when <paramref name="mayResume"/>, without otherwise.
+    /// </summary>
+    internal SslServerAuthenticationOptions OptionsFor(MtlsCredentials credentials, bool mayResume = true)
     {
         var current = Volatile.Read(ref _current);
         if (current is null || !ReferenceEquals(current.Credentials, credentials))
         {
             // Two first handshakes of a generation may both build; either result is right, the last one stays.
-            current = new Generation(credentials, Create(credentials));
+            var resumable = Create(credentials, options.AllowTlsResumption);
+            current = new Generation(credentials, resumable, options.AllowTlsResumption ? Create(credentials, allowResume: false) : resumable);
             Volatile.Write(ref _current, current);
         }
 
-        return current.Options;
+        return mayResume ? current.Options : current.WithoutResumption;
     }
 
-    private SslServerAuthenticationOptions Create(MtlsCredentials credentials) => new()
+    private SslServerAuthenticationOptions Create(MtlsCredentials credentials, bool allowResume) => new()
     {
         ServerCertificateContext = credentials.CertificateContext,
         ClientCertificateRequired = true,
@@ -50,7 +63,7 @@ internal sealed class ServerHandshakeOptions(MtlsCredentialStore store, MtlsOpti
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         CertificateChainPolicy = credentials.CreateChainPolicy(MtlsAspire.Verification.Certificates.CertificateFacts.ClientAuthOid),
         ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
-        AllowTlsResume = options.AllowTlsResumption,
+        AllowTlsResume = allowResume,
         RemoteCertificateValidationCallback = (sender, certificate, chain, _) => Validate(credentials, sender as SslStream, certificate, chain),
     };
 
@@ -63,7 +76,7 @@ internal sealed class ServerHandshakeOptions(MtlsCredentialStore store, MtlsOpti
         }
 
         // The address is only for the log of a refusal: formatted then.
-        var peer = new PeerCertificate(certificate as X509Certificate2, MtlsServerExtensions.SentIntermediates(chain), string.Empty);
+        var peer = new PeerCertificate(certificate as X509Certificate2, MtlsServerExtensions.SentIntermediates(chain), string.Empty) { Chain = chain };
         var (verdict, judge) = store.Judge(credentials, peer, PeerSide.Server);
         if (!verdict.Accepted)
         {
@@ -83,5 +96,5 @@ internal sealed class ServerHandshakeOptions(MtlsCredentialStore store, MtlsOpti
         return true;
     }
 
-    private sealed record Generation(MtlsCredentials Credentials, SslServerAuthenticationOptions Options);
+    private sealed record Generation(MtlsCredentials Credentials, SslServerAuthenticationOptions Options, SslServerAuthenticationOptions WithoutResumption);
 }

@@ -96,13 +96,65 @@ public sealed record ChainCheck(bool IsValid, IReadOnlyList<X509Certificate2> Pa
             problems.AddRange(chain.ChainStatus.Select(s => new ChainProblem(ChainFailure.Invalid, $"{s.Status}: {s.StatusInformation.Trim()}")));
         }
 
-        var revocationChecks = new List<RevocationCheck>();
         // Only a chain that built to a trusted root, every signature verified, says who the issuers are: any other path is
         // not checked against CRLs, nor does it make the revocation set verify CRLs against issuers an attacker made up (a
         // forged intermediate bearing the name of a real one reaches the root by name, with a signature that does not
         // verify). An expired or a wrong-usage chain is still checked, so that its revocation is reported too.
         var trusted = built || chain.ChainStatus.All(status => status.Status is X509ChainStatusFlags.NoError
             or X509ChainStatusFlags.NotTimeValid or X509ChainStatusFlags.NotTimeNested or X509ChainStatusFlags.NotValidForUsage);
+        return Complete(built, trusted, path, problems, revocation, at, allowStaleCrl);
+    }
+
+    /// <summary>
+    /// The verdict <see cref="Verify(X509Certificate2, IEnumerable{X509Certificate2}, IEnumerable{X509Certificate2}, RevocationSet, DateTimeOffset, bool, string[])"/>
+    /// would give, taken from a chain already built for <paramref name="leaf"/> (SslStream builds one before its validation
+    /// callback) instead of building a second one; or null when that chain cannot stand for ours. It stands only when it
+    /// built with no problem at all, trusting only custom roots of which its root is one of <paramref name="trustedRoots"/>,
+    /// requiring every one of <paramref name="requiredUsages"/>, and when every element is in its validity period at
+    /// <paramref name="at"/> too (it was judged on the system clock; the dates count on ours). What a clean build does not
+    /// cover, the CRLs, is checked here as <c>Verify</c> checks it. On null, call <c>Verify</c>: every refusal and its
+    /// words come from there.
+    /// </summary>
+    public static ChainCheck? FromBuiltChain(X509Chain built, X509Certificate2 leaf, IEnumerable<X509Certificate2> trustedRoots,
+        RevocationSet revocation, DateTimeOffset at, bool allowStaleCrl, params string[] requiredUsages)
+    {
+        var elements = built.ChainElements;
+        var policy = built.ChainPolicy;
+        if (elements.Count < 2 || policy.TrustMode != X509ChainTrustMode.CustomRootTrust
+            || !requiredUsages.All(usage => policy.ApplicationPolicy.Cast<System.Security.Cryptography.Oid>().Any(oid => oid.Value == usage))
+            || built.ChainStatus.Any(status => status.Status != X509ChainStatusFlags.NoError))
+        {
+            return null;
+        }
+
+        var path = new List<X509Certificate2>(elements.Count);
+        var when = at.UtcDateTime;
+        foreach (var element in elements)
+        {
+            var certificate = element.Certificate;
+            if (element.ChainElementStatus.Any(status => status.Status != X509ChainStatusFlags.NoError)
+                || when < certificate.NotBefore.ToUniversalTime() || when > certificate.NotAfter.ToUniversalTime())
+            {
+                return null;
+            }
+
+            path.Add(certificate);
+        }
+
+        var root = path[^1].RawDataMemory;
+        if (!path[0].RawDataMemory.Span.SequenceEqual(leaf.RawDataMemory.Span) || !trustedRoots.Any(r => r.RawDataMemory.Span.SequenceEqual(root.Span)))
+        {
+            return null;
+        }
+
+        return Complete(built: true, trusted: true, path, [], revocation, at, allowStaleCrl);
+    }
+
+    /// <summary>The CRL check of every non-root element of a chain, and the verdict with the problems found before it.</summary>
+    private static ChainCheck Complete(bool built, bool trusted, List<X509Certificate2> path, List<ChainProblem> problems, RevocationSet revocation,
+        DateTimeOffset at, bool allowStaleCrl)
+    {
+        var revocationChecks = new List<RevocationCheck>();
         for (var i = 0; trusted && i + 1 < path.Count; i++)
         {
             var check = revocation.Check(path[i], path[i + 1], at);
