@@ -214,6 +214,9 @@ error_log $work/$1/logs/error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
+    # nginx closes a keep-alive connection after 1,000 requests by default; Kestrel does not: a keep-alive row would
+    # otherwise carry a handshake every 1,000 requests on nginx's side only.
+    keepalive_requests 100000000;
     client_body_temp_path $work/$1/body;
     proxy_temp_path $work/$1/proxy;
     fastcgi_temp_path $work/$1/fastcgi;
