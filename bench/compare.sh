@@ -1,32 +1,40 @@
 #!/usr/bin/env bash
-# Every side-by-side comparison of issue 11 in one run, on this machine, each pair measured back to back by the same
-# load generator (bench/MtlsLoad): client certificates from our own CA, the server validated for real, CPU per
-# request of the process under test from /proc, latency in HDR histograms.
+# The yardstick: our mTLS service beside a bare Kestrel doing only mTLS and beside nginx, all driven by the same load
+# generator (bench/MtlsLoad, presenting order's chain, validating the server for real), the server's CPU per request
+# (keep-alive) or per connection (full handshake + one request) as the compared figure; plus the bytes a .NET server
+# allocates and the context switches of the server, per request.
 #
-#   1. legacy-proxy (YARP behind ServiceDefaults' mTLS) against Debian's nginx terminating mTLS (ssl_verify_client,
-#      ssl_crl) in front of the SAME legacy-ledger Unix socket: keep-alive req/s and CPU per request, full-handshake
-#      CPU per connection.
-#   2. our mTLS server (Kestrel + ServiceDefaults, bench/Mtls.Bench's server child) against `openssl s_server`: full
-#      and resumed TLS 1.3 handshakes, server CPU per connection; keep-alive mTLS against the same app on plain HTTP.
-#   3. leaf issuance (bench/CertBootstrap.Bench, durable ledger, on this disk) against Vault's published ~2,200/s.
+#   server     keep-alive rows, 16 connections, the same JSON body from three servers:
+#              nginx-keepalive  Debian's nginx, one worker, ssl_verify_client on, the JSON as a static file
+#              bare-keepalive   Mtls.Bench server --bare: CreateSlimBuilder, no logging, RequireCertificate + a chain
+#                               check (custom root, clientAuth), one minimal-API endpoint answering the same bytes
+#              ours-keepalive   the real services/Inventory (Release build output, its appsettings.json, its
+#                               ServiceDefaults, caller rule `order`, no OTLP endpoint): GET /api/inventory/items
+#   handshake  the same three servers, a new connection per request (4 connections, to 127.0.0.1: never resumed),
+#              nginx with ssl_session_cache and ssl_session_tickets off: nginx-full, bare-full, ours-full
+#   proxy      legacy-proxy (YARP behind ServiceDefaults' mTLS) against nginx terminating mTLS in front of the SAME
+#              legacy-ledger Unix socket: proxy-keepalive, nginx-proxy-keepalive, proxy-full, nginx-proxy-full
+#   issuance   CertBootstrap.Bench's fleet simulation (10,000 identities on 1 h leaves): the CA's headroom
 #
-# Pinning: every process under test runs on CPU 0, the load generator (and the shared legacy-ledger) on CPU 1.
-# The references run with the settings a user would choose: s_server's defaults (session tickets on), nginx with one
-# worker, TLS 1.3, its default session tickets, HTTP/1.1 keep-alive upstream; its access log is off, as our
-# services log no line per request.
+# Pinning: every process under test on CPU 0, the load generator (and the shared legacy-ledger) on CPU 1. Rounds
+# alternate: every row of a section runs once per round, the servers stay up, and each figure is the median over the
+# rounds (the min-max range beside it).
 #
-# usage: bench/compare.sh [--duration S] [--warmup S] [--connections N] [--skip-build] [--keep]
+# usage: bench/compare.sh [--rounds N] [--only LIST] [--duration S] [--warmup S] [--steady-max S] [--connections N]
+#                         [--skip-build] [--keep]
+#   --rounds N       alternating rounds, medians (default 1)
+#   --only LIST      run only some of server,handshake,proxy,issuance (the ratios of the others are n/a)
 #   --duration S     measured seconds per row (default 8)
 #   --warmup S       unmeasured seconds before each row (default 3), then on until steady (below)
 #   --steady-max S   at most this much more warm-up per row until its CPU per request is steady (default 180)
 #   --connections N  keep-alive connections (default 16); handshake rows use 4
 #   --skip-build     use the existing Release build
 #   --keep           keep the work directory (PKI, logs, configs) and print its path
-#   --only LIST      run only some of server,proxy,issuance (the ratios of the others are n/a)
-# ISSUANCE_ARGS replaces the issuance bench's arguments (default: --batch 256 --count 10000).
+# ISSUANCE_ARGS replaces the issuance bench's arguments (default: --no-breakdown --count 200 --fleet).
 # The last line printed is
-#   ratios: proxy-keepalive=R proxy-handshake-cpu=R handshake-cpu=R resumed-cpu=R keepalive-mtls-vs-plain=R issuance-vs-vault=R
-# with every R oriented so that >= 1.00 means we are ahead (throughput ours/theirs, CPU theirs/ours).
+#   ratios: keepalive-vs-bare=R (target ≤1.15) keepalive-vs-nginx=R handshake-vs-bare=R handshake-vs-nginx=R (target ≤1.5)
+#           proxy-vs-nginx=R (target ≤2) proxy-handshake-vs-nginx=R fleet-headroom=Nx
+# every R a cost multiple: our server CPU per request (or connection) ÷ theirs, so lower is better.
 set -euo pipefail
 
 duration=8
@@ -34,20 +42,26 @@ warmup=3
 steady_max=180
 connections=16
 handshake_connections=4
+rounds=1
 build=1
 keep=0
-only="server,proxy,issuance"
+only="server,handshake,proxy,issuance"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --duration) duration="$2"; shift 2 ;;
         --warmup) warmup="$2"; shift 2 ;;
         --steady-max) steady_max="$2"; shift 2 ;;
         --connections) connections="$2"; shift 2 ;;
+        --rounds) rounds="$2"; shift 2 ;;
         --skip-build) build=0; shift ;;
         --keep) keep=1; shift ;;
         --only) only="$2"; shift 2 ;;
-        *) echo "unknown argument '$1'" >&2; sed -n '2,29p' "$0" >&2; exit 2 ;;
+        *) echo "unknown argument '$1'" >&2; sed -n '2,37p' "$0" >&2; exit 2 ;;
     esac
+done
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds '$rounds' is not a positive integer" >&2; exit 2; }
+for name in ${only//,/ }; do
+    [[ "$name" =~ ^(server|handshake|proxy|issuance)$ ]] || { echo "--only: '$name' is not server, handshake, proxy or issuance" >&2; exit 2; }
 done
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -91,25 +105,29 @@ if ! command -v nginx > /dev/null && [[ ! -x /usr/sbin/nginx ]]; then
 fi
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v openssl > /dev/null || fail "openssl is missing (apt-get install openssl)."
+command -v curl > /dev/null || fail "curl is missing (apt-get install curl): it fetches the body every server must answer."
 
 if [[ "$build" == 1 ]]; then
-    echo "building Release: MtlsLoad, Mtls.Bench, CertBootstrap(.Bench), legacy-proxy, legacy-ledger…"
-    for project in bench/MtlsLoad bench/Mtls.Bench bench/CertBootstrap.Bench tools/CertBootstrap services/LegacyProxy services/LegacyLedger; do
+    echo "building Release: MtlsLoad, Mtls.Bench, ProcessProbe, CertBootstrap(.Bench), inventory, legacy-proxy, legacy-ledger…"
+    for project in bench/MtlsLoad bench/Mtls.Bench bench/ProcessProbe bench/CertBootstrap.Bench tools/CertBootstrap services/Inventory services/LegacyProxy services/LegacyLedger; do
         dotnet build -c Release "$repo/$project" -v q -nologo > "$work/build.log" 2>&1 || { cat "$work/build.log" >&2; fail "build of $project failed"; }
     done
 fi
 release() { echo "$repo/$1/bin/Release/net10.0/$2"; }
 load_bin="$(release bench/MtlsLoad MtlsLoad)"
 server_bin="$(release bench/Mtls.Bench Mtls.Bench)"
+probe_dll="$(release bench/ProcessProbe ProcessProbe.dll)"
 cb_bin="$(release tools/CertBootstrap CertBootstrap)"
+inventory_bin="$(release services/Inventory Inventory)"
 proxy_bin="$(release services/LegacyProxy LegacyProxy)"
 ledger_bin="$(release services/LegacyLedger LegacyLedger)"
-for binary in "$load_bin" "$server_bin" "$cb_bin" "$proxy_bin" "$ledger_bin"; do
+for binary in "$load_bin" "$server_bin" "$cb_bin" "$inventory_bin" "$proxy_bin" "$ledger_bin"; do
     [[ -x "$binary" ]] || fail "$binary is missing: run without --skip-build."
 done
+[[ -f "$probe_dll" ]] || fail "$probe_dll is missing: run without --skip-build."
 
 # --- helpers ---------------------------------------------------------------------------------------------------
-# Every row of the run, as MtlsLoad's "result …" lines, prefixed with the row's key.
+# Every row of every round, as MtlsLoad's "result …" lines, prefixed with the row's key.
 results="$work/results.txt"
 : > "$results"
 
@@ -138,32 +156,36 @@ load() {
     sed 's/^/  /' <<< "$output" | grep -v '^  result '
     grep '^result ' <<< "$output" | sed "s/^result /$key /" >> "$results"
 }
-# field KEY NAME: a value of a row's result line.
-field() { awk -v k="$1" -v f="$2" '$1 == k { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$results"; }
+# field KEY NAME: the median over the rounds of a value of a row's result lines (empty when the row did not run).
+field() {
+    awk -v k="$1" -v f="$2" '$1 == k { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f && kv[2] != "NaN") print kv[2] } }' "$results" |
+        sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# spread KEY NAME: "min–max" over the rounds, or nothing with one round.
+spread() {
+    awk -v k="$1" -v f="$2" '$1 == k { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f && kv[2] != "NaN") print kv[2] } }' "$results" |
+        sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR > 1) printf "%g–%g", lo, hi }'
+}
+# ratio A B: A ÷ B, two decimals, or n/a.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(dotnet --version 2>/dev/null | head -1) SDK," \
     "$(openssl version | cut -d' ' -f1-2), $("$nginx_bin" -v 2>&1 | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
-echo "placement: process under test on CPU 0, load generator and legacy-ledger on CPU 1; ${duration} s measured, ${warmup} s warm-up per row"
+echo "placement: process under test on CPU 0, load generator and legacy-ledger on CPU 1; ${duration} s measured per row after ${warmup} s" \
+    "and until steady (at most ${steady_max} s more); ${rounds} alternating round(s), medians"
 
 # --- one PKI for every side ------------------------------------------------------------------------------------
-echo "PKI: CertBootstrap init, leaves for payment, legacy-proxy (servers: DNS localhost, IP 127.0.0.1) and order (client)"
+echo "PKI: CertBootstrap init, server leaves for inventory and legacy-proxy (DNS localhost, IP 127.0.0.1), client leaves for order and payment"
 pki="$work/pki"
 export MTLS_ROOT_PASSPHRASE="compare-sh-throwaway-passphrase"
 "$cb_bin" init --pki "$pki" > /dev/null
-"$cb_bin" issue --pki "$pki" --service payment --dns localhost --ip 127.0.0.1 > /dev/null
+"$cb_bin" issue --pki "$pki" --service inventory --dns localhost --ip 127.0.0.1 > /dev/null
 "$cb_bin" issue --pki "$pki" --service legacy-proxy --dns localhost --ip 127.0.0.1 > /dev/null
 "$cb_bin" issue --pki "$pki" --service order > /dev/null
+"$cb_bin" issue --pki "$pki" --service payment > /dev/null
 unset MTLS_ROOT_PASSPHRASE
-files="$work/files"
-mkdir -p "$files/www"
-# Leaf and intermediate apart (s_server -cert / -cert_chain); the client presents leaf + intermediate.
-awk -v leaf="$files/srv.pem" -v rest="$files/int.pem" '/-----BEGIN CERTIFICATE-----/ { n++ } { print > (n == 1 ? leaf : rest) }' "$pki/services/payment/tls.crt"
-cp "$pki/services/payment/tls.key" "$files/srv.key"
-cp "$pki/ca.crt" "$files/root.pem"
-echo ok > "$files/www/ok.txt"
-client=(--ca "$pki/ca.crt" --cert "$pki/services/payment/tls.crt" --key "$pki/services/payment/tls.key")
 as_order=(--ca "$pki/ca.crt" --cert "$pki/services/order/tls.crt" --key "$pki/services/order/tls.key")
+as_payment=(--ca "$pki/ca.crt" --cert "$pki/services/payment/tls.crt" --key "$pki/services/payment/tls.key")
 
 section() { [[ ",$only," == *",$1,"* ]]; }
 # JIT tiering: a .NET process that sees one CPU multiplies the runtime's tier-up delay by ten (1 s instead of 100 ms,
@@ -174,49 +196,137 @@ section() { [[ ",$only," == *",$1,"* ]]; }
 # per request of all its processes (under test, upstream, load generator) is steady (MtlsLoad --steady: the last three
 # 5 s windows within 5 % of each other, at most --steady-max seconds). Otherwise the JIT is what gets measured.
 export DOTNET_TC_DelaySingleProcMultiplier=1
+# Every .NET process under test gets the allocation probe (bench/ProcessProbe, a startup hook): MtlsLoad reads its
+# GC.GetTotalAllocatedBytes over a Unix socket at the start and end of the measured seconds.
+# probe NAME: sets with_probe, an `env` prefix that starts a command with the probe's socket at $work/NAME.probe.
+probe() { with_probe=(env "DOTNET_STARTUP_HOOKS=$probe_dll" "MTLS_BENCH_PROBE=$work/$1.probe"); }
 
-# --- 2. our mTLS server against openssl s_server -----------------------------------------------------------------
-if section server; then
-echo
-echo "== mTLS server: ours (Kestrel + ServiceDefaults) against openssl s_server, ECDSA P-256, TLS 1.3 =="
-port="$(free_port)"
-(cd "$files/www" && exec "${on_server_core[@]}" openssl s_server -accept "127.0.0.1:$port" -tls1_3 -cert "$files/srv.pem" -key "$files/srv.key" \
-    -cert_chain "$files/int.pem" -CAfile "$files/root.pem" -Verify 2 -verify_return_error -verify_quiet -purpose sslclient -WWW -quiet \
-    < /dev/null > "$work/s_server.log" 2>&1) &
-sserver=$!
-pids+=("$sserver")
-wait_for "openssl s_server" "$sserver" listening "$port"
-load sserver-full --url "https://127.0.0.1:$port/ok.txt" --mode new --connections "$handshake_connections" --pid "$sserver" "${as_order[@]}"
-load sserver-resumed --url "https://localhost:$port/ok.txt" --connect 127.0.0.1 --mode new --connections "$handshake_connections" --pid "$sserver" "${as_order[@]}"
-stop_all
-
-# The server child exits when its standard input closes: hold it open on a fifo that dies with this script.
-start_server_child() { # start_server_child NAME ARGS…: sets child_pid, child_https, child_http
-    local name="$1" portfile="$work/$1.ports"
-    shift
-    mkfifo "$work/$name.stdin"
-    OTEL_EXPORTER_OTLP_ENDPOINT='' ASPNETCORE_URLS="${child_urls:-https://127.0.0.1:0;http://127.0.0.1:0}" \
-        "${on_server_core[@]}" "$server_bin" server --port-file "$portfile" "$@" < "$work/$name.stdin" > "$work/$name.log" 2>&1 &
-    child_pid=$!
-    pids+=("$child_pid")
-    eval "exec {hold}> \"$work/$name.stdin\""
-    wait_for "server child $name" "$child_pid" test -s "$portfile"
-    child_https="$(sed -n 's/^https=//p' "$portfile")"
-    child_http="$(sed -n 's/^http=//p' "$portfile")"
+# nginx_conf NAME SERVER-BLOCKS: a one-worker nginx configuration in $work/NAME (access log off: our services log no
+# line per request either; `user root` where we are root, so that the worker can reach a socket in a 0700 directory).
+nginx_conf() {
+    mkdir -p "$work/$1/logs"
+    cat > "$work/$1/nginx.conf" <<EOF
+$([[ "$(id -u)" == 0 ]] && echo "user root;")
+worker_processes 1;
+daemon off;
+pid $work/$1/nginx.pid;
+error_log $work/$1/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    # nginx closes a keep-alive connection after 1,000 requests by default; Kestrel does not: a keep-alive row would
+    # otherwise carry a handshake every 1,000 requests on nginx's side only.
+    keepalive_requests 100000000;
+    client_body_temp_path $work/$1/body;
+    proxy_temp_path $work/$1/proxy;
+    fastcgi_temp_path $work/$1/fastcgi;
+    uwsgi_temp_path $work/$1/uwsgi;
+    scgi_temp_path $work/$1/scgi;
+$2
+}
+EOF
+}
+# start_nginx NAME PORT: sets nginx_pids (--pid for master and worker).
+start_nginx() {
+    "${on_server_core[@]}" "$nginx_bin" -e "$work/$1/logs/error.log" -c "$work/$1/nginx.conf" -p "$work/$1" > "$work/$1/stdout.log" 2>&1 &
+    local master=$!
+    pids+=("$master")
+    wait_for "nginx ($1)" "$master" listening "$2"
+    nginx_pids=(--pid "$master")
+    for worker in $(pgrep -P "$master"); do nginx_pids+=(--pid "$worker"); done
+}
+# The TLS part every nginx server block shares: TLS 1.3, client certificates required and checked against the root
+# and the CRLs, as our services do.
+nginx_tls() { # nginx_tls SERVICE
+    cat <<EOF
+        ssl_protocols TLSv1.3;
+        ssl_certificate $pki/services/$1/tls.crt;
+        ssl_certificate_key $pki/services/$1/tls.key;
+        ssl_verify_client on;
+        ssl_client_certificate $pki/ca.crt;
+        ssl_crl $pki/services/$1/crl.pem;
+        ssl_verify_depth 2;
+EOF
+}
+# fetch URL OUT [CURL ARGS…]: GET over mTLS as order, the body to OUT; fails unless 200.
+fetch() {
+    local status
+    status="$(curl -sS -o "$2" -w '%{http_code}' --cacert "$pki/ca.crt" --cert "$pki/services/order/tls.crt" --key "$pki/services/order/tls.key" "$1")"
+    [[ "$status" == 200 ]] || fail "GET $1 answered $status, expected 200."
 }
 
-start_server_child ours --credentials "$pki/services/payment"
-ours=$child_pid
-load ours-full --url "https://127.0.0.1:$child_https/api/ping" --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
-load ours-resumed --url "https://localhost:$child_https/api/ping" --connect 127.0.0.1 --mode new --connections "$handshake_connections" --pid "$ours" "${as_order[@]}"
-load ours-keepalive-mtls --url "https://127.0.0.1:$child_https/api/ping-open" --connections "$connections" --pid "$ours" "${as_order[@]}"
-stop_all
-child_urls="http://127.0.0.1:0" start_server_child plain --plain
-load ours-keepalive-plain --url "http://127.0.0.1:$child_http/api/ping-open" --connections "$connections" --pid "$child_pid"
+# --- server and handshake: nginx, bare Kestrel, ours (inventory) with the same JSON ------------------------------
+items="/api/inventory/items"
+if section server || section handshake; then
+echo
+echo "== the yardstick: nginx, a bare Kestrel doing only mTLS, and the real inventory, the same JSON over mTLS (ECDSA P-256, TLS 1.3) =="
+# Ours: the real inventory service from its build output (its appsettings.json applies), its ServiceDefaults, the
+# AppHost's caller rule (order references inventory), no OTLP endpoint.
+inventory_https="$(free_port)"
+inventory_http="$(free_port)"
+probe inventory
+(cd "$(dirname "$inventory_bin")" && ASPNETCORE_URLS="https://127.0.0.1:$inventory_https;http://127.0.0.1:$inventory_http" \
+    Mtls__CredentialsDirectory="$pki/services/inventory" Mtls__Authorization__ReferencedBy__0=order OTEL_EXPORTER_OTLP_ENDPOINT='' \
+    exec "${with_probe[@]}" "${on_server_core[@]}" "$inventory_bin" > "$work/inventory.log" 2>&1) &
+inventory=$!
+pids+=("$inventory")
+wait_for inventory "$inventory" listening "$inventory_https"
+wait_for "inventory's probe" "$inventory" test -S "$work/inventory.probe"
+mkdir -p "$work/www$(dirname "$items")"
+body="$work/www$items"
+fetch "https://127.0.0.1:$inventory_https$items" "$body"
+echo "the body every server answers: $(wc -c < "$body") bytes of inventory's $items"
+
+# The yardstick: the same certificate, the same bytes. It exits when its standard input closes: held open on a fifo
+# that dies with this script.
+mkfifo "$work/bare.stdin"
+probe bare
+"${with_probe[@]}" "${on_server_core[@]}" "$server_bin" server --bare --credentials "$pki/services/inventory" --body "$body" --path "$items" \
+    --port-file "$work/bare.ports" < "$work/bare.stdin" > "$work/bare.log" 2>&1 &
+bare=$!
+pids+=("$bare")
+exec {hold_bare}> "$work/bare.stdin"
+wait_for "bare Kestrel" "$bare" test -s "$work/bare.ports"
+bare_https="$(sed -n 's/^https=//p' "$work/bare.ports")"
+
+# nginx: the same file, static; no session cache and no tickets, so that every new connection is a full handshake
+# and nginx pays for no ticket it would never see again (the load generator dials an IP literal: it never resumes).
+nginx_json_port="$(free_port)"
+nginx_conf nginx-json "    server {
+        listen 127.0.0.1:$nginx_json_port ssl;
+$(nginx_tls inventory)
+        ssl_session_cache off;
+        ssl_session_tickets off;
+        root $work/www;
+        default_type application/json;
+        location = $items { }
+    }"
+start_nginx nginx-json "$nginx_json_port"
+json_nginx_pids=("${nginx_pids[@]}")
+
+for url in "https://127.0.0.1:$bare_https$items" "https://127.0.0.1:$nginx_json_port$items"; do
+    fetch "$url" "$work/check.json"
+    cmp -s "$body" "$work/check.json" || fail "$url answers other bytes than inventory."
+done
+
+for round in $(seq "$rounds"); do
+    [[ "$rounds" == 1 ]] || echo "-- round $round of $rounds"
+    if section server; then
+        load nginx-keepalive --url "https://127.0.0.1:$nginx_json_port$items" --connections "$connections" "${json_nginx_pids[@]}" "${as_order[@]}"
+        load bare-keepalive --url "https://127.0.0.1:$bare_https$items" --connections "$connections" --pid "$bare" --alloc-probe "$work/bare.probe" "${as_order[@]}"
+        load ours-keepalive --url "https://127.0.0.1:$inventory_https$items" --connections "$connections" --pid "$inventory" --alloc-probe "$work/inventory.probe" "${as_order[@]}"
+    fi
+    if section handshake; then
+        load nginx-full --url "https://127.0.0.1:$nginx_json_port$items" --mode new --connections "$handshake_connections" "${json_nginx_pids[@]}" "${as_order[@]}"
+        load bare-full --url "https://127.0.0.1:$bare_https$items" --mode new --connections "$handshake_connections" --pid "$bare" --alloc-probe "$work/bare.probe" "${as_order[@]}"
+        load ours-full --url "https://127.0.0.1:$inventory_https$items" --mode new --connections "$handshake_connections" --pid "$inventory" --alloc-probe "$work/inventory.probe" "${as_order[@]}"
+    fi
+done
+exec {hold_bare}>&-
 stop_all
 fi
 
-# --- 1. legacy-proxy against nginx, in front of the same legacy-ledger socket ------------------------------------
+# --- proxy: legacy-proxy against nginx, in front of the same legacy-ledger socket ---------------------------------
 if section proxy; then
 echo
 echo "== mTLS proxy: legacy-proxy (YARP) against nginx, both in front of the same legacy-ledger Unix socket =="
@@ -233,97 +343,96 @@ wait_for legacy-ledger "$ledger" test -S "$socket"
 # costs the ledger ~0.3 ms of CPU 1, which would cap both proxies at the same rate).
 query="/api/ledger/ping"
 
+# Two server blocks of one nginx: keep-alive as a user would run it (session tickets on), and a twin without session
+# cache and tickets for the full-handshake row, as in the yardstick.
 nginx_port="$(free_port)"
-mkdir -p "$work/nginx/logs"
-# The ledger's CRLs: nginx checks the whole chain against them, as legacy-proxy does.
-cat > "$work/nginx/nginx.conf" <<EOF
-$([[ "$(id -u)" == 0 ]] && echo "user root;")
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
-    upstream ledger {
+nginx_full_port="$(free_port)"
+proxy_location="$(cat <<'EOF'
+        location /api/ledger/ {
+            proxy_pass http://ledger;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-Client-Cert "Hash=$ssl_client_fingerprint;Subject=\"$ssl_client_s_dn\"";
+        }
+EOF
+)"
+nginx_conf nginx-proxy "    upstream ledger {
         server unix:$socket;
         keepalive 64;
     }
     server {
         listen 127.0.0.1:$nginx_port ssl;
-        ssl_protocols TLSv1.3;
-        ssl_certificate $pki/services/legacy-proxy/tls.crt;
-        ssl_certificate_key $pki/services/legacy-proxy/tls.key;
-        ssl_verify_client on;
-        ssl_client_certificate $pki/ca.crt;
-        ssl_crl $pki/services/legacy-proxy/crl.pem;
-        ssl_verify_depth 2;
-        location /api/ledger/ {
-            proxy_pass http://ledger;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-Client-Cert "Hash=\$ssl_client_fingerprint;Subject=\"\$ssl_client_s_dn\"";
-        }
+$(nginx_tls legacy-proxy)
+$proxy_location
     }
-}
-EOF
-"${on_server_core[@]}" "$nginx_bin" -e "$work/nginx/logs/error.log" -c "$work/nginx/nginx.conf" -p "$work/nginx" > "$work/nginx/stdout.log" 2>&1 &
-nginx_master=$!
-pids+=("$nginx_master")
-wait_for nginx "$nginx_master" listening "$nginx_port"
-nginx_pids=(--pid "$nginx_master")
-for worker in $(pgrep -P "$nginx_master"); do nginx_pids+=(--pid "$worker"); done
-load nginx-keepalive --url "https://127.0.0.1:$nginx_port$query" --connections "$connections" "${nginx_pids[@]}" --upstream-pid "$ledger" "${client[@]}"
-load nginx-full --url "https://127.0.0.1:$nginx_port$query" --mode new --connections "$handshake_connections" "${nginx_pids[@]}" --upstream-pid "$ledger" "${client[@]}"
-kill "$nginx_master" 2>/dev/null || true
-wait "$nginx_master" 2>/dev/null || true
+    server {
+        listen 127.0.0.1:$nginx_full_port ssl;
+$(nginx_tls legacy-proxy)
+        ssl_session_cache off;
+        ssl_session_tickets off;
+$proxy_location
+    }"
+start_nginx nginx-proxy "$nginx_port"
+proxy_nginx_pids=("${nginx_pids[@]}")
 
 proxy_https="$(free_port)"
 proxy_http="$(free_port)"
+probe legacy-proxy
 (cd "$(dirname "$proxy_bin")" && ASPNETCORE_URLS="https://127.0.0.1:$proxy_https;http://127.0.0.1:$proxy_http" \
     Mtls__CredentialsDirectory="$pki/services/legacy-proxy" Mtls__Authorization__ReferencedBy__0=payment LegacyLedger__Socket="$socket" \
-    OTEL_EXPORTER_OTLP_ENDPOINT='' exec "${on_server_core[@]}" "$proxy_bin" > "$work/legacy-proxy.log" 2>&1) &
+    OTEL_EXPORTER_OTLP_ENDPOINT='' exec "${with_probe[@]}" "${on_server_core[@]}" "$proxy_bin" > "$work/legacy-proxy.log" 2>&1) &
 proxy=$!
 pids+=("$proxy")
 wait_for legacy-proxy "$proxy" listening "$proxy_https"
-load proxy-keepalive --url "https://127.0.0.1:$proxy_https$query" --connections "$connections" --pid "$proxy" --upstream-pid "$ledger" "${client[@]}"
-load proxy-full --url "https://127.0.0.1:$proxy_https$query" --mode new --connections "$handshake_connections" --pid "$proxy" --upstream-pid "$ledger" "${client[@]}"
+wait_for "legacy-proxy's probe" "$proxy" test -S "$work/legacy-proxy.probe"
+
+for round in $(seq "$rounds"); do
+    [[ "$rounds" == 1 ]] || echo "-- round $round of $rounds"
+    load nginx-proxy-keepalive --url "https://127.0.0.1:$nginx_port$query" --connections "$connections" "${proxy_nginx_pids[@]}" --upstream-pid "$ledger" "${as_payment[@]}"
+    load proxy-keepalive --url "https://127.0.0.1:$proxy_https$query" --connections "$connections" --pid "$proxy" --alloc-probe "$work/legacy-proxy.probe" \
+        --upstream-pid "$ledger" "${as_payment[@]}"
+    load nginx-proxy-full --url "https://127.0.0.1:$nginx_full_port$query" --mode new --connections "$handshake_connections" "${proxy_nginx_pids[@]}" \
+        --upstream-pid "$ledger" "${as_payment[@]}"
+    load proxy-full --url "https://127.0.0.1:$proxy_https$query" --mode new --connections "$handshake_connections" --pid "$proxy" \
+        --alloc-probe "$work/legacy-proxy.probe" --upstream-pid "$ledger" "${as_payment[@]}"
+done
 stop_all
 fi
 
-# --- 3. issuance against Vault's published figure ----------------------------------------------------------------
-issued=""
+# --- issuance: the CA's headroom for a fleet ---------------------------------------------------------------------
+headroom_second=""
+headroom_minute=""
 if section issuance; then
 echo
-echo "== issuance: CertBootstrap with the durable ledger, on this disk, against Vault's ~2,200 P-256 certificates/s =="
+echo "== issuance: CertBootstrap.Bench's fleet simulation (10,000 identities on 1 h leaves, a virtual clock), on this disk =="
 issuance_log="$work/issuance.log"
-# Batches of 256 (IssueMany: signed on both cores, one ledger transaction, one group commit of the files), on the
-# disk of the work directory.
-"$(release bench/CertBootstrap.Bench CertBootstrap.Bench)" --dir "$work" --no-breakdown ${ISSUANCE_ARGS:---batch 256 --count 10000} | tee "$issuance_log" | sed 's/^/  /'
-issued="$(sed -n 's/.*issuance: leaves\/s=\([0-9.]*\).*/\1/p' "$issuance_log" | tail -1)"
+"$(release bench/CertBootstrap.Bench CertBootstrap.Bench)" --dir "$work" ${ISSUANCE_ARGS:---no-breakdown --count 200 --fleet} | tee "$issuance_log" | sed 's/^/  /'
+headroom_second="$(sed -n 's/^headroom *\([0-9.]*\)x the peak second, \([0-9.]*\)x the peak minute.*/\1/p' "$issuance_log" | tail -1)"
+headroom_minute="$(sed -n 's/^headroom *\([0-9.]*\)x the peak second, \([0-9.]*\)x the peak minute.*/\2/p' "$issuance_log" | tail -1)"
 fi
-vault=2200
 
-# --- the ratios --------------------------------------------------------------------------------------------------
+# --- the table and the ratios ------------------------------------------------------------------------------------
 echo
-printf '%-22s %8s %11s %12s %12s %8s %8s %9s %6s %7s\n' row "req/s" "cpu µs/req" "upstream µs" "client µs" "p50 µs" "p99 µs" "p99.9 µs" "busy" "warm s"
-for key in sserver-full ours-full sserver-resumed ours-resumed ours-keepalive-mtls ours-keepalive-plain nginx-keepalive proxy-keepalive nginx-full proxy-full; do
-    printf '%-22s %8s %11s %12s %12s %8s %8s %9s %6s %7s\n' "$key" "$(field "$key" rps)" "$(field "$key" server_cpu_us)" "$(field "$key" upstream_cpu_us)" \
-        "$(field "$key" client_cpu_us)" "$(field "$key" p50_us)" "$(field "$key" p99_us)" "$(field "$key" p999_us)" "$(field "$key" busy_cores)" \
-        "$(field "$key" warm_s)$([[ "$(field "$key" steady)" == no ]] && echo '!')"
+[[ "$rounds" == 1 ]] || echo "medians over $rounds rounds (min–max of the CPU figure in brackets)"
+printf '%-22s %8s %11s %15s %10s %8s %12s %10s %8s %8s %6s %7s\n' row "req/s" "cpu µs/req" "(range)" "alloc B" "cs/req" "upstream µs" "client µs" \
+    "p50 µs" "p99 µs" "busy" "warm s"
+for key in nginx-keepalive bare-keepalive ours-keepalive nginx-full bare-full ours-full nginx-proxy-keepalive proxy-keepalive nginx-proxy-full proxy-full; do
+    [[ -n "$(field "$key" rps)" ]] || continue
+    printf '%-22s %8s %11s %15s %10s %8s %12s %10s %8s %8s %6s %7s\n' "$key" "$(field "$key" rps)" "$(field "$key" server_cpu_us)" \
+        "$(spread "$key" server_cpu_us)" "$(field "$key" alloc_bytes || true)" "$(field "$key" cs)" "$(field "$key" upstream_cpu_us)" "$(field "$key" client_cpu_us)" \
+        "$(field "$key" p50_us)" "$(field "$key" p99_us)" "$(field "$key" busy_cores)" \
+        "$(field "$key" warm_s)$(grep -q "^$key .*steady=no" "$results" && echo '!')"
 done
-echo "issuance: ${issued:-n/a} leaves/s (Vault: $vault/s published)"
-echo "(cpu µs/req: the process under test, from /proc; in the -full and -resumed rows one request is one connection;"
-echo " warm s: seconds of load before the measured ones, '!' where the CPU per request was still not steady at --steady-max)"
+[[ -z "$headroom_second" ]] || echo "fleet headroom: ${headroom_second}x the peak second, ${headroom_minute}x the peak minute of renewals (CA capacity / need)"
+echo "(cpu µs/req: the process under test, utime+stime from /proc (nginx: master + worker); in the -full rows one request is one connection."
+echo " alloc B: bytes the .NET server allocated per request (GC.GetTotalAllocatedBytes, precise); cs/req: its voluntary + involuntary"
+echo " context switches per request, summed over its threads; warm s: seconds of load before the measured ones, '!' where not steady)"
 echo
-echo "ratios: proxy-keepalive=$(ratio "$(field proxy-keepalive rps)" "$(field nginx-keepalive rps)")" \
-    "proxy-handshake-cpu=$(ratio "$(field nginx-full server_cpu_us)" "$(field proxy-full server_cpu_us)")" \
-    "handshake-cpu=$(ratio "$(field sserver-full server_cpu_us)" "$(field ours-full server_cpu_us)")" \
-    "resumed-cpu=$(ratio "$(field sserver-resumed server_cpu_us)" "$(field ours-resumed server_cpu_us)")" \
-    "keepalive-mtls-vs-plain=$(ratio "$(field ours-keepalive-mtls rps)" "$(field ours-keepalive-plain rps)")" \
-    "issuance-vs-vault=$(ratio "${issued:-0}" "$vault")"
+cpu() { field "$1" server_cpu_us; }
+echo "ratios: keepalive-vs-bare=$(ratio "$(cpu ours-keepalive)" "$(cpu bare-keepalive)") (target ≤1.15)" \
+    "keepalive-vs-nginx=$(ratio "$(cpu ours-keepalive)" "$(cpu nginx-keepalive)")" \
+    "handshake-vs-bare=$(ratio "$(cpu ours-full)" "$(cpu bare-full)")" \
+    "handshake-vs-nginx=$(ratio "$(cpu ours-full)" "$(cpu nginx-full)") (target ≤1.5)" \
+    "proxy-vs-nginx=$(ratio "$(cpu proxy-keepalive)" "$(cpu nginx-proxy-keepalive)") (target ≤2)" \
+    "proxy-handshake-vs-nginx=$(ratio "$(cpu proxy-full)" "$(cpu nginx-proxy-full)")" \
+    "fleet-headroom=${headroom_second:-n/a}$([[ -n "$headroom_second" ]] && echo x)"

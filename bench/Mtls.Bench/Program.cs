@@ -22,6 +22,11 @@ internal static class Program
 
     private static async Task<int> Main(string[] args)
     {
+        if (args is ["server", .. var bareArgs] && bareArgs.Contains("--bare"))
+        {
+            return await BareServerMode.RunAsync(bareArgs).ConfigureAwait(false);
+        }
+
         if (args is ["server", .. var serverArgs])
         {
             return await ServerMode.RunAsync(serverArgs).ConfigureAwait(false);

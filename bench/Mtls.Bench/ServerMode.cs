@@ -98,7 +98,16 @@ internal static class ServerMode
             $"https={https}\nhttp={http}\ncache={cacheSize}\npid={Environment.ProcessId}\n")).ConfigureAwait(false);
         File.Move(temporary, portFile, overwrite: true);
 
-        // The parent keeps our standard input open; when it goes away (even killed), stdin reaches EOF and we stop.
+        await WaitForParentAsync(app).ConfigureAwait(false);
+        return 0;
+    }
+
+    /// <summary>
+    /// Runs until the parent closes our standard input (it keeps it open; when it goes away, even killed, stdin reaches
+    /// EOF) or the app is shut down, then stops the app.
+    /// </summary>
+    internal static async Task WaitForParentAsync(WebApplication app)
+    {
         var parentGone = Task.Factory.StartNew(() =>
         {
             while (Console.In.Read() >= 0)
@@ -107,6 +116,5 @@ internal static class ServerMode
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         await Task.WhenAny(parentGone, app.WaitForShutdownAsync()).ConfigureAwait(false);
         await app.StopAsync().ConfigureAwait(false);
-        return 0;
     }
 }

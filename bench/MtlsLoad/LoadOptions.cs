@@ -39,6 +39,8 @@ public sealed record LoadOptions
           --header 'N: V'      extra request header (repeatable)
           --pid PID            process under test: its CPU (utime+stime, /proc) per request (repeatable, summed)
           --upstream-pid PID   a process behind the one under test (an upstream), reported apart (repeatable)
+          --alloc-probe PATH   the Unix socket of bench/ProcessProbe in the .NET process under test: its
+                               allocated bytes are read at the start and end of the measured seconds
           --label TEXT         label printed in the result line
           --flood RATE         meanwhile, RATE bad handshakes a second (warm-up included), each a new
                                connection, round robin over --flood-kinds; counted apart from the load
@@ -83,6 +85,9 @@ public sealed record LoadOptions
 
     public IReadOnlyList<int> UpstreamPids { get; init; } = [];
 
+    /// <summary>The Unix socket of the process under test's allocation probe (bench/ProcessProbe), or null.</summary>
+    public string? AllocationProbe { get; init; }
+
     public string Label { get; init; } = "load";
 
     /// <summary>Bad handshakes a second alongside the load (0: none).</summary>
@@ -106,7 +111,7 @@ public sealed record LoadOptions
     public static LoadOptions Parse(IReadOnlyList<string> args)
     {
         Uri? url = null;
-        string? ca = null, cert = null, key = null, tlsHost = null, connect = null, label = null;
+        string? ca = null, cert = null, key = null, tlsHost = null, connect = null, label = null, allocationProbe = null;
         var mode = ConnectionMode.KeepAlive;
         int connections = 16, expect = 200;
         double duration = 5, warmup = 1, steady = 0, floodRate = 0;
@@ -146,6 +151,7 @@ public sealed record LoadOptions
                 case "--expect": expect = Positive(name, Value()); break;
                 case "--pid": pids.Add(Positive(name, Value())); break;
                 case "--upstream-pid": upstreamPids.Add(Positive(name, Value())); break;
+                case "--alloc-probe": allocationProbe = Value(); break;
                 case "--duration": duration = Seconds(name, Value()); break;
                 case "--warmup": warmup = Seconds(name, Value(), allowZero: true); break;
                 case "--steady": steady = Seconds(name, Value()); break;
@@ -195,7 +201,7 @@ public sealed record LoadOptions
         {
             Url = url, CaFile = ca, CertFile = cert, KeyFile = key, TlsHost = tlsHost, Connect = connect, Mode = mode,
             Connections = connections, Duration = TimeSpan.FromSeconds(duration), Warmup = TimeSpan.FromSeconds(warmup), Steady = TimeSpan.FromSeconds(steady), Expect = expect,
-            Headers = headers, Pids = pids, UpstreamPids = upstreamPids, Label = label ?? "load",
+            Headers = headers, Pids = pids, UpstreamPids = upstreamPids, AllocationProbe = allocationProbe, Label = label ?? "load",
             FloodRate = floodRate, FloodKinds = floodKinds, FloodClaim = floodClaim, From = from, FloodFrom = floodFrom, FloodOnly = floodOnly,
         };
     }

@@ -15,6 +15,16 @@ public sealed record LoadResult(string Label, ConnectionMode Mode, int Connectio
     LongHistogram Latency, TimeSpan ServerCpu, TimeSpan UpstreamCpu, TimeSpan ClientCpu, TimeSpan MachineBusy, long Handshakes, int Pids, int UpstreamPids,
     TimeSpan Warmed, bool? Steady, FloodResult? Flood = null)
 {
+    /// <summary>Bytes the process under test allocated over the measured seconds (null: no --alloc-probe).</summary>
+    public long? AllocatedBytes { get; init; }
+
+    /// <summary>Voluntary and involuntary context switches of the processes under test over the measured seconds.</summary>
+    public (long Voluntary, long Involuntary) ContextSwitches { get; init; }
+
+    public double AllocatedBytesPerRequest => Requests == 0 || AllocatedBytes is null ? double.NaN : (double)AllocatedBytes.Value / Requests;
+
+    public double ContextSwitchesPerRequest => Requests == 0 || Pids == 0 ? double.NaN : (double)(ContextSwitches.Voluntary + ContextSwitches.Involuntary) / Requests;
+
     public double PerSecond => Requests / Elapsed.TotalSeconds;
 
     public double ServerCpuMicroseconds => Requests == 0 || Pids == 0 ? double.NaN : ServerCpu.TotalMicroseconds / Requests;
@@ -31,7 +41,8 @@ public sealed record LoadResult(string Label, ConnectionMode Mode, int Connectio
         $"result label={Label} mode={(Mode == ConnectionMode.New ? "new" : "keepalive")} connections={Connections} requests={Requests} errors={Errors} " +
         $"seconds={Elapsed.TotalSeconds:F2} rps={PerSecond:F0} p50_us={Percentile(50):F0} p99_us={Percentile(99):F0} p999_us={Percentile(99.9):F0} " +
         $"max_us={(Latency.TotalCount == 0 ? double.NaN : Latency.GetMaxValue()):F0} server_cpu_us={ServerCpuMicroseconds:F1} upstream_cpu_us={UpstreamCpuMicroseconds:F1} client_cpu_us={ClientCpuMicroseconds:F1} " +
-        $"busy_cores={MachineBusy / Elapsed:F2} handshakes={Handshakes} warm_s={Warmed.TotalSeconds:F0} steady={(Steady switch { true => "yes", false => "no", null => "n/a" })}") +
+        $"alloc_bytes={AllocatedBytesPerRequest:F0} cs={ContextSwitchesPerRequest:F2} vcs={(Requests == 0 ? double.NaN : (double)ContextSwitches.Voluntary / Requests):F2} " +
+        $"ivcs={(Requests == 0 ? double.NaN : (double)ContextSwitches.Involuntary / Requests):F2} busy_cores={MachineBusy / Elapsed:F2} handshakes={Handshakes} warm_s={Warmed.TotalSeconds:F0} steady={(Steady switch { true => "yes", false => "no", null => "n/a" })}") +
         (Flood is null ? "" : " " + Flood.ToResultFields());
 }
 
@@ -101,7 +112,7 @@ public sealed class LoadRun
         bool? steady = _options.Steady > TimeSpan.Zero ? await WarmUntilSteadyAsync().ConfigureAwait(false) : null;
         var warmed = warming.Elapsed;
 
-        var before = Snapshot();
+        var before = Snapshot(start: true);
         var handshakes0 = Interlocked.Read(ref _handshakes);
         var stopwatch = Stopwatch.StartNew();
         Volatile.Write(ref _phase, Measuring);
@@ -109,7 +120,7 @@ public sealed class LoadRun
         await Task.Delay(_options.Duration).ConfigureAwait(false);
         Volatile.Write(ref _phase, Stopping);
         var elapsed = stopwatch.Elapsed;
-        var after = Snapshot();
+        var after = Snapshot(start: false);
         var handshakes = Interlocked.Read(ref _handshakes) - handshakes0;
 
         // Requests in flight finish on their own (and are not counted); a stuck one is cut after 10 s.
@@ -126,7 +137,11 @@ public sealed class LoadRun
 
         return new LoadResult(_options.Label, _options.Mode, _options.Connections, latency.TotalCount, Interlocked.Read(ref _errors), Volatile.Read(ref _firstError),
             elapsed, latency, after.Server - before.Server, after.Upstream - before.Upstream, after.Client - before.Client, after.Machine - before.Machine, handshakes,
-            _options.Pids.Count, _options.UpstreamPids.Count, warmed, steady, flooded);
+            _options.Pids.Count, _options.UpstreamPids.Count, warmed, steady, flooded)
+        {
+            AllocatedBytes = after.Allocated - before.Allocated,
+            ContextSwitches = (after.Switches.Voluntary - before.Switches.Voluntary, after.Switches.Involuntary - before.Switches.Involuntary),
+        };
     }
 
     /// <summary>
@@ -160,8 +175,24 @@ public sealed class LoadRun
         TimeSpan AllCpu() => Cpu(_options.Pids) + Cpu(_options.UpstreamPids) + ProcStat.ProcessCpu(Environment.ProcessId);
     }
 
-    private (TimeSpan Server, TimeSpan Upstream, TimeSpan Client, TimeSpan Machine) Snapshot() =>
-        (Cpu(_options.Pids), Cpu(_options.UpstreamPids), ProcStat.ProcessCpu(Environment.ProcessId), ProcStat.MachineBusy());
+    /// <summary>
+    /// The counters read at the start (<paramref name="start"/>) and at the end of the measured seconds. The allocation
+    /// probe (a connection to the process under test) is read before the CPU at the start and after it at the end, so
+    /// that its own cost falls outside the CPU window.
+    /// </summary>
+    private (TimeSpan Server, TimeSpan Upstream, TimeSpan Client, TimeSpan Machine, long? Allocated, (long Voluntary, long Involuntary) Switches) Snapshot(bool start)
+    {
+        var allocated = start ? Allocated() : null;
+        var cpu = (Server: Cpu(_options.Pids), Upstream: Cpu(_options.UpstreamPids), Client: ProcStat.ProcessCpu(Environment.ProcessId), Machine: ProcStat.MachineBusy());
+        var switches = _options.Pids.Aggregate((Voluntary: 0L, Involuntary: 0L), (sum, pid) =>
+        {
+            var (voluntary, involuntary) = ProcStat.ContextSwitches(pid);
+            return (sum.Voluntary + voluntary, sum.Involuntary + involuntary);
+        });
+        return (cpu.Server, cpu.Upstream, cpu.Client, cpu.Machine, start ? allocated : Allocated(), switches);
+
+        long? Allocated() => _options.AllocationProbe is null ? null : AllocationProbe.Read(_options.AllocationProbe);
+    }
 
     private static TimeSpan Cpu(IEnumerable<int> pids) => pids.Aggregate(TimeSpan.Zero, (sum, pid) => sum + ProcStat.ProcessCpu(pid));
 

@@ -3,7 +3,9 @@ using System.Globalization;
 
 namespace MtlsAspire.MtlsLoad;
 
-/// <summary>CPU time from /proc: a process's utime + stime, and the whole machine's busy time, in clock ticks.</summary>
+/// <summary>
+/// From /proc: a process's CPU time (utime + stime), its context switches, and the whole machine's busy time.
+/// </summary>
 public static class ProcStat
 {
     /// <summary>Clock ticks per second (<c>getconf CLK_TCK</c>; 100 when it cannot be asked).</summary>
@@ -18,6 +20,52 @@ public static class ProcStat
         var utime = long.Parse(fields[11], CultureInfo.InvariantCulture);
         var stime = long.Parse(fields[12], CultureInfo.InvariantCulture);
         return Ticks(utime + stime);
+    }
+
+    /// <summary>
+    /// Voluntary and involuntary context switches of every live thread of <paramref name="pid"/>, summed over
+    /// /proc/PID/task/*/status (/proc/PID/status alone counts the main thread only). A thread that exits between two
+    /// reads takes its switches with it; the servers measured keep their threads under steady load.
+    /// </summary>
+    public static (long Voluntary, long Involuntary) ContextSwitches(int pid)
+    {
+        long voluntary = 0, involuntary = 0;
+        string[] tasks;
+        try
+        {
+            tasks = Directory.GetDirectories($"/proc/{pid}/task");
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return (0, 0);
+        }
+
+        foreach (var task in tasks)
+        {
+            string[] lines;
+            try
+            {
+                lines = File.ReadAllLines(Path.Combine(task, "status"));
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+            {
+                continue; // the thread ended while we listed them
+            }
+
+            foreach (var line in lines)
+            {
+                if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))
+                {
+                    voluntary += long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim(), CultureInfo.InvariantCulture);
+                }
+                else if (line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                {
+                    involuntary += long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim(), CultureInfo.InvariantCulture);
+                }
+            }
+        }
+
+        return (voluntary, involuntary);
     }
 
     /// <summary>Busy (non-idle, non-iowait) CPU time of the whole machine, all cores, from the first line of /proc/stat.</summary>

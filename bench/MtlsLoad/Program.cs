@@ -45,6 +45,9 @@ Console.WriteLine(string.Create(inv,
     $"  {result.Requests} requests ({result.PerSecond:F0}/s), {result.Errors} errors; latency p50 {result.Percentile(50):F0} µs, p99 {result.Percentile(99):F0} µs, p99.9 {result.Percentile(99.9):F0} µs"));
 Console.WriteLine(string.Create(inv,
     $"  CPU per request: under test {result.ServerCpuMicroseconds:F1} µs, upstream {result.UpstreamCpuMicroseconds:F1} µs, load generator {result.ClientCpuMicroseconds:F1} µs; machine {result.MachineBusy / result.Elapsed:F2} cores busy; {result.Handshakes} TLS handshakes"));
+var allocated = result.AllocatedBytes is null ? "" : string.Create(inv, $", {result.AllocatedBytesPerRequest:F0} bytes allocated");
+Console.WriteLine(string.Create(inv,
+    $"  per request, under test: {result.ContextSwitchesPerRequest:F2} context switches ({result.ContextSwitches.Voluntary} voluntary, {result.ContextSwitches.Involuntary} involuntary in all){allocated}"));
 if (result.Flood is { } flood)
 {
     Console.WriteLine($"  {flood.Describe()}");
