@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using MtlsAspire.ServiceDefaults.Authorization;
 using MtlsAspire.ServiceDefaults.Mtls;
 using Yarp.ReverseProxy.Configuration;
@@ -12,7 +11,8 @@ namespace MtlsAspire.LegacyProxy;
 /// <summary>
 /// YARP in front of the legacy ledger: mTLS and the caller rule are done by ServiceDefaults before YARP sees the
 /// request; YARP forwards plain HTTP over the ledger's Unix socket and tells the ledger who called in
-/// X-Forwarded-Client-Cert (Envoy's format), after removing any copy a client sent.
+/// X-Forwarded-Client-Cert (Envoy's format, built once per connection: <see cref="ForwardedClientCertValues"/>), after removing any
+/// copy a client sent. No other forwarded header: the ledger reads none.
 /// </summary>
 public static class LegacyLedgerProxy
 {
@@ -41,22 +41,26 @@ public static class LegacyLedgerProxy
                     throw;
                 }
             })
-            .AddTransforms(context => context.AddRequestTransform(transform =>
+            .AddTransforms(context =>
             {
-                // Whatever the client sent is not evidence: only the proxy's own verified view reaches the ledger.
-                transform.ProxyRequest.Headers.Remove(HeaderName);
-                var http = transform.HttpContext;
-                var certificate = http.Connection.ClientCertificate;
-                var caller = http.User.GetSpiffeId();
-                if (certificate is not null && !caller.IsEmpty)
+                // YARP's default X-Forwarded-For/Proto/Host/Prefix are not read by the ledger (it trusts only
+                // X-Forwarded-Client-Cert): none is set, and a copy a client sent is removed rather than passed on.
+                context.UseDefaultForwarders = false;
+                context.AddXForwarded(ForwardedTransformActions.Remove);
+                var values = context.Services.GetRequiredService<ForwardedClientCertValues>();
+                context.AddRequestTransform(transform =>
                 {
-                    var self = http.RequestServices.GetRequiredService<MtlsCredentialStore>().Current.Identity;
-                    var hash = Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
-                    transform.ProxyRequest.Headers.TryAddWithoutValidation(HeaderName, $"By={self};Hash={hash};URI={caller}");
-                }
+                    // Whatever the client sent is not evidence: only the proxy's own verified view reaches the ledger.
+                    transform.ProxyRequest.Headers.Remove(HeaderName);
+                    if (values.ValueFor(transform.HttpContext) is { } value)
+                    {
+                        transform.ProxyRequest.Headers.TryAddWithoutValidation(HeaderName, value);
+                    }
 
-                return ValueTask.CompletedTask;
-            }));
+                    return ValueTask.CompletedTask;
+                });
+            });
+        builder.Services.AddSingleton<ForwardedClientCertValues>();
         return builder;
     }
 

@@ -41,6 +41,27 @@ public class OrderFlowTests(ShopFixture shop)
     }
 
     [Fact]
+    public async Task The_services_json_answers_carry_a_content_length_instead_of_a_chunked_body()
+    {
+        using var shopper = App.CreateHttpClient("order", asIdentity: "shopper");
+        using var asOrder = App.CreateHttpClient("inventory", asIdentity: "order");
+        using var ledger = Ledger();
+
+        using var placed = await shopper.PostAsJsonAsync("/api/orders", new { sku = "coffee", quantity = 1, amount = 25.00m });
+        var order = await placed.Content.ReadFromJsonAsync<PlacedOrder>();
+        using var items = await asOrder.GetAsync("/api/inventory/items");
+        using var entries = await ledger.GetAsync($"/api/ledger/entries?orderId={order!.Id}");
+        using var ping = await ledger.GetAsync("/api/ledger/ping");
+
+        foreach (var (what, response) in new[] { ("order", placed), ("inventory items", items), ("ledger entries", entries), ("ledger ping", ping) })
+        {
+            Assert.True(response.IsSuccessStatusCode, $"{what}: {response.StatusCode}");
+            Assert.NotEqual(true, response.Headers.TransferEncodingChunked);
+            Assert.Equal((await response.Content.ReadAsByteArrayAsync()).Length, response.Content.Headers.ContentLength);
+        }
+    }
+
+    [Fact]
     public async Task A_declined_charge_releases_the_reservation()
     {
         using var shopper = App.CreateHttpClient("order", asIdentity: "shopper");

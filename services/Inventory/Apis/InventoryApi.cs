@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using MtlsAspire.ServiceDefaults.Authorization;
+using MtlsAspire.ServiceDefaults.Http;
 
 namespace MtlsAspire.Inventory.Apis;
 
@@ -18,17 +19,17 @@ public static class InventoryApi
 
     public sealed record ReservationRequest(string OrderId, string Sku, int Quantity);
 
-    private static Ok<IReadOnlyList<StockBook.Item>> GetItems(StockBook book) => TypedResults.Ok(book.Items());
+    private static SizedJson<IReadOnlyList<StockBook.Item>> GetItems(StockBook book) => SizedJson.Ok(book.Items());
 
-    private static Results<Ok<StockBook.Item>, NotFound> GetItem(string sku, StockBook book) =>
-        book.Find(sku) is { } item ? TypedResults.Ok(item) : TypedResults.NotFound();
+    private static Results<SizedJson<StockBook.Item>, NotFound> GetItem(string sku, StockBook book) =>
+        book.Find(sku) is { } item ? SizedJson.Ok(item) : TypedResults.NotFound();
 
-    private static Results<Created<StockBook.Reservation>, Conflict<string>> Reserve(ReservationRequest request, StockBook book)
+    private static Results<SizedJson<StockBook.Reservation>, SizedJson<string>> Reserve(ReservationRequest request, StockBook book)
     {
         var (reservation, problem) = book.Reserve(request.OrderId, request.Sku, request.Quantity);
         return reservation is null
-            ? TypedResults.Conflict(problem!)
-            : TypedResults.Created($"/api/inventory/reservations/{reservation.Id}", reservation);
+            ? SizedJson.Status(problem!, StatusCodes.Status409Conflict)
+            : SizedJson.Created($"/api/inventory/reservations/{reservation.Id}", reservation);
     }
 
     private static Results<NoContent, NotFound> Release(Guid id, StockBook book) =>

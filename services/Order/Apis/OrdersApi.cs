@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using MtlsAspire.ServiceDefaults.Authorization;
+using MtlsAspire.ServiceDefaults.Http;
 
 namespace MtlsAspire.Order.Apis;
 
@@ -16,20 +17,19 @@ public static class OrdersApi
 
     public sealed record OrderRequest(string Sku, int Quantity, decimal Amount);
 
-    private static async Task<Results<Created<OrderBook.PlacedOrder>, Conflict<OrderBook.PlacedOrder>, UnprocessableEntity<OrderBook.PlacedOrder>,
-        JsonHttpResult<OrderBook.PlacedOrder>>> Place(OrderRequest request, OrderBook orders, CancellationToken cancellationToken)
+    private static async Task<SizedJson<OrderBook.PlacedOrder>> Place(OrderRequest request, OrderBook orders, CancellationToken cancellationToken)
     {
         var order = await orders.PlaceAsync(request.Sku, request.Quantity, request.Amount, cancellationToken);
         return order.Status switch
         {
-            "confirmed" => TypedResults.Created($"/api/orders/{order.Id}", order),
-            "rejected" => TypedResults.Conflict(order),
+            "confirmed" => SizedJson.Created($"/api/orders/{order.Id}", order),
+            "rejected" => SizedJson.Status(order, StatusCodes.Status409Conflict),
             // Nothing was reserved or charged: try again later.
-            "inventory-unavailable" => TypedResults.Json(order, statusCode: StatusCodes.Status503ServiceUnavailable),
-            _ => TypedResults.UnprocessableEntity(order),
+            "inventory-unavailable" => SizedJson.Status(order, StatusCodes.Status503ServiceUnavailable),
+            _ => SizedJson.Status(order, StatusCodes.Status422UnprocessableEntity),
         };
     }
 
-    private static Results<Ok<OrderBook.PlacedOrder>, NotFound> Get(string id, OrderBook orders) =>
-        orders.Find(id) is { } order ? TypedResults.Ok(order) : TypedResults.NotFound();
+    private static Results<SizedJson<OrderBook.PlacedOrder>, NotFound> Get(string id, OrderBook orders) =>
+        orders.Find(id) is { } order ? SizedJson.Ok(order) : TypedResults.NotFound();
 }

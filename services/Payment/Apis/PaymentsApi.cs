@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using MtlsAspire.ServiceDefaults.Authorization;
+using MtlsAspire.ServiceDefaults.Http;
 
 namespace MtlsAspire.Payment.Apis;
 
@@ -16,7 +17,7 @@ public static class PaymentsApi
 
     public sealed record ChargeRequest(string OrderId, decimal Amount);
 
-    private static async Task<Results<Ok<ChargeBook.Charge>, ProblemHttpResult>> Charge(ChargeRequest request, ChargeBook book, CancellationToken cancellationToken)
+    private static async Task<Results<SizedJson<ChargeBook.Charge>, ProblemHttpResult>> Charge(ChargeRequest request, ChargeBook book, CancellationToken cancellationToken)
     {
         ChargeBook.Charge charge;
         try
@@ -30,9 +31,9 @@ public static class PaymentsApi
 
         return charge.Status == "declined"
             ? TypedResults.Problem($"Charge of {charge.Amount} declined (limit {ChargeBook.Limit}).", statusCode: StatusCodes.Status402PaymentRequired)
-            : TypedResults.Ok(charge);
+            : SizedJson.Ok(charge);
     }
 
-    private static Results<Ok<ChargeBook.Charge>, NotFound> Get(string orderId, ChargeBook book) =>
-        book.Find(orderId) is { } charge ? TypedResults.Ok(charge) : TypedResults.NotFound();
+    private static Results<SizedJson<ChargeBook.Charge>, NotFound> Get(string orderId, ChargeBook book) =>
+        book.Find(orderId) is { } charge ? SizedJson.Ok(charge) : TypedResults.NotFound();
 }
