@@ -2,9 +2,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using MtlsAspire.ServiceDefaults.Mtls;
 using MtlsAspire.ServiceDefaults.Telemetry;
 using MtlsAspire.Verification.Status;
@@ -39,20 +41,27 @@ public static class Extensions
     }
 
     /// <summary>
-    /// Logs, metrics (ASP.NET Core, HttpClient, runtime, mTLS) and traces, exported over OTLP when configured. Health
-    /// probes on the management endpoint produce neither spans nor Information logs.
+    /// Logs, metrics (ASP.NET Core, HttpClient, runtime, mTLS) and traces, exported over OTLP when configured
+    /// (<c>OTEL_EXPORTER_OTLP_ENDPOINT</c>, unless <c>OTEL_SDK_DISABLED=true</c>). Health probes on the management endpoint
+    /// produce neither spans nor Information logs; HttpClient and resilience log Warnings and above; with OTLP the console
+    /// keeps only what an operator needs there (<see cref="LogVolume"/>). Traces are sampled at
+    /// <c>Mtls:Telemetry:TraceSampleRatio</c> (<see cref="TelemetryOptions"/>).
     /// </summary>
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
+        var exports = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"])
+            && !string.Equals(builder.Configuration["OTEL_SDK_DISABLED"], "true", StringComparison.OrdinalIgnoreCase);
         builder.Logging.AddOpenTelemetry(logging =>
         {
             logging.IncludeFormattedMessage = true;
             logging.IncludeScopes = true;
         });
+        builder.Services.Configure<LoggerFilterOptions>(options => LogVolume.AddDefaults(options, exports));
         // Health probes stay out of the logs (their Information lines) as they stay out of the traces (filter below).
-        builder.Services.AddHttpContextAccessor();
         builder.Logging.AddSampler<HealthProbeLogSampler>();
 
+        builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.SectionName).ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TelemetryOptions>, TelemetryOptionsValidator>());
         builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
@@ -60,12 +69,13 @@ public static class Extensions
                 .AddRuntimeInstrumentation()
                 .AddMeter(MtlsTelemetry.MeterName))
             .WithTracing(tracing => tracing
+                .SetSampler(services => new MtlsTraceSampler(services.GetRequiredService<IOptions<TelemetryOptions>>().Value.TraceSampleRatio))
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(MtlsTelemetry.ActivitySourceName)
                 .AddAspNetCoreInstrumentation(options => options.Filter = context => !ManagementPaths.IsHealthProbe(context))
                 .AddHttpClientInstrumentation());
 
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        if (exports)
         {
             builder.Services.AddOpenTelemetry().UseOtlpExporter();
         }

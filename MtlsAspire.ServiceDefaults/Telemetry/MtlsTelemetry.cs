@@ -121,12 +121,37 @@ public sealed class MtlsTelemetry : IDisposable
     internal static void TraceRefusedHandshake(string side, string reason, string detail, string peerAddress, string subject, string claimedSpiffeId,
         string serial)
     {
-        using var activity = ActivitySource.StartActivity(HandshakeActivityName);
-        if (activity is null)
+        // Inside a trace that is not recorded (sampled out), the refusal becomes a trace of its own, linked to it: the
+        // sampler keeps every mTLS span, and a child of a span nobody exported would dangle.
+        var current = Activity.Current;
+        var unrecorded = current is { Recorded: false };
+        if (unrecorded)
         {
-            return;
+            Activity.Current = null;
         }
 
+        try
+        {
+            using var activity = unrecorded
+                ? ActivitySource.StartActivity(HandshakeActivityName, ActivityKind.Internal, default(ActivityContext), links: [new ActivityLink(current!.Context)])
+                : ActivitySource.StartActivity(HandshakeActivityName);
+            if (activity is not null)
+            {
+                TagRefusal(activity, side, reason, detail, peerAddress, subject, claimedSpiffeId, serial);
+            }
+        }
+        finally
+        {
+            if (unrecorded)
+            {
+                Activity.Current = current;
+            }
+        }
+    }
+
+    private static void TagRefusal(Activity activity, string side, string reason, string detail, string peerAddress, string subject, string claimedSpiffeId,
+        string serial)
+    {
         activity.SetTag("mtls.side", side);
         activity.SetTag("mtls.rejection.reason", reason);
         activity.SetTag("mtls.rejection.detail", detail);

@@ -20,7 +20,7 @@ internal sealed record BenchOptions
           --settle S                  seconds of load after each rotation's end condition, counted in its phase (default 2)
           --dir DIR                   where the temporary state directory is created (default the system temp
                                       directory); it is deleted at the end
-        usage: Lifecycle.Bench --latency [--variants LIST] [--rounds R] [--orders N] [--warmup N] [--loaded S]
+        usage: Lifecycle.Bench --latency|--telemetry [--variants LIST] [--rounds R] [--orders N] [--warmup N] [--loaded S]
                                [--workers N] [--charge-every K] [--dir DIR]
           --latency                   one order's latency and CPU instead of the lifecycle phases: per variant a fresh
                                       app, N sequential charged orders (1 worker, one pooled connection), then S
@@ -29,6 +29,9 @@ internal sealed record BenchOptions
                                       also quiet): default = DCP-proxied endpoints, telemetry to the dashboard, default
                                       logs; no-telemetry = OTEL_SDK_DISABLED=true; direct = MtlsAspire:ProxiedEndpoints=false;
                                       quiet = no telemetry and no ASP.NET Core per-request Information logs
+          --telemetry                 --latency --variants default,no-telemetry: what telemetry costs per order (the
+                                      services' CPU with OTLP export and logging as under the AppHost, then with
+                                      OTEL_SDK_DISABLED=true, back to back; the ratio is printed last but one)
           --rounds R                  how many times the whole list runs (default 1)
           --orders N                  sequential orders, every one charged (default 1500; at most 1700: 2,000 units)
           --warmup N                  unmeasured sequential orders first, every 4th charged (default 200)
@@ -108,6 +111,7 @@ internal sealed record BenchOptions
                 "--settle" => options with { Settle = TimeSpan.FromSeconds(Number(name, Value(), 0, 60)) },
                 "--dir" => options with { BaseDirectory = Value() },
                 "--latency" => options with { Latency = true },
+                "--telemetry" => options with { Latency = true, Variants = [.. AppSetup.Variants.Take(2)] },
                 "--variants" => options with { Variants = ParseVariants(Value()) },
                 "--rounds" => options with { Rounds = (int)Number(name, Value(), 1, 20) },
                 "--orders" => options with { Orders = (int)Number(name, Value(), 1, 1700) },

@@ -37,6 +37,11 @@ internal static class LatencyBench
         Console.WriteLine("CPU ms per order (utime+stime from /proc over the phase, divided by its orders):");
         Console.WriteLine(LatencyPhase.CpuTable(phases));
         Console.WriteLine(Ratios(phases, options.Variants));
+        if (TelemetryCost(phases) is { } cost)
+        {
+            Console.WriteLine(cost);
+        }
+
         Console.WriteLine(SummaryLine(phases));
         return exit;
     }
@@ -192,6 +197,35 @@ internal static class LatencyBench
         }
 
         return text.ToString();
+    }
+
+    /// <summary>
+    /// What telemetry costs per order: <c>default</c> (OTLP export to the dashboard, logging as under the AppHost) against
+    /// <c>no-telemetry</c>, the services' CPU alone and with DCP and the dashboard, medians over the rounds.
+    /// </summary>
+    private static string? TelemetryCost(IReadOnlyList<LatencyPhase> phases)
+    {
+        const string On = "default", Off = "no-telemetry";
+        var text = new System.Text.StringBuilder();
+        text.AppendLine($"Telemetry cost per order ({On} against {Off}, medians over the rounds):");
+        text.AppendLine("| phase | services CPU ms/order on / off | ratio | app+dcp+dashboard CPU ms/order on / off | ratio |");
+        text.AppendLine("|---|---|---|---|---|");
+        var rows = 0;
+        foreach (var phase in phases.Select(p => p.Phase).Distinct())
+        {
+            var on = phases.Where(p => p.Phase == phase && p.Variant == On).ToList();
+            var off = phases.Where(p => p.Phase == phase && p.Variant == Off).ToList();
+            if (on.Count == 0 || off.Count == 0)
+            {
+                continue;
+            }
+
+            string Pair(Func<LatencyPhase, double> f) => $"{F(Median(on, f))} / {F(Median(off, f))} | ×{(Median(on, f) / Median(off, f)).ToString("0.00", CultureInfo.InvariantCulture)}";
+            text.AppendLine($"| {phase} | {Pair(p => p.ServicesCpuPerOrder)} | {Pair(p => p.AppCpuPerOrder)} |");
+            rows++;
+        }
+
+        return rows == 0 ? null : text.ToString();
     }
 
     /// <summary>The last line: the sequential charged orders' p50/p99 per variant (medians over the rounds).</summary>

@@ -54,6 +54,11 @@ internal sealed record LatencyPhase(string Variant, int Round, string Phase, Tim
     public double AppCpuPerOrder => Orders == 0 ? double.NaN
         : Cpu.Where(c => c.Key is not (ProcessGroups.Bench or "machine")).Sum(c => c.Value.TotalMilliseconds) / Orders;
 
+    /// <summary>CPU per order of the services alone (every project resource's processes: not DCP, the dashboard or this process).</summary>
+    public double ServicesCpuPerOrder => Orders == 0 ? double.NaN
+        : Cpu.Where(c => c.Key is not (ProcessGroups.Bench or ProcessGroups.Dcp or ProcessGroups.Dashboard or ProcessGroups.Other or "machine"))
+            .Sum(c => c.Value.TotalMilliseconds) / Orders;
+
     /// <summary>The machine's busy share (of all cores) during the phase, and the part of it that is not ours.</summary>
     public (double Busy, double Foreign) MachineLoad
     {

@@ -38,9 +38,12 @@ public sealed partial class OrderBook(InventoryClient inventory, PaymentClient p
         }
 
         string? problem;
+        var declined = false;
         try
         {
             problem = await payment.ChargeAsync(id, amount, cancellationToken);
+            // 402 is payment's answer for a charge it declined (the amount); any other refusal is a fault.
+            declined = problem?.StartsWith("payment answered 402:", StringComparison.Ordinal) == true;
         }
         catch (Exception e) when (Unreachable(e))
         {
@@ -56,9 +59,18 @@ public sealed partial class OrderBook(InventoryClient inventory, PaymentClient p
             catch (Exception e) when (Unreachable(e))
             {
                 problem += $"; the reservation {reservation.Id} could not be released (inventory could not be reached: {e.Message})";
+                declined = false;
             }
 
-            LogNotCharged(logger, id, reservation.Id, problem);
+            if (declined)
+            {
+                LogDeclined(logger, id, reservation.Id, problem);
+            }
+            else
+            {
+                LogNotCharged(logger, id, reservation.Id, problem);
+            }
+
             return Record(new PlacedOrder(id, sku, quantity, amount, "payment-failed", problem, time.GetUtcNow()));
         }
 
@@ -74,6 +86,10 @@ public sealed partial class OrderBook(InventoryClient inventory, PaymentClient p
 
     [LoggerMessage(1, LogLevel.Warning, "Order {OrderId} not charged, reservation {Reservation} released: {Problem}")]
     private static partial void LogNotCharged(ILogger logger, string orderId, Guid reservation, string problem);
+
+    // A charge payment declined is a business outcome, not a fault: Information (the order's span and status say it too).
+    [LoggerMessage(2, LogLevel.Information, "Order {OrderId} declined by payment, reservation {Reservation} released: {Problem}")]
+    private static partial void LogDeclined(ILogger logger, string orderId, Guid reservation, string problem);
 
     private PlacedOrder Record(PlacedOrder order)
     {

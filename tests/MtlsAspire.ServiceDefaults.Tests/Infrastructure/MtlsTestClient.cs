@@ -38,7 +38,7 @@ public sealed class MtlsTestClient : IAsyncDisposable
     }
 
     public static async Task<MtlsTestClient> StartAsync(string credentialsDirectory, Uri server, string serverService, TimeProvider? time = null,
-        IDictionary<string, string?>? settings = null)
+        IDictionary<string, string?>? settings = null, Action<IHostApplicationBuilder>? configure = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Development", ApplicationName = "mtls-test-client" });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -62,6 +62,7 @@ public sealed class MtlsTestClient : IAsyncDisposable
         builder.Logging.AddFakeLogging();
         builder.AddServiceDefaults();
         builder.Services.AddHttpClient("server", client => client.BaseAddress = new Uri("https://server")).AddMtlsClient(serverService);
+        configure?.Invoke(builder);
         var host = builder.Build();
         await host.StartAsync();
         return new MtlsTestClient(host);

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using MtlsAspire.ServiceDefaults.Mtls;
@@ -36,7 +37,7 @@ public sealed class MtlsTestServer : IAsyncDisposable
     public FakeLogCollector Logs => App.Services.GetFakeLogCollector();
 
     public static async Task<MtlsTestServer> StartAsync(string credentialsDirectory, Action<WebApplication> map, TimeProvider? time = null,
-        IDictionary<string, string?>? settings = null, string environment = "Development")
+        IDictionary<string, string?>? settings = null, string environment = "Development", Action<IHostApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = environment, ApplicationName = "mtls-test-server" });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -60,6 +61,7 @@ public sealed class MtlsTestServer : IAsyncDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.AddServiceDefaults();
         builder.AddMtlsServer();
+        configure?.Invoke(builder);
         var app = builder.Build();
         app.MapDefaultEndpoints();
         map(app);

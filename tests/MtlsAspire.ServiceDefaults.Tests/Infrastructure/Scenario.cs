@@ -28,11 +28,11 @@ public sealed class Scenario : IAsyncDisposable
         new(Pem.ReadCertificates(File.ReadAllText(Pki.Authority.Layout.BundleFile), "ca.crt").ToArray());
 
     public static async Task<Scenario> StartAsync(TimeProvider? serverTime = null, IDictionary<string, string?>? settings = null, string serverService = "payment",
-        TimeSpan? serverLifetime = null, string environment = "Development")
+        TimeSpan? serverLifetime = null, string environment = "Development", Action<Microsoft.Extensions.Hosting.IHostApplicationBuilder>? configure = null)
     {
         var pki = new TestPki();
         pki.Authority.Issue(new LeafRequest(serverService) { DnsNames = ["localhost"], IPAddresses = [System.Net.IPAddress.Loopback], Lifetime = serverLifetime });
-        var server = await MtlsTestServer.StartAsync(pki.Authority.Layout.ServiceDirectory(serverService), MapEndpoints, serverTime, settings, environment);
+        var server = await MtlsTestServer.StartAsync(pki.Authority.Layout.ServiceDirectory(serverService), MapEndpoints, serverTime, settings, environment, configure);
         return new Scenario(pki, server);
     }
 
