@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using MtlsAspire.AppHost;
 using MtlsAspire.Hosting;
 using MtlsAspire.Hosting.Kubernetes;
@@ -10,6 +11,7 @@ using MtlsAspire.Hosting.Kubernetes;
 //                      └─▶ payment ─▶ legacy-proxy ─(plain HTTP, Unix socket)─▶ legacy-ledger
 //   intruder ─▶ payment, inventory   (refused, each in its own way)
 var builder = DistributedApplication.CreateBuilder(AppHostArguments.Translate(args));
+builder.Services.AddHostedService<ReadyReport>();
 
 var pki = builder.AddMtlsPki("pki");
 
