@@ -6,8 +6,8 @@ namespace MtlsAspire.Hosting;
 
 /// <summary>
 /// Runs every project from its build output (<c>dotnet {project}.dll</c>) instead of DCP's default
-/// <c>dotnet run --no-build</c>, which evaluates the project with MSBuild before it starts the app: ~1–3 s of CPU per
-/// service at every start and restart, for an answer the AppHost's own build already had.
+/// <c>dotnet run --no-build</c>, which evaluates the project with MSBuild before it starts the app, at every start and
+/// restart of every project, for an answer (where the assembly is) that the AppHost's own build already had.
 /// </summary>
 public static class BuiltOutputLaunch
 {
@@ -44,7 +44,7 @@ public static class BuiltOutputLaunch
             }
 
             project.Annotations.Add(new ExecutableAnnotation { Command = "dotnet", WorkingDirectory = Path.GetDirectoryName(projectPath)! });
-            // First, before any argument of the resource's own (a callback of ours added last still runs after theirs).
+            // The assembly is the first argument, before the resource's own: this callback, added last, runs after theirs.
             builder.CreateResourceBuilder(project).WithArgs(context => context.Args.Insert(0, assembly));
         }
 
