@@ -20,7 +20,9 @@ public class LifecycleTests
                 builder.CreateResourceBuilder<ProjectResource>("inventory").WithEnvironment("Mtls__MinimumTlsVersion", "Tls9");
                 builder.AddProject("ghost", Ghost.Project).WithMtlsIdentity(builder.CreateResourceBuilder<PkiResource>("pki"));
             });
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        // For every wait below together: the ghost's `dotnet run` evaluates its project before it fails, which took over
+        // two minutes beside six starting services on a loaded 2-core machine.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
 
         var crashed = await app.App.ResourceNotifications.WaitForResourceAsync("inventory",
             e => e.Snapshot.State?.Text is "Exited" or "FailedToStart" or "Finished", timeout.Token);
