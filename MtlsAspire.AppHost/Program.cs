@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using MtlsAspire.AppHost;
 using MtlsAspire.Hosting;
 using MtlsAspire.Hosting.Kubernetes;
@@ -10,6 +11,7 @@ using MtlsAspire.Hosting.Kubernetes;
 //                      └─▶ payment ─▶ legacy-proxy ─(plain HTTP, Unix socket)─▶ legacy-ledger
 //   intruder ─▶ payment, inventory   (refused, each in its own way)
 var builder = DistributedApplication.CreateBuilder(AppHostArguments.Translate(args));
+builder.Services.AddHostedService<ReadyReport>();
 
 var pki = builder.AddMtlsPki("pki");
 
@@ -17,6 +19,10 @@ var pki = builder.AddMtlsPki("pki");
 // allocated port itself: Lifecycle.Bench --latency measures what the proxy costs.
 var proxied = builder.Configuration.GetValue("MtlsAspire:ProxiedEndpoints", defaultValue: true);
 
+// WaitFor only where a caller cannot do its job without its callee: every service starts as soon as the pki has issued
+// its certificate (WithMtlsIdentity waits for the pki) and reaches its callees per request, through service discovery and
+// the resilience handler. The traffic sources wait for everything they call, directly or behind it, so that no request
+// of theirs fails at start.
 var ledger = builder.AddProject<Projects.LegacyLedger>("legacy-ledger")
     .ListenOnUnixSocket();
 ledger.WithEnvironment("Ledger__Database", Path.Combine(ledger.GetDataDirectory(), "ledger.db"));
@@ -25,8 +31,7 @@ var proxy = builder.AddProject<Projects.LegacyProxy>("legacy-proxy")
     .WithHttpsEndpoint(isProxied: proxied)
     .WithMtlsIdentity(pki)
     .WithReference(ledger)
-    .WithEnvironment("LegacyLedger__Socket", ledger.Resource.GetUnixSocketPath())
-    .WaitFor(ledger);
+    .WithEnvironment("LegacyLedger__Socket", ledger.Resource.GetUnixSocketPath());
 
 var inventory = builder.AddProject<Projects.Inventory>("inventory")
     .WithHttpsEndpoint(isProxied: proxied)
@@ -35,24 +40,26 @@ var inventory = builder.AddProject<Projects.Inventory>("inventory")
 var payment = builder.AddProject<Projects.Payment>("payment")
     .WithHttpsEndpoint(isProxied: proxied)
     .WithMtlsIdentity(pki)
-    .WithReference(proxy)
-    .WaitFor(proxy);
+    .WithReference(proxy);
 
 var order = builder.AddProject<Projects.Order>("order")
     .WithHttpsEndpoint(isProxied: proxied)
     .WithMtlsIdentity(pki)
     .WithReference(inventory)
-    .WithReference(payment)
-    .WaitFor(inventory)
-    .WaitFor(payment);
+    .WithReference(payment);
 
 if (builder.Configuration.GetValue("MtlsAspire:Workers", defaultValue: true))
 {
+    // An order goes through order, inventory, payment, legacy-proxy and the ledger.
     builder.AddProject<Projects.Shopper>("shopper")
         .WithMtlsIdentity(pki)
         .WithRequestOutcomes()
         .WithReference(order)
-        .WaitFor(order);
+        .WaitFor(order)
+        .WaitFor(inventory)
+        .WaitFor(payment)
+        .WaitFor(proxy)
+        .WaitFor(ledger);
 
     // Knows where payment and inventory are, is allowed to call neither, and carries certificates they must refuse.
     builder.AddProject<Projects.Intruder>("intruder")
@@ -63,6 +70,11 @@ if (builder.Configuration.GetValue("MtlsAspire:Workers", defaultValue: true))
         .WithEndpointOf(inventory)
         .WaitFor(payment)
         .WaitFor(inventory);
+}
+
+if (builder.Configuration.GetValue("MtlsAspire:LaunchFromBuildOutput", defaultValue: true))
+{
+    builder.LaunchProjectsFromBuildOutput();
 }
 
 // --operation publish --step kubernetes --output-path deploy/k8s: this model as manifests with cert-manager.

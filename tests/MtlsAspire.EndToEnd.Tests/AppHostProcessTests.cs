@@ -66,6 +66,8 @@ public class AppHostProcessTests
                 .Count(c => c.Contains("/bin/", StringComparison.Ordinal) && c.Contains("/services/", StringComparison.Ordinal)) == 5,
                 "ledger, proxy, inventory, payment and order running", TimeSpan.FromMinutes(2));
             var children = Started().Distinct().ToList();
+            // Each service runs from its build output (dotnet {assembly}), not through `dotnet run`, which evaluates the project first.
+            Assert.DoesNotContain(children, pid => ProcessTree.CommandLine(pid).StartsWith("dotnet run", StringComparison.Ordinal));
             Assert.Contains(children, pid => ProcessTree.CommandLine(pid).Contains("dcp", StringComparison.Ordinal));
             Assert.Contains(children, pid => ProcessTree.CommandLine(pid).Contains("Aspire.Dashboard", StringComparison.Ordinal));
             Assert.True(File.Exists(endpoints));

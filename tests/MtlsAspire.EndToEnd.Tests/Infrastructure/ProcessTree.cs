@@ -76,8 +76,8 @@ public static partial class ProcessTree
     }
 
     /// <summary>
-    /// The service's own process: DCP runs a project as <c>dotnet run --no-build</c>, which starts the app as its child;
-    /// the pid DCP reports is the former.
+    /// The service's own process: the pid DCP reports, or, for a project it runs as <c>dotnet run --no-build</c> (one the
+    /// AppHost found no build output for), that command's child.
     /// </summary>
     public static int ApplicationOf(int pid) =>
         CommandLine(pid).StartsWith("dotnet run", StringComparison.Ordinal) && Descendants(pid) is [var app, ..] ? app : pid;
