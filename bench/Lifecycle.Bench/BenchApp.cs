@@ -73,7 +73,7 @@ internal sealed class BenchApp : IAsyncDisposable
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromMinutes(8)); // five WaitFor levels of `dotnet run`: minutes on a loaded 2-core machine
+            timeout.CancelAfter(TimeSpan.FromMinutes(8)); // every service at once, then the shopper and the intruder: minutes on a loaded 2-core machine
             await app.StartAsync(timeout.Token);
             foreach (var resource in builder.Resources.Where(r => r is ProjectResource or PkiResource))
             {
@@ -105,10 +105,10 @@ internal sealed class BenchApp : IAsyncDisposable
     public Task UntilEveryServiceAsync(string what, Func<CredentialStatus, bool> loaded, CancellationToken cancellationToken) =>
         FleetWait.UntilAsync(_fleet, what, loaded, TimeSpan.FromMinutes(2), TimeProvider.System, line => Console.WriteLine($"    {line}"), cancellationToken);
 
-    /// <summary>The application processes of the project resources (DCP reports the <c>dotnet run</c> that starts each).</summary>
+    /// <summary>The application processes of the project resources (DCP reports the process it started: the service itself, or the <c>dotnet run</c> above it when <c>MtlsAspire:LaunchFromBuildOutput=false</c>).</summary>
     public IReadOnlyList<int> ServiceProcesses() => [.. ServiceProcessesByResource().Values.SelectMany(pids => pids)];
 
-    /// <summary>Per project resource, its <c>dotnet run</c> (what DCP reports) and every process below it (the service).</summary>
+    /// <summary>Per project resource, the process DCP reports and every process below it.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<int>> ServiceProcessesByResource()
     {
         var byResource = new Dictionary<string, IReadOnlyList<int>>(StringComparer.Ordinal);
