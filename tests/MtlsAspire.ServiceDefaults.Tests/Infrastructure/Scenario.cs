@@ -85,6 +85,24 @@ public sealed class Scenario : IAsyncDisposable
         await Eventually.True(() => Server.Store.Current.Generation > generation, "the server loaded its new credential files");
     }
 
+    /// <summary>
+    /// Revokes the initial intermediate (cACompromise) once the server has moved to a new one, so that its own chain
+    /// survives the revocation; returns when the server has loaded the root's new CRL. Clients issued before still chain to it.
+    /// </summary>
+    public async Task<string> RevokeInitialIntermediateAsync()
+    {
+        var oldIntermediate = Pki.Init.Intermediate.Serial;
+        var generation = Server.Store.Current.Generation;
+        Pki.Authority.RotateIntermediate();
+        await Eventually.True(() => Server.Store.Current.Generation > generation, "the server loaded the new intermediate's CRL");
+        var renewed = Pki.Authority.Renew("payment");
+        await Eventually.True(() => Server.Store.Current.Leaf.SerialNumber == renewed.Entry.Serial, "the server presents its leaf of the new intermediate");
+        generation = Server.Store.Current.Generation;
+        Pki.Authority.Revoke(oldIntermediate, X509RevocationReason.CACompromise);
+        await Eventually.True(() => Server.Store.Current.Generation > generation, "the server loaded the root's new CRL");
+        return oldIntermediate;
+    }
+
     /// <summary><paramref name="files"/> whose bundle and CRLs also hold those of <paramref name="other"/> (a second PKI).</summary>
     public static CredentialFiles AlsoTrusting(CredentialFiles files, CredentialFiles other) =>
         files with { BundlePem = files.BundlePem + other.BundlePem, CrlPem = files.CrlPem + other.CrlPem };
