@@ -66,17 +66,20 @@ public class AppHostProcessTests
                 .Count(c => c.Contains("/bin/", StringComparison.Ordinal) && c.Contains("/services/", StringComparison.Ordinal)) == 5,
                 "ledger, proxy, inventory, payment and order running", TimeSpan.FromMinutes(2));
             var children = Started().Distinct().ToList();
+            started = children; // from here on, whatever fails, the finally block stops them by process id
             // Each service runs from its build output (dotnet {assembly}), not through `dotnet run`, which evaluates the project first.
             Assert.DoesNotContain(children, pid => ProcessTree.CommandLine(pid).StartsWith("dotnet run", StringComparison.Ordinal));
             Assert.Contains(children, pid => ProcessTree.CommandLine(pid).Contains("dcp", StringComparison.Ordinal));
             Assert.Contains(children, pid => ProcessTree.CommandLine(pid).Contains("Aspire.Dashboard", StringComparison.Ordinal));
             Assert.True(File.Exists(endpoints));
-            lock (output)
+            // The dashboard prints its login URL when it has started, which can come after the services (they wait only for pki).
+            await Eventually.Until(() =>
             {
-                Assert.Contains("Login to the dashboard at http://127.0.0.1:", output.ToString(), StringComparison.Ordinal);
-            }
-
-            started = children;
+                lock (output)
+                {
+                    return output.ToString().Contains("Login to the dashboard at http://127.0.0.1:", StringComparison.Ordinal);
+                }
+            }, "the dashboard's login URL", TimeSpan.FromMinutes(1));
             foreach (var service in children.Where(pid => ProcessTree.CommandLine(pid).Contains("/services/", StringComparison.Ordinal)))
             {
                 Assert.DoesNotContain(strayCaller, File.ReadAllText($"/proc/{service}/environ"), StringComparison.Ordinal);
