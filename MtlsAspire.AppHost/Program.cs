@@ -1,3 +1,4 @@
+#pragma warning disable CS0618 // AddProject<T> is obsolete on Aspire 17 (AddDotnetProject replaces it): being evaluated
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using MtlsAspire.AppHost;

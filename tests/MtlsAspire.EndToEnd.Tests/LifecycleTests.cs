@@ -1,3 +1,4 @@
+#pragma warning disable CS0618 // AddProject(name, path) is obsolete on Aspire 17 (AddDotnetProject replaces it): being evaluated
 using Microsoft.Extensions.Time.Testing;
 using MtlsAspire.CertBootstrap.Authority;
 using MtlsAspire.CertBootstrap.Ledger;
