@@ -213,7 +213,8 @@ public class ServiceKillTests
     private static async Task KillAndRestartAsync(TestApp app, string resource, Func<bool> refused, string what, IEnumerable<Outcome> outcomes)
     {
         Assert.True(ProcessTree.Signal(app.ProcessId(resource), ProcessTree.Sigkill));
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        // Generous: a restart on a 2-core machine running other test apps can take most of a minute to become healthy.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var exited = await app.App.ResourceNotifications.WaitForResourceAsync(resource, e => e.Snapshot.State?.Text is "Exited" or "Finished", timeout.Token);
         Assert.NotEqual(0, exited.Snapshot.ExitCode);
         await WaitFor(refused, what, outcomes);
