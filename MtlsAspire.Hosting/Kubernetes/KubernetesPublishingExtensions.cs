@@ -1,5 +1,3 @@
-#pragma warning disable ASPIREPIPELINES001 // pipeline steps are experimental in Aspire 13.6
-
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Pipelines;
