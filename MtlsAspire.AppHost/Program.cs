@@ -27,8 +27,8 @@ var proxied = builder.Configuration.GetValue("MtlsAspire:ProxiedEndpoints", defa
 // AddProject, obsolete on Aspire 17, and not its replacement AddDotnetProject: AddDotnetProject runs `dotnet build` of
 // every project and then one MSBuild evaluation per project (its run command) at every start of the app, before any
 // service starts, for what this AppHost's own build already did and recorded (LaunchProjectsFromBuildOutput below).
-// Measured: about 20 s of CPU per start (a 2-core machine: ~10 s more to every resource healthy, and at each of the
-// end-to-end tests' app starts); docs/aspire-17.md, "Launching projects".
+// Measured: about 20 s of CPU per start, so 10 s or more to every resource healthy on 2 cores, at every end-to-end
+// test's app start too (side by side under load: 55 → 79 s median); docs/aspire-17.md, "Launching projects".
 #pragma warning disable CS0618
 var ledger = builder.AddProject<Projects.LegacyLedger>("legacy-ledger")
     .ListenOnUnixSocket();
