@@ -1,4 +1,4 @@
-#pragma warning disable CS0618 // AddProject(name, path) is obsolete on Aspire 17 (AddDotnetProject replaces it): being evaluated
+#pragma warning disable CS0618 // AddProject, as the AppHost adds its services (MtlsAspire.AppHost/Program.cs says why not AddDotnetProject)
 using Microsoft.Extensions.Time.Testing;
 using MtlsAspire.CertBootstrap.Authority;
 using MtlsAspire.CertBootstrap.Ledger;

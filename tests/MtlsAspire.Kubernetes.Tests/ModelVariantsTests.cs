@@ -1,4 +1,3 @@
-#pragma warning disable CS0618 // AddProject(name, path) is obsolete on Aspire 17 (AddDotnetProject replaces it): being evaluated
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
@@ -20,7 +19,7 @@ public sealed class ModelVariantsTests : IDisposable
     public async Task Replicas_come_from_the_model()
     {
         var (builder, pki) = Builder();
-        builder.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki).WithReplicas(3);
+        builder.AddDotnetProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki).WithReplicas(3);
 
         var manifests = await PublishAsync(builder, pki);
 
@@ -31,13 +30,13 @@ public sealed class ModelVariantsTests : IDisposable
     public async Task Without_the_dashboard_there_is_no_collector_and_no_OTLP_endpoint_unless_one_is_named()
     {
         var (builder, pki) = Builder(("MtlsAspire:Kubernetes:Dashboard", "false"));
-        builder.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
+        builder.AddDotnetProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
         var without = await PublishAsync(builder, pki);
         Assert.DoesNotContain("dashboard.yaml", without.Files.Keys);
         Assert.DoesNotContain("OTEL_EXPORTER_OTLP_ENDPOINT", without.Files["inventory.yaml"], StringComparison.Ordinal);
 
         var (other, otherPki) = Builder(("MtlsAspire:Kubernetes:Dashboard", "false"), ("MtlsAspire:Kubernetes:OtlpEndpoint", "http://collector.observability:4317"));
-        other.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(otherPki);
+        other.AddDotnetProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(otherPki);
         Assert.Contains("value: \"http://collector.observability:4317\"", (await PublishAsync(other, otherPki)).Files["inventory.yaml"], StringComparison.Ordinal);
     }
 
@@ -45,7 +44,7 @@ public sealed class ModelVariantsTests : IDisposable
     public async Task The_trust_settings_reach_the_publisher_and_the_trust_admins_binding()
     {
         var (builder, pki) = Builder(("MtlsAspire:Kubernetes:AllowExtraRootsForTrustDomain", "true"), ("MtlsAspire:Kubernetes:TrustAdminGroup", "oncall"));
-        builder.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
+        builder.AddDotnetProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
 
         var manifests = await PublishAsync(builder, pki);
 
@@ -58,9 +57,9 @@ public sealed class ModelVariantsTests : IDisposable
     public async Task A_socket_only_resource_called_by_two_cannot_share_a_pod_and_the_publish_says_so()
     {
         var (builder, pki) = Builder();
-        var ledger = builder.AddProject("legacy-ledger", Project("LegacyLedger")).ListenOnUnixSocket();
-        builder.AddProject("legacy-proxy", Project("LegacyProxy")).WithHttpsEndpoint().WithMtlsIdentity(pki).WithReference(ledger);
-        builder.AddProject("payment", Project("Payment")).WithHttpsEndpoint().WithMtlsIdentity(pki).WithReference(ledger);
+        var ledger = builder.AddDotnetProject("legacy-ledger", Project("LegacyLedger")).ListenOnUnixSocket();
+        builder.AddDotnetProject("legacy-proxy", Project("LegacyProxy")).WithHttpsEndpoint().WithMtlsIdentity(pki).WithReference(ledger);
+        builder.AddDotnetProject("payment", Project("Payment")).WithHttpsEndpoint().WithMtlsIdentity(pki).WithReference(ledger);
 
         var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => PublishAsync(builder, pki));
 
@@ -72,8 +71,8 @@ public sealed class ModelVariantsTests : IDisposable
     public async Task A_resource_without_identity_or_pod_is_refused_rather_than_silently_left_out()
     {
         var (builder, pki) = Builder();
-        builder.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
-        builder.AddProject("reporting", Project("Shopper"));
+        builder.AddDotnetProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
+        builder.AddDotnetProject("reporting", Project("Shopper"));
 
         var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => PublishAsync(builder, pki));
 
@@ -100,7 +99,7 @@ public sealed class ModelVariantsTests : IDisposable
     public async Task A_root_rotation_step_trusts_both_roots_and_signs_with_the_new_one()
     {
         var (builder, pki) = Builder(("MtlsAspire:Kubernetes:Roots", "1,2"), ("MtlsAspire:Kubernetes:SigningRoot", "2"));
-        builder.AddProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
+        builder.AddDotnetProject("inventory", Project("Inventory")).WithHttpsEndpoint().WithMtlsIdentity(pki);
 
         var manifests = await PublishAsync(builder, pki);
 
@@ -142,5 +141,7 @@ public sealed class ModelVariantsTests : IDisposable
         }
     }
 
+    // Added with AddDotnetProject, Aspire 17's replacement for AddProject (which the AppHost keeps for its launch): the
+    // publish step reads any resource with an identity, whatever its type; and in publish mode nothing is built.
     private static string Project(string name) => Path.Combine(Repository.Root, "services", name, $"{name}.csproj");
 }
