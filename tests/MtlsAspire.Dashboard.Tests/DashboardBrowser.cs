@@ -32,6 +32,8 @@ public sealed class DashboardBrowser : IAsyncDisposable
         await page.GotoAsync(loginUrl.ToString());
         // The login page validates the token and redirects to the resources page.
         await page.WaitForURLAsync(url => !url.Contains("/login", StringComparison.OrdinalIgnoreCase));
+        // Aspire 17 may land on the view last used (structured logs, …) rather than on the resources.
+        await page.GotoAsync("resources");
         return page;
     }
 

@@ -13,16 +13,17 @@ internal sealed class DashboardPage(IPage page)
 
     public IPage Page => page;
 
-    /// <summary>A row of the resources list, by exact resource name.</summary>
-    public ILocator ResourceRow(string name) => page.Locator($".resource-row:has(.resource-row-name:text-is(\"{name}\"))");
+    /// <summary>A row of the resources list, by exact resource name (not the row of its telemetry source, which some pages add).</summary>
+    public ILocator ResourceRow(string name) => page.Locator($".resource-row.resource-row-kind-resource:has(.resource-row-name:text-is(\"{name}\"))");
 
     /// <summary>The state a row shows (its state dot's tooltip: Running, Finished, …).</summary>
     public ILocator ResourceState(string name) => ResourceRow(name).Locator(".resource-row-meta-state");
 
-    /// <summary>Opens a resource's overview by clicking its row, and waits for its properties, every one of them shown.</summary>
+    /// <summary>Opens a resource's overview page, and waits for its properties, every one of them shown.</summary>
     public async Task OpenDetailsAsync(string resource)
     {
-        await ResourceRow(resource).Locator("a.resource-row-link").ClickAsync();
+        // By its address: a row's link opens the resource in the current view (its structured logs on that page, …).
+        await page.GotoAsync($"resources/{resource}");
         await Assertions.Expect(page.Locator("h1.resource-title")).ToHaveTextAsync(resource);
         await Assertions.Expect(Properties.Locator("td.nameColumn").First).ToBeVisibleAsync();
         // The card shows the first ten properties; the others are behind "N more".
@@ -49,11 +50,12 @@ internal sealed class DashboardPage(IPage page)
     /// <summary>An item of the open actions menu, by the command's exact display name.</summary>
     public ILocator MenuItem(string command) => page.GetByRole(AriaRole.Menuitem, new() { Name = command, Exact = true });
 
-    /// <summary>Runs a command from a resource's "..." actions menu.</summary>
+    /// <summary>Runs a command from a resource's "..." actions menu, and waits for the dashboard to report that it succeeded.</summary>
     public async Task RunCommandFromMenuAsync(string resource, string command)
     {
         await OpenActionsMenuAsync(resource);
         await MenuItem(command).ClickAsync();
+        await Assertions.Expect(page.GetByText($"{resource} \"{command}\" succeeded")).ToBeVisibleAsync(new() { Timeout = 60_000 });
     }
 
     /// <summary>The data rows of the page's grid (structured logs, traces).</summary>

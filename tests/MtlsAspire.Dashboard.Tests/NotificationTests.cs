@@ -13,7 +13,7 @@ public sealed class NotificationTests(DotnetRunFixture fixture)
         var page = dashboard.Page;
 
         // Each page is checked once it shows its data: by then the dashboard shows what the AppHost sent it at start.
-        await Assertions.Expect(dashboard.ResourceRow("payment")).ToBeVisibleAsync(new() { Timeout = 120_000 });
+        await Assertions.Expect(dashboard.ResourceState("payment")).ToHaveAttributeAsync("data-tooltip", "Running", new() { Timeout = 120_000 });
         await Screenshots.SaveAsync(page, "dotnet-run-resources");
         await ExpectNoErrorOrWarningAsync(dashboard, "resources");
 
