@@ -26,12 +26,20 @@ internal sealed class DashboardPage(IPage page)
         await page.GotoAsync($"resources/{resource}");
         await Assertions.Expect(page.Locator("h1.resource-title")).ToHaveTextAsync(resource);
         await Assertions.Expect(Properties.Locator("td.nameColumn").First).ToBeVisibleAsync();
-        // The card shows the first ten properties; the others are behind "N more".
+        // The card shows the first ten properties; the others are behind "N more". Opening them also tells that the page
+        // is live: its first render is static, and a click there is lost until the Blazor circuit connects (so click again,
+        // at most three times); the commands of the page work only from then on.
         var more = Properties.Locator("button.overview-show-more");
-        if (await more.CountAsync() > 0 && await more.GetAttributeAsync("aria-expanded") == "false")
+        for (var attempt = 1; await more.CountAsync() > 0 && await more.GetAttributeAsync("aria-expanded") == "false"; attempt++)
         {
             await more.ClickAsync();
-            await Assertions.Expect(more).ToHaveAttributeAsync("aria-expanded", "true");
+            try
+            {
+                await Assertions.Expect(more).ToHaveAttributeAsync("aria-expanded", "true", new() { Timeout = 10_000 });
+            }
+            catch (PlaywrightException) when (attempt < 3)
+            {
+            }
         }
     }
 
