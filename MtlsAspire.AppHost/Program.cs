@@ -12,6 +12,8 @@ using MtlsAspire.Hosting.Kubernetes;
 //   intruder ─▶ payment, inventory   (refused, each in its own way)
 var builder = DistributedApplication.CreateBuilder(AppHostArguments.Translate(args));
 builder.Services.AddHostedService<ReadyReport>();
+// No red "No trusted development certificate" notice on the dashboard: every https endpoint here has its own certificate.
+builder.WithoutStartupNotifications();
 
 var pki = builder.AddMtlsPki("pki");
 

@@ -16,19 +16,24 @@ public sealed class DashboardBrowser : IAsyncDisposable
     private IBrowser? _browser;
 
     /// <summary>A new signed-in page on the dashboard's resources page.</summary>
-    public async Task<IPage> OpenDashboardAsync(DashboardFixture fixture)
+    public Task<IPage> OpenDashboardAsync(DashboardFixture fixture) => OpenDashboardAsync(fixture.LoginUrl, fixture.DashboardUrl);
+
+    /// <summary>A new page signed in through <paramref name="loginUrl"/>, on the dashboard's resources page.</summary>
+    public async Task<IPage> OpenDashboardAsync(Uri loginUrl, Uri dashboardUrl)
     {
         var browser = await BrowserAsync();
         var context = await browser.NewContextAsync(new BrowserNewContextOptions
         {
             ViewportSize = new ViewportSize { Width = 1600, Height = 1000 },
-            BaseURL = fixture.DashboardUrl.ToString(),
+            BaseURL = dashboardUrl.ToString(),
         });
         context.SetDefaultTimeout(30_000);
         var page = await context.NewPageAsync();
-        await page.GotoAsync(fixture.LoginUrl.ToString());
+        await page.GotoAsync(loginUrl.ToString());
         // The login page validates the token and redirects to the resources page.
         await page.WaitForURLAsync(url => !url.Contains("/login", StringComparison.OrdinalIgnoreCase));
+        // Aspire 17 may land on the view last used (structured logs, …) rather than on the resources.
+        await page.GotoAsync("resources");
         return page;
     }
 

@@ -2,36 +2,85 @@ using Microsoft.Playwright;
 
 namespace MtlsAspire.Dashboard.Tests;
 
-/// <summary>Locators for the parts of the Aspire 13.6 dashboard the tests read (its markup, checked against a running dashboard).</summary>
+/// <summary>
+/// Locators for the parts of the Aspire 17 dashboard the tests read (its markup, checked against a running 17.0.0
+/// dashboard): the resources list (the same rows on the resources page and beside a resource's overview), a resource's
+/// overview page (/resources/{name}) with its properties card, and the actions menu of a row.
+/// </summary>
 internal sealed class DashboardPage(IPage page)
 {
+    private ILocator Properties => page.Locator("section[aria-labelledby=\"overview-properties-title\"]");
+
     public IPage Page => page;
 
-    /// <summary>A row of the resources grid, by exact resource name.</summary>
-    public ILocator ResourceRow(string name) => page.Locator($"tr.resource-row:has(.resource-name-text:text-is(\"{name}\"))");
+    /// <summary>A row of the resources list, by exact resource name (not the row of its telemetry source, which some pages add).</summary>
+    public ILocator ResourceRow(string name) => page.Locator($".resource-row.resource-row-kind-resource:has(.resource-row-name:text-is(\"{name}\"))");
 
-    /// <summary>Opens a resource's details pane by clicking its name, and waits for the pane to show that resource.</summary>
+    /// <summary>The state a row shows (its state dot's tooltip: Running, Finished, …).</summary>
+    public ILocator ResourceState(string name) => ResourceRow(name).Locator(".resource-row-meta-state");
+
+    /// <summary>Opens a resource's overview page, and waits for its properties, every one of them shown.</summary>
     public async Task OpenDetailsAsync(string resource)
     {
-        await ResourceRow(resource).Locator("td[col-index=\"1\"]").ClickAsync();
-        await Assertions.Expect(page.Locator(".details-container h2.details-header-title")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex($": {System.Text.RegularExpressions.Regex.Escape(resource)}$"));
+        // By its address: a row's link opens the resource in the current view (its structured logs on that page, …).
+        await page.GotoAsync($"resources/{resource}");
+        await Assertions.Expect(page.Locator("h1.resource-title")).ToHaveTextAsync(resource);
+        await Assertions.Expect(Properties.Locator("td.nameColumn").First).ToBeVisibleAsync();
+        // The card shows the first ten properties; the others are behind "N more". Opening them also tells that the page
+        // is live: its first render is static, and a click there is lost until the Blazor circuit connects (so click again,
+        // at most three times); the commands of the page work only from then on.
+        var more = Properties.Locator("button.overview-show-more");
+        for (var attempt = 1; await more.CountAsync() > 0 && await more.GetAttributeAsync("aria-expanded") == "false"; attempt++)
+        {
+            await more.ClickAsync();
+            try
+            {
+                await Assertions.Expect(more).ToHaveAttributeAsync("aria-expanded", "true", new() { Timeout = 10_000 });
+            }
+            catch (PlaywrightException) when (attempt < 3)
+            {
+            }
+        }
     }
 
-    /// <summary>The value cell of a property in the open details pane, by its display name.</summary>
+    /// <summary>The value cell of a property in the open overview, by its display name.</summary>
     public ILocator DetailsValue(string displayName) =>
-        page.Locator($".details-container tr:has(td.nameColumn .grid-value:text-is(\"{displayName}\")) td.valueColumn .grid-value");
+        Properties.Locator($"tr:has(td.nameColumn .grid-value:text-is(\"{displayName}\")) td.valueColumn .grid-value");
 
     /// <summary>Opens a resource's "..." actions menu (its commands).</summary>
-    public Task OpenActionsMenuAsync(string resource) => ResourceRow(resource).Locator("[aria-label=\"Actions\"]").ClickAsync();
+    public async Task OpenActionsMenuAsync(string resource)
+    {
+        // A row shows its actions while the pointer is over it.
+        await ResourceRow(resource).HoverAsync();
+        await ResourceRow(resource).Locator($"[aria-label=\"Actions for {resource}\"]").ClickAsync();
+    }
 
     /// <summary>An item of the open actions menu, by the command's exact display name.</summary>
     public ILocator MenuItem(string command) => page.GetByRole(AriaRole.Menuitem, new() { Name = command, Exact = true });
 
-    /// <summary>Runs a command from a resource's "..." actions menu.</summary>
+    /// <summary>Runs a command from a resource's "..." actions menu, and waits for the dashboard to report that it succeeded.</summary>
     public async Task RunCommandFromMenuAsync(string resource, string command)
     {
         await OpenActionsMenuAsync(resource);
         await MenuItem(command).ClickAsync();
+        await Assertions.Expect(page.GetByText($"{resource} \"{command}\" succeeded")).ToBeVisibleAsync(new() { Timeout = 60_000 });
+    }
+
+    /// <summary>The data rows of the page's grid (structured logs, traces).</summary>
+    public ILocator GridRows => page.Locator("[role=row]:has([role=gridcell])");
+
+    /// <summary>
+    /// The error and warning notices shown: the message bars above every page (the AppHost's notifications and the
+    /// dashboard's own) and the entries of the notification center while it is open.
+    /// </summary>
+    public ILocator ErrorsAndWarnings => page.Locator(
+        ".dashboard-message-bar.intent-error, .dashboard-message-bar.intent-warning, .notification-entry.intent-error, .notification-entry.intent-warning");
+
+    /// <summary>Opens the notification center (the bell in the header) and waits for its panel.</summary>
+    public async Task OpenNotificationCenterAsync()
+    {
+        await page.Locator("fluent-button[aria-label=\"Notifications\"]").ClickAsync();
+        await Assertions.Expect(page.Locator(".notifications-container").First).ToBeVisibleAsync();
     }
 
     /// <summary>

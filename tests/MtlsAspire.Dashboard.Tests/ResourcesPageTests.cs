@@ -15,7 +15,7 @@ public sealed class ResourcesPageTests(DashboardFixture fixture)
         foreach (var resource in DashboardFixture.Resources)
         {
             await Assertions.Expect(dashboard.ResourceRow(resource)).ToBeVisibleAsync();
-            await Assertions.Expect(dashboard.ResourceRow(resource)).ToContainTextAsync("Running");
+            await Assertions.Expect(dashboard.ResourceState(resource)).ToHaveAttributeAsync("data-tooltip", "Running");
         }
 
         await Screenshots.SaveAsync(dashboard.Page, "resources");

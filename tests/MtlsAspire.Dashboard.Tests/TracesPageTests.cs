@@ -22,10 +22,10 @@ public sealed class TracesPageTests(DashboardFixture fixture)
 
         var page = await fixture.Browser.OpenDashboardAsync(fixture);
         await page.GotoAsync($"traces/detail/{traceId}");
-        var resources = page.Locator("td .resource-name");
+        // Each span is a row of the trace's grid, with its resource in a cell of its own.
         foreach (var hop in new[] { "shopper", "order", "inventory", "payment", "legacy-proxy", "legacy-ledger" })
         {
-            await Assertions.Expect(resources.GetByText(hop, new() { Exact = true }).First).ToBeVisibleAsync();
+            await Assertions.Expect(page.GetByRole(AriaRole.Gridcell, new() { Name = hop, Exact = true }).First).ToBeVisibleAsync(new() { Timeout = 30_000 });
         }
 
         await Screenshots.SaveAsync(page, "order-trace");
