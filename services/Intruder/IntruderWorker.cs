@@ -75,6 +75,11 @@ public sealed partial class IntruderWorker(IOptions<IntruderOptions> options, IC
         {
             LogRefused(logger, attempt.Name, attempt.Target, e.InnerException?.Message ?? e.Message);
         }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            // No answer at all (a timeout on a busy machine, ...): the next round tries again; a throw would stop the host.
+            LogUnanswered(logger, attempt.Name, attempt.Target, e.Message);
+        }
     }
 
     private async Task TryAsItselfAsync(CancellationToken cancellationToken)
@@ -87,6 +92,10 @@ public sealed partial class IntruderWorker(IOptions<IntruderOptions> options, IC
         catch (Exception e) when (e is HttpRequestException or MtlsHandshakeException)
         {
             LogRefused(logger, "its own identity", "payment", e.Message);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            LogUnanswered(logger, "its own identity", "payment", e.Message);
         }
     }
 
@@ -107,4 +116,7 @@ public sealed partial class IntruderWorker(IOptions<IntruderOptions> options, IC
 
     [LoggerMessage(3, LogLevel.Information, "Intruder tried {Attempt} on {Target}: HTTP {Status}")]
     private static partial void LogAnswered(ILogger logger, string attempt, string target, int status);
+
+    [LoggerMessage(4, LogLevel.Warning, "Intruder tried a {Attempt} on {Target}: no answer ({Error}); tries again next round")]
+    private static partial void LogUnanswered(ILogger logger, string attempt, string target, string error);
 }

@@ -45,7 +45,9 @@ public sealed partial class ShopperWorker(HttpClient order, IOptions<ShopperOpti
                 // A declined payment (402) or an unknown product is an answer; a server error is a failed request.
                 LogPlaced(logger, sku, amount, (int)response.StatusCode, (int)response.StatusCode >= 500 ? "(request failed)" : "(request ok)");
             }
-            catch (Exception e) when (e is HttpRequestException or MtlsAspire.ServiceDefaults.Mtls.MtlsHandshakeException or TaskCanceledException && !stoppingToken.IsCancellationRequested)
+            // Whatever became of this order (refused, unreachable, timed out by the resilience handler's
+            // TimeoutRejectedException, ...), the next one is placed: a throw here would stop the host.
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 LogFailed(logger, e.Message);
             }
