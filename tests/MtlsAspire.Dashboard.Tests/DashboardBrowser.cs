@@ -28,6 +28,9 @@ public sealed class DashboardBrowser : IAsyncDisposable
             BaseURL = dashboardUrl.ToString(),
         });
         context.SetDefaultTimeout(30_000);
+        // Expectations wait as long as actions: on a busy 2-core machine the dashboard's first live render (a resource's
+        // title, its rows) can take longer than Playwright's 5 s default for an expectation.
+        Assertions.SetDefaultExpectTimeout(30_000);
         var page = await context.NewPageAsync();
         await page.GotoAsync(loginUrl.ToString());
         // The login page validates the token and redirects to the resources page.
