@@ -61,7 +61,7 @@ public class AppHostProcessTests
             await running.Task.WaitAsync(TimeSpan.FromMinutes(3));
             var endpoints = Path.Combine(state, "endpoints.json");
             // DCP detaches from the AppHost (it watches it with --monitor PID); the services run under DCP.
-            IReadOnlyList<int> Started() => [.. ProcessTree.Descendants(process.Id), .. ProcessTree.WithCommandLine($"--monitor {process.Id}").SelectMany(d => ProcessTree.Descendants(d).Prepend(d))];
+            IReadOnlyList<int> Started() => [.. ProcessTree.Descendants(process.Id), .. ProcessTree.DcpOf(process.Id).SelectMany(d => ProcessTree.Descendants(d).Prepend(d))];
             await Eventually.Until(() => Started().Select(ProcessTree.CommandLine)
                 .Count(c => c.Contains("/bin/", StringComparison.Ordinal) && c.Contains("/services/", StringComparison.Ordinal)) == 5,
                 "ledger, proxy, inventory, payment and order running", TimeSpan.FromMinutes(2));

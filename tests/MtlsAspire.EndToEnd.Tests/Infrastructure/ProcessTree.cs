@@ -43,6 +43,21 @@ public static partial class ProcessTree
     public static IReadOnlyList<int> WithCommandLine(string text) =>
         [.. All().Select(p => p.Pid).Where(pid => TryCommandLine(pid)?.Contains(text, StringComparison.Ordinal) == true)];
 
+    /// <summary>
+    /// The DCP processes watching the AppHost <paramref name="appHost"/> (<c>dcp start-apiserver --monitor PID</c>): that
+    /// PID exactly, so that another AppHost's DCP (say, <c>--monitor 45210</c> beside <c>--monitor 4521</c>) is never included.
+    /// </summary>
+    public static IReadOnlyList<int> DcpOf(int appHost)
+    {
+        var monitored = appHost.ToString(CultureInfo.InvariantCulture);
+        return [.. WithCommandLine($"--monitor {monitored}").Where(pid =>
+        {
+            var args = CommandLine(pid).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var at = Array.IndexOf(args, "--monitor");
+            return at >= 0 && at + 1 < args.Length && args[at + 1] == monitored;
+        })];
+    }
+
     /// <summary>True while the process exists and is not a zombie.</summary>
     public static bool IsRunning(int pid)
     {
