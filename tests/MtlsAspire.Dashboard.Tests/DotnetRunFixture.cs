@@ -56,6 +56,12 @@ public sealed partial class DotnetRunFixture : IAsyncLifetime, IAsyncDisposable
             start.Environment[name] = value;
         }
 
+        // The rest is the test run's environment. Not passed on: the root key's passphrase (the AppHost would read it and
+        // protect this run's throwaway root with it), and Aspire's interactivity switch, which would decide the test's
+        // outcome instead of the AppHost's own WithoutStartupNotifications().
+        start.Environment.Remove("MTLS_ROOT_PASSPHRASE");
+        start.Environment.Remove("ASPIRE_INTERACTIVITY_ENABLED");
+
         _process = new Process { StartInfo = start };
         _process.OutputDataReceived += (_, e) => Collect(e.Data);
         _process.ErrorDataReceived += (_, e) => Collect(e.Data);
@@ -136,7 +142,7 @@ public sealed partial class DotnetRunFixture : IAsyncLifetime, IAsyncDisposable
         }
 
         // DCP detaches from the AppHost and watches it (--monitor PID): found now, while the AppHost still runs.
-        var dcp = ProcessTree.WithCommandLine($"--monitor {process.Id}");
+        var dcp = ProcessTree.DcpOf(process.Id);
         ProcessTree.Signal(process.Id, ProcessTree.Sigterm);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         try
