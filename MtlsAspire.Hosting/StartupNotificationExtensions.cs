@@ -12,7 +12,9 @@ public static class StartupNotificationExtensions
 
     /// <summary>
     /// Starts the app without the dashboard notices Aspire raises while it starts, and leaves the dashboard interactive
-    /// from the moment the resources exist (command prompts and progress work as before). Aspire 17 raises a red
+    /// from the moment every resource has been created (command prompts and progress work as before). That moment comes
+    /// after every <c>WaitFor</c> is over: until then a command's progress is not shown and a command that asks for input
+    /// fails. Aspire 17 raises a red
     /// "No trusted development certificate" notice on every page when any resource has an <c>https</c> endpoint and the
     /// machine trusts no ASP.NET Core development certificate (<c>DcpHost</c>, just before DCP starts). Every <c>https</c>
     /// endpoint of this app serves a certificate from its own CA and the dashboard is plain HTTP on loopback: no
