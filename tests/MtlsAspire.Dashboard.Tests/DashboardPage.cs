@@ -62,7 +62,22 @@ internal sealed class DashboardPage(IPage page)
     public async Task RunCommandFromMenuAsync(string resource, string command)
     {
         await OpenActionsMenuAsync(resource);
-        await MenuItem(command).ClickAsync();
+        var item = MenuItem(command);
+        for (var attempt = 1; ; attempt++)
+        {
+            await item.ClickAsync();
+            // A click that reaches the item closes the menu. One that lands while the resources list re-renders (its rows
+            // update with every state change) is lost and leaves the menu open, its item still there: click it again.
+            try
+            {
+                await Assertions.Expect(item).ToBeHiddenAsync(new() { Timeout = 10_000 });
+                break;
+            }
+            catch (PlaywrightException) when (attempt < 3)
+            {
+            }
+        }
+
         await Assertions.Expect(page.GetByText($"{resource} \"{command}\" succeeded")).ToBeVisibleAsync(new() { Timeout = 60_000 });
     }
 
