@@ -67,8 +67,7 @@ public class LifecycleTests
 
             Assert.Contains(wrong, line, StringComparison.Ordinal);
             Assert.DoesNotContain("not-the-right-one", line, StringComparison.Ordinal);
-            Assert.True(app.App.ResourceNotifications.TryGetCurrentState("order", out var order));
-            Assert.Contains(order!.Snapshot.State?.Text ?? KnownResourceStates.NotStarted, s_notStarted); // no state yet: never created
+            AssertNeverStarted(app, "order");
             var after = new CertificateLedger(Path.Combine(state, "pki", "ledger.db")).All().Select(e => e.Serial).Order(StringComparer.Ordinal).ToList();
             Assert.Equal(before, after);
         }
@@ -102,7 +101,18 @@ public class LifecycleTests
         await app.WaitForLogAsync("pki", l => l.Contains("could not be opened", StringComparison.Ordinal));
 
         Assert.Equal(damaged, File.ReadAllBytes(path));
-        Assert.True(app.App.ResourceNotifications.TryGetCurrentState("order", out var order));
-        Assert.Contains(order!.Snapshot.State?.Text ?? KnownResourceStates.NotStarted, s_notStarted); // no state yet: never created
+        AssertNeverStarted(app, "order");
+    }
+
+    /// <summary>
+    /// Never created: Aspire 17 may not have published the resource's first snapshot yet when the pki fails this early (no
+    /// state at all), or shows it waiting, failed to start or not started; never Starting or Running.
+    /// </summary>
+    private static void AssertNeverStarted(TestApp app, string resource)
+    {
+        if (app.App.ResourceNotifications.TryGetCurrentState(resource, out var state))
+        {
+            Assert.Contains(state.Snapshot.State?.Text ?? KnownResourceStates.NotStarted, s_notStarted);
+        }
     }
 }
